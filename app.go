@@ -1,0 +1,184 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Process is everything hookshim takes from the process it runs in, passed in as
+// values so every command can be tested without touching the real process.
+type Process struct {
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Env    []string // os.Environ() form: KEY=VALUE
+}
+
+// Getenv looks a variable up in p.Env.
+func (p Process) Getenv(key string) string {
+	v, _ := p.LookupEnv(key)
+	return v
+}
+
+// LookupEnv looks a variable up in p.Env; the last assignment wins, as in a shell.
+func (p Process) LookupEnv(key string) (string, bool) {
+	val, found := "", false
+	for _, kv := range p.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			val, found = v, true
+		}
+	}
+	return val, found
+}
+
+// Main runs hookshim and returns its exit status. It is the only caller of
+// exitcode.Report, so every user-facing error is printed in one place.
+func Main(p Process) int {
+	app := newApp(p)
+	err := app.Run(p.Args)
+	return exitcode.Report(p.Stderr, err)
+}
+
+func newApp(p Process) *cli.App {
+	app := &cli.App{
+		Name:                 "hookshim",
+		Usage:                "make Kamal hooks behave the same under every Kamal command, and show Kamal's deploy locks",
+		Version:              version,
+		Reader:               p.Stdin,
+		Writer:               p.Stdout,
+		ErrWriter:            p.Stderr,
+		EnableBashCompletion: false,
+		HideHelpCommand:      true,
+		// Errors are printed by Main, through exitcode.Report, never by urfave/cli.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageError(c, err)
+		},
+		Commands: []*cli.Command{
+			versionCommand(p),
+			locksCommand(p),
+			runCommand(p),
+			waitCommand(p),
+			watchCommand(p),
+			installCommand(p),
+			waiterCommand(p),
+		},
+	}
+	// urfave/cli v2 does not pass the app's usage-error handler down to commands.
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+		cmd.HideHelpCommand = true
+	}
+	app.Action = func(c *cli.Context) error {
+		if c.Args().Len() > 0 {
+			return exitcode.Newf(exitcode.Usage, "unknown command %q", c.Args().First()).
+				WithHint("run 'hookshim --help' to list the commands")
+		}
+		return cli.ShowAppHelp(c)
+	}
+	return app
+}
+
+// usageError turns a flag-parsing error into a one-line error with exit status 64.
+func usageError(c *cli.Context, err error) error {
+	name := "hookshim"
+	if c != nil && c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return exitcode.New(exitcode.Usage, fmt.Errorf("%s: %w", name, err)).
+		WithHint("run '%s --help' for the flags it takes", name)
+}
+
+// commonFlags are accepted by every command: logging, and where the lock lives.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console or json"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
+		&cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"},
+		&cli.StringFlag{Name: "ssh-config", Usage: "pass `FILE` to ssh as -F (default: ssh's own ~/.ssh/config); env HOOKSHIM_SSH_CONFIG"},
+	}
+}
+
+// withCommon appends the common flags to a command's own.
+func withCommon(flags ...cli.Flag) []cli.Flag { return append(flags, commonFlags()...) }
+
+// newLogger builds the zerolog logger a command logs through, writing to stderr.
+// The console format prints "hookshim: message key=value", one line per event.
+func newLogger(c *cli.Context, p Process) (zerolog.Logger, error) {
+	format := flagOrEnv(c, p, "log-format", "HOOKSHIM_LOG_FORMAT")
+	levelName := flagOrEnv(c, p, "log-level", "HOOKSHIM_LOG_LEVEL")
+	level, err := zerolog.ParseLevel(levelName)
+	if err != nil || levelName == "" {
+		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-level %q is not a level", levelName).
+			WithHint("use one of debug, info, warn, error")
+	}
+	var w io.Writer
+	switch format {
+	case "console":
+		w = zerolog.ConsoleWriter{
+			Out:         p.Stderr,
+			NoColor:     true,
+			PartsOrder:  []string{zerolog.LevelFieldName, zerolog.MessageFieldName},
+			FormatLevel: consoleLevel,
+		}
+	case "json":
+		w = p.Stderr
+	default:
+		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-format %q is not a format", format).
+			WithHint("use console or json")
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// consoleLevel prefixes console log lines the way errors are prefixed, with the
+// level spelled out only where it is not plain information.
+func consoleLevel(i any) string {
+	switch l, _ := i.(string); l {
+	case "info", "":
+		return "hookshim:"
+	default:
+		return "hookshim: " + l + ":"
+	}
+}
+
+// flagOrEnv returns the flag's value when it was set, else the environment
+// variable's when set, else the flag's default. Environment variables are read
+// from p, not the real process, so commands stay testable.
+func flagOrEnv(c *cli.Context, p Process, flag, env string) string {
+	if c.IsSet(flag) {
+		return c.String(flag)
+	}
+	if v, ok := p.LookupEnv(env); ok && v != "" {
+		return v
+	}
+	return c.String(flag)
+}
+
+func versionCommand(p Process) *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print hookshim's version",
+		Action: func(c *cli.Context) error {
+			_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", version)
+			return err
+		},
+	}
+}
+
+// errNotYet marks a command whose implementation has not landed.
+var errNotYet = errors.New("not implemented yet")
+
+// executable returns the path of the running binary, for re-executing it.
+func executable() (string, error) { return os.Executable() }

@@ -1,0 +1,17 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+)
+
+func runCommand(p Process) *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Flags: withCommon(),
+		Action: func(c *cli.Context) error {
+			return exitcode.New(exitcode.Software, errNotYet)
+		},
+	}
+}
