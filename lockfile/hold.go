@@ -1,0 +1,61 @@
+package lockfile
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Hold is what hookshim writes in a lock's message when it takes the lock for a
+// hook: "hookshim HOOK hold TOKEN by USER@HOST pid PID". Kamal shows it in
+// `kamal lock status`, and a leftover can be traced to the process that left it.
+type Hold struct {
+	Hook  string
+	Token string
+	Host  string // the deployer machine's hostname
+	User  string // the deployer's login name
+	PID   int
+}
+
+// NewToken returns a random token that names one hold.
+func NewToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Message renders the hold as a lock message.
+func (h Hold) Message() string {
+	return fmt.Sprintf("hookshim %s hold %s by %s@%s pid %d", h.Hook, h.Token, h.User, h.Host, h.PID)
+}
+
+// ParseHold reads a hookshim hold back from a lock message. It is lenient about
+// what follows the token so that older or newer hookshim messages still parse.
+func ParseHold(message string) (Hold, bool) {
+	f := strings.Fields(message)
+	if len(f) < 4 || f[0] != "hookshim" || f[2] != "hold" || f[3] == "" {
+		return Hold{}, false
+	}
+	h := Hold{Hook: f[1], Token: f[3]}
+	for i := 4; i+1 < len(f); i++ {
+		switch f[i] {
+		case "by":
+			if u, host, ok := strings.Cut(f[i+1], "@"); ok {
+				h.User, h.Host = u, host
+			} else {
+				h.Host = f[i+1]
+			}
+		case "pid":
+			h.PID, _ = strconv.Atoi(f[i+1])
+		}
+	}
+	return h, true
+}
+
+// HeldBy reports whether the message is a hookshim hold with this token.
+func HeldBy(message, token string) bool {
+	h, ok := ParseHold(message)
+	return ok && token != "" && h.Token == token
+}

@@ -1,0 +1,184 @@
+package lockfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Local is a lock tree on this machine: Root stands in for the SSH user's home
+// on the lock host (hookshim's --root), or is the home itself when hookshim runs
+// on the host.
+type Local struct{ Root string }
+
+// Where implements Store.
+func (s Local) Where() string { return "local " + s.Root }
+
+func (s Local) abs(p string) string {
+	if path.IsAbs(p) {
+		return filepath.FromSlash(p)
+	}
+	return filepath.Join(s.Root, filepath.FromSlash(p))
+}
+
+// Scan implements Store.
+func (s Local) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
+	var paths []string
+	if _, err := os.Lstat(s.abs("mrsk_lock")); err == nil {
+		paths = append(paths, "mrsk_lock")
+	}
+	for _, sd := range scanDirs(runDirs) {
+		entries, err := os.ReadDir(s.abs(sd.dir))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				continue
+			}
+			return nil, fmt.Errorf("reading %s: %w", sd.dir, err)
+		}
+		for _, e := range entries {
+			// Names with a newline cannot be reported on one line; no Kamal makes them.
+			if strings.HasPrefix(e.Name(), sd.prefix) && e.Name() != sd.prefix && !strings.Contains(e.Name(), "\n") {
+				paths = append(paths, path.Join(sd.dir, e.Name()))
+			}
+		}
+	}
+	sort.Strings(paths)
+	return s.Read(ctx, paths...)
+}
+
+// Read implements Store.
+func (s Local) Read(ctx context.Context, paths ...string) ([]Lock, error) {
+	out := make([]Lock, 0, len(paths))
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out = append(out, s.read(p))
+	}
+	return out, nil
+}
+
+func (s Local) read(p string) Lock {
+	layout, name := classify(p)
+	l := Lock{Path: p, Layout: layout, Name: name}
+	abs := s.abs(p)
+	fi, err := os.Lstat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		l.State = Free
+		return l
+	case err != nil:
+		l.State, l.Problem = Unreadable, err.Error()
+		return l
+	}
+	l.ModTime = fi.ModTime().UTC()
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		l.State, l.Problem = Unreadable, "lock path is a symlink (not followed)"
+		return l
+	case !fi.IsDir():
+		l.State, l.Problem = Unreadable, "lock path is a file, not a directory"
+		return l
+	}
+	f, err := os.OpenFile(filepath.Join(abs, "details"), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.State, l.Problem = NoDetails, "lock directory has no details file"
+		return l
+	case err != nil:
+		l.State, l.Problem = Unreadable, "cannot read details: "+errText(err)
+		return l
+	}
+	defer f.Close()
+	if dfi, err := f.Stat(); err == nil && !dfi.Mode().IsRegular() {
+		l.State, l.Problem = Unreadable, "details is not a regular file"
+		return l
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, MaxDetailsSize+1))
+	if err != nil {
+		l.State, l.Problem = Unreadable, "cannot read details: "+errText(err)
+		return l
+	}
+	l.fromDetails(raw)
+	return l
+}
+
+// Acquire implements Store: mkdir -p of the parent, mkdir of the lock, then the
+// details file, as Kamal does. If the details cannot be written the directory
+// is removed again, so a failed acquire leaves no lock behind.
+func (s Local) Acquire(ctx context.Context, p string, d Details) error {
+	abs := s.abs(p)
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", path.Dir(p), err)
+	}
+	if err := os.Mkdir(abs, 0o755); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &HeldError{Lock: s.read(p)}
+		}
+		return fmt.Errorf("creating lock %s: %w", p, err)
+	}
+	err := writeNew(filepath.Join(abs, "details"), d.FileContent())
+	if err != nil {
+		_ = os.Remove(filepath.Join(abs, "details"))
+		_ = os.Remove(abs)
+		return fmt.Errorf("writing %s/details: %w", p, err)
+	}
+	return nil
+}
+
+func writeNew(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Release implements Store.
+func (s Local) Release(ctx context.Context, p, token string) error {
+	l := s.read(p)
+	if err := checkOurs(l, token); err != nil {
+		return err
+	}
+	abs := s.abs(p)
+	if err := os.Remove(filepath.Join(abs, "details")); err != nil {
+		return fmt.Errorf("releasing %s: %w", p, err)
+	}
+	if err := os.RemoveAll(abs); err != nil {
+		return fmt.Errorf("releasing %s: %w", p, err)
+	}
+	return nil
+}
+
+// checkOurs decides whether a release may remove l.
+func checkOurs(l Lock, token string) error {
+	switch {
+	case l.State == Free:
+		return fmt.Errorf("%s: %w", l.Path, ErrGone)
+	case l.Details == nil:
+		return fmt.Errorf("%s (%s): %w", l.Path, l.State, ErrNotOurs)
+	case !HeldBy(l.Details.Message, token):
+		return fmt.Errorf("%s is held by %s (%q): %w", l.Path, l.Details.LockedBy, l.Details.Message, ErrNotOurs)
+	}
+	return nil
+}
+
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
