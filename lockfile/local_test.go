@@ -94,7 +94,7 @@ func TestLocalScanEveryLayoutAndState(t *testing.T) {
 	write(".kamal/lock-web-staging", d.FileContent())
 	write(".kamal/locks/api", d.FileContent())
 	write("deploy/run/lock-old", d.FileContent()) // Kamal 1.0-1.4 with run_directory: deploy/run
-	write(".kamal/lock-crashed", nil)              // mkdir done, details never written
+	write(".kamal/lock-crashed", nil)             // mkdir done, details never written
 	write(".kamal/lock-garbage", []byte("\x00\x01garbage"))
 	must(t, os.MkdirAll(filepath.Join(home, ".kamal/lock-dirdetails/details"), 0o755))
 	must(t, os.Symlink("/etc", filepath.Join(home, ".kamal/lock-link")))
