@@ -24,6 +24,12 @@ type Process struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Env    []string // os.Environ() form: KEY=VALUE
+	// Signals starts delivering SIGINT, SIGTERM and SIGHUP to the returned
+	// channel instead of killing the process, until stop is called. Only
+	// commands that must clean up (run) ask for it; nil means no trapping.
+	Signals func() (ch <-chan os.Signal, stop func())
+	// Dir is the working directory ("" means the process's own).
+	Dir string
 }
 
 // Getenv looks a variable up in p.Env.

@@ -24,6 +24,11 @@ const (
 	Conflict    = 75 // the lock is held by someone else, or a wait timed out (EX_TEMPFAIL)
 	NoPerm      = 77 // permission denied (EX_NOPERM)
 	Config      = 78 // config/deploy.yml cannot be used (EX_CONFIG)
+
+	CannotExecute = 126 // a hook script exists but is not executable (as in sh)
+	NotFound      = 127 // a hook command was not found (as in sh)
+	// A hook killed by signal N gives 128+N, as in sh.
+	SignalBase = 128
 )
 
 // Error is an error that decides the process's exit status and may carry hints
