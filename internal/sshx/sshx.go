@@ -1,0 +1,220 @@
+// Package sshx runs shell scripts on remote hosts through the system OpenSSH client.
+package sshx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultConnectTimeout is the connect timeout when Client.ConnectTimeout is zero.
+const DefaultConnectTimeout = 10 * time.Second
+
+// Client describes how to run ssh. The zero value runs "ssh" from PATH with the
+// user's own ssh configuration (~/.ssh/config, agent, ProxyJump, an existing
+// ControlMaster) and a 10 s connect timeout.
+//
+// Every ssh it starts gets, in this order, whatever its config says:
+//
+//	-o BatchMode=yes              never prompt for anything
+//	-o ConnectTimeout=N           N = ConnectTimeout in seconds, rounded up
+//	-o ControlMaster=no           may use the user's running master, never becomes one
+//	                              (a master with ControlPersist would outlive the call);
+//	                              a Conn passes its own multiplexing options here
+//	-o <each of Options>
+//	-o ClearAllForwardings=yes    a script needs none of the user's port forwards
+//	-o RemoteCommand=none         a RemoteCommand in the config would make ssh refuse
+//	-o LogLevel=ERROR -o ServerAliveInterval=5 -o ServerAliveCountMax=3
+//	[-F ConfigFile] [-J ProxyJump] [-l user] [-p port]
+//	-T -- host 'exec sh -c ...'   no tty; the host can never be taken as an option
+//
+// ssh keeps the first value it sees for an option, so Options can change the
+// options after them but not the ones before.
+type Client struct {
+	Binary         string        // default "ssh"
+	ConfigFile     string        // passed as -F when non-empty (then ~/.ssh/config is not read)
+	ConnectTimeout time.Duration // default DefaultConnectTimeout
+	Options        []string      // extra options as "Key=Value", each passed after -o
+	ProxyJump      string        // passed as -J when non-empty
+}
+
+// Result is what a script produced on the remote host.
+type Result struct {
+	Stdout, Stderr []byte
+	ExitStatus     int // the script's exit status
+}
+
+// UnreachableError is returned when ssh itself failed (it exited with status 255):
+// connection refused or timed out, authentication or host key failure, a connection
+// that dropped. ssh reports a remote command killed by a signal, or exiting with 255,
+// the same way, so those also end up here.
+type UnreachableError struct {
+	Target Target
+	Stderr string // ssh's standard error, trimmed
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s over SSH: %s", e.Target, summarize(e.Stderr))
+}
+
+// summarize gives the last non-empty line of ssh's stderr, where ssh puts the
+// reason, without control characters and at most 400 bytes long.
+func summarize(stderr string) string {
+	lines := strings.Split(strings.ReplaceAll(stderr, "\r", ""), "\n")
+	last := ""
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			last = l
+			break
+		}
+	}
+	last = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, last)
+	if last == "" {
+		return "ssh exited with status 255 and no message"
+	}
+	if len(last) > 400 {
+		last = strings.ToValidUTF8(last[:400], "") + "..."
+	}
+	return last
+}
+
+func (c *Client) binary() string {
+	if c.Binary == "" {
+		return "ssh"
+	}
+	return c.Binary
+}
+
+// connectTimeoutSeconds is ConnectTimeout in whole seconds, rounded up, at least 1.
+func (c *Client) connectTimeoutSeconds() int {
+	d := c.ConnectTimeout
+	if d <= 0 {
+		d = DefaultConnectTimeout
+	}
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// Args is the argv after the binary that Run and Command use for script on t.
+func (c *Client) Args(t Target, script string) []string {
+	return c.args(t, []string{"ControlMaster=no"}, nil, true, remoteCommand(script))
+}
+
+// args builds an ssh argv. first are options that go right after BatchMode and
+// ConnectTimeout, before c.Options; flags go just before "-T -- host"; jump says
+// whether to pass -J; tail is what follows the host (the remote command, or nothing).
+func (c *Client) args(t Target, first, flags []string, jump bool, tail ...string) []string {
+	a := []string{
+		"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout=" + strconv.Itoa(c.connectTimeoutSeconds()),
+	}
+	for _, o := range first {
+		a = append(a, "-o", o)
+	}
+	for _, o := range c.Options {
+		a = append(a, "-o", o)
+	}
+	a = append(a,
+		"-o", "ClearAllForwardings=yes",
+		"-o", "RemoteCommand=none",
+		"-o", "LogLevel=ERROR",
+		"-o", "ServerAliveInterval=5",
+		"-o", "ServerAliveCountMax=3",
+	)
+	if c.ConfigFile != "" {
+		a = append(a, "-F", c.ConfigFile)
+	}
+	if jump && c.ProxyJump != "" {
+		a = append(a, "-J", c.ProxyJump)
+	}
+	if t.User != "" {
+		a = append(a, "-l", t.User)
+	}
+	if t.Port != 0 {
+		a = append(a, "-p", strconv.Itoa(t.Port))
+	}
+	a = append(a, flags...)
+	a = append(a, "-T", "--", t.Host)
+	return append(a, tail...)
+}
+
+// Command returns ssh ready to run script under sh on t, for a long-lived or
+// streaming session: the caller sets Stdin, Stdout and Stderr and runs it. It has
+// the same argv as Run. ctx kills ssh when done. WaitDelay is set to 2 s, so that
+// a process ssh leaves holding its output (a ProxyJump helper) cannot make Wait
+// hang once ssh has gone.
+func (c *Client) Command(ctx context.Context, t Target, script string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.binary(), c.Args(t, script)...)
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+// waitDelay bounds how long Wait waits for ssh's output pipes after ssh has exited.
+const waitDelay = 2 * time.Second
+
+// Run runs script under POSIX sh on t, in the SSH user's login directory, with stdin
+// as its standard input (nil means none). Whatever the user's login shell, the
+// script runs under sh. A script's non-zero exit is not an error: it is in
+// Result.ExitStatus. When ssh itself fails, the error is an *UnreachableError; when
+// ctx ends first, ssh is killed and the error wraps ctx.Err().
+//
+// The script travels as an argument: keep it well under 100 KB and send bulk data
+// through stdin. It cannot hold a NUL byte.
+func (c *Client) Run(ctx context.Context, t Target, script string, stdin io.Reader) (Result, error) {
+	if strings.IndexByte(script, 0) >= 0 {
+		return Result{}, fmt.Errorf("ssh %s: the script holds a NUL byte, which cannot be sent", t)
+	}
+	return run(ctx, c.Command(ctx, t, script), t, stdin)
+}
+
+// run runs cmd (an ssh) and sorts out its result the way Run documents.
+func run(ctx context.Context, cmd *exec.Cmd, t Target, stdin io.Reader) (Result, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin = stdin
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	// If ssh leaves a child holding its pipes (a ProxyCommand, say), do not wait
+	// for that child forever once ssh is gone.
+	cmd.WaitDelay = waitDelay
+	err := cmd.Run()
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if err == nil {
+		return res, nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return res, fmt.Errorf("ssh %s: %w", t, ctxErr)
+	}
+	ps := cmd.ProcessState
+	if ps == nil { // ssh did not start
+		return res, fmt.Errorf("ssh %s: %w", t, err)
+	}
+	switch code := ps.ExitCode(); code {
+	case 255:
+		return res, &UnreachableError{Target: t, Stderr: strings.TrimSpace(stderr.String())}
+	case -1:
+		return res, fmt.Errorf("ssh %s: %v", t, ps)
+	default:
+		res.ExitStatus = code
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) && !errors.Is(err, exec.ErrWaitDelay) {
+		// ssh ran but copying failed, e.g. reading stdin: the script may have
+		// seen only part of its input.
+		return res, fmt.Errorf("ssh %s: %w", t, err)
+	}
+	return res, nil
+}
