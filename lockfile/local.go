@@ -22,6 +22,9 @@ type Local struct{ Root string }
 // Where implements Store.
 func (s Local) Where() string { return "local " + s.Root }
 
+// Ref implements Store.
+func (s Local) Ref(p string) string { return "local:" + s.abs(p) }
+
 func (s Local) abs(p string) string {
 	if path.IsAbs(p) {
 		return filepath.FromSlash(p)

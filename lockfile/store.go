@@ -8,6 +8,9 @@ import "context"
 type Store interface {
 	// Where names the store for people: a host, or "local DIR".
 	Where() string
+	// Ref names the lock at path as HOST:PATH (local:/abs/path for a local
+	// tree), the form hooks receive in HOOKSHIM_LOCK.
+	Ref(path string) string
 	// Scan finds every lock of every layout, plus locks in the extra Kamal 1.x
 	// run directories given.
 	Scan(ctx context.Context, runDirs ...string) ([]Lock, error)

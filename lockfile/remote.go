@@ -1,0 +1,268 @@
+package lockfile
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookshim/hookshim/internal/sshx"
+)
+
+// Runner runs a POSIX sh script on one host: an *sshx.Conn, or a client bound
+// to a target with OnHost.
+type Runner interface {
+	Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error)
+}
+
+// OnHost binds an SSH client to one target, as a Runner.
+func OnHost(c *sshx.Client, t sshx.Target) Runner { return hostRunner{c, t} }
+
+type hostRunner struct {
+	c *sshx.Client
+	t sshx.Target
+}
+
+func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error) {
+	return h.c.Run(ctx, h.t, script, stdin)
+}
+
+// Remote is the lock tree in the SSH user's home on a host. Every operation is
+// one SSH round trip and needs nothing but POSIX sh and coreutils on the host.
+type Remote struct {
+	Host   string // for people: the host as it was named
+	Runner Runner
+}
+
+// Where implements Store.
+func (s Remote) Where() string { return s.Host }
+
+// Ref implements Store.
+func (s Remote) Ref(p string) string { return s.Host + ":" + p }
+
+// Exit statuses of the acquire and release scripts.
+const (
+	statusHeld     = 3 // acquire: the lock exists; release: not ours
+	statusGone     = 4 // release: no lock
+	statusNotOurs  = 5 // release: held with another token or unreadable details
+	scanHeaderLine = "HOOKSHIM-SCAN 1"
+)
+
+// Scan implements Store.
+func (s Remote) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
+	words := []string{"mrsk_lock"}
+	for _, sd := range scanDirs(runDirs) {
+		words = append(words, sshx.Quote(sd.dir)+"/"+sd.prefix+"*")
+	}
+	return s.run(ctx, scanScript(words))
+}
+
+// Read implements Store.
+func (s Remote) Read(ctx context.Context, paths ...string) ([]Lock, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	words := make([]string, len(paths))
+	for i, p := range paths {
+		words[i] = sshx.Quote(p)
+	}
+	found, err := s.run(ctx, scanScript(words))
+	if err != nil {
+		return nil, err
+	}
+	byPath := map[string]Lock{}
+	for _, l := range found {
+		byPath[l.Path] = l
+	}
+	out := make([]Lock, len(paths))
+	for i, p := range paths {
+		if l, ok := byPath[p]; ok {
+			out[i] = l
+		} else {
+			layout, name := classify(p)
+			out[i] = Lock{Path: p, Layout: layout, Name: name, State: Free}
+		}
+	}
+	return out, nil
+}
+
+func (s Remote) run(ctx context.Context, script string) ([]Lock, error) {
+	res, err := s.Runner.Run(ctx, script, nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitStatus != 0 {
+		return nil, fmt.Errorf("reading locks on %s failed (exit %d): %s", s.Host, res.ExitStatus, firstLine(res.Stderr))
+	}
+	return ParseScan(res.Stdout)
+}
+
+// scanScript reports every existing path among the words (literal quoted paths
+// or glob patterns) as one record: a header line
+// "KIND<TAB>MTIME<TAB>PATH" where KIND is D (details follow as base64 lines and
+// a line "."), N (no details), U (details unreadable), L (symlink), F (not a
+// directory), X (directory not searchable). Paths holding a newline are skipped.
+func scanScript(words []string) string {
+	return `LC_ALL=C; export LC_ALL
+echo '` + scanHeaderLine + `'
+nl='
+'
+for d in ` + strings.Join(words, " ") + `; do
+  [ -e "$d" ] || [ -L "$d" ] || continue
+  case "$d" in *"$nl"*) continue;; esac
+  m=$(stat -c %Y -- "$d" 2>/dev/null) || m=0
+  if [ -L "$d" ]; then printf 'L\t%s\t%s\n' "$m" "$d"; continue; fi
+  if [ ! -d "$d" ]; then printf 'F\t%s\t%s\n' "$m" "$d"; continue; fi
+  if [ ! -x "$d" ]; then printf 'X\t%s\t%s\n' "$m" "$d"; continue; fi
+  f="$d/details"
+  if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'N\t%s\t%s\n' "$m" "$d"; continue; fi
+  if [ -L "$f" ] || [ ! -f "$f" ] || [ ! -r "$f" ]; then printf 'U\t%s\t%s\n' "$m" "$d"; continue; fi
+  printf 'D\t%s\t%s\n' "$m" "$d"
+  head -c ` + strconv.Itoa(MaxDetailsSize+1) + ` -- "$f" | base64
+  echo .
+done
+echo END
+`
+}
+
+// ParseScan reads the output of the scan script. Lines before the header (a
+// login banner, say) are ignored; a missing END means the output was cut.
+func ParseScan(out []byte) ([]Lock, error) {
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	started, ended := false, false
+	var locks []Lock
+	for sc.Scan() {
+		line := sc.Text()
+		if !started {
+			started = line == scanHeaderLine
+			continue
+		}
+		if line == "END" {
+			ended = true
+			break
+		}
+		kind, rest, ok1 := strings.Cut(line, "\t")
+		mtime, p, ok2 := strings.Cut(rest, "\t")
+		if !ok1 || !ok2 || p == "" {
+			return nil, fmt.Errorf("unexpected line in lock scan output: %q", clip(line, 80))
+		}
+		layout, name := classify(p)
+		l := Lock{Path: p, Layout: layout, Name: name}
+		if sec, err := strconv.ParseInt(mtime, 10, 64); err == nil && sec > 0 {
+			l.ModTime = time.Unix(sec, 0).UTC()
+		}
+		switch kind {
+		case "D":
+			var b64 strings.Builder
+			for sc.Scan() && sc.Text() != "." {
+				b64.WriteString(sc.Text())
+			}
+			raw, err := base64.StdEncoding.DecodeString(b64.String())
+			if err != nil {
+				l.State, l.Problem = Unreadable, "details could not be transferred: "+err.Error()
+			} else {
+				l.fromDetails(raw)
+			}
+		case "N":
+			l.State, l.Problem = NoDetails, "lock directory has no details file"
+		case "U":
+			l.State, l.Problem = Unreadable, "cannot read details (permission denied or not a regular file)"
+		case "L":
+			l.State, l.Problem = Unreadable, "lock path is a symlink (not followed)"
+		case "F":
+			l.State, l.Problem = Unreadable, "lock path is a file, not a directory"
+		case "X":
+			l.State, l.Problem = Unreadable, "lock directory is not searchable (permission denied)"
+		default:
+			return nil, fmt.Errorf("unexpected record %q in lock scan output", kind)
+		}
+		locks = append(locks, l)
+	}
+	if !started || !ended {
+		return nil, fmt.Errorf("lock scan output was cut short (is POSIX sh with coreutils on the host?)")
+	}
+	return locks, nil
+}
+
+// Acquire implements Store with Kamal's own commands, in one round trip:
+// `mkdir -p <parent>`, then `mkdir <lock> && echo "<base64>" > <lock>/details`.
+// When the lock is already there, the same round trip reports its holder.
+func (s Remote) Acquire(ctx context.Context, p string, d Details) error {
+	q := sshx.Quote(p)
+	script := fmt.Sprintf(`mkdir -p %s || exit 1
+if mkdir %s; then
+  if echo "%s" > %s/details; then exit 0; fi
+  rm -f %s/details; rmdir %s; exit 1
+fi
+if [ -e %s ] || [ -L %s ]; then
+%s
+exit %d
+fi
+exit 1
+`, sshx.Quote(parentDir(p)), q, Encode64([]byte(d.Text())), q, q, q, q, q, scanScript([]string{q}), statusHeld)
+	res, err := s.Runner.Run(ctx, script, nil)
+	if err != nil {
+		return err
+	}
+	switch res.ExitStatus {
+	case 0:
+		return nil
+	case statusHeld:
+		locks, perr := ParseScan(res.Stdout)
+		if perr != nil || len(locks) == 0 {
+			layout, name := classify(p)
+			return &HeldError{Lock: Lock{Path: p, Layout: layout, Name: name, State: NoDetails, Problem: "lock appeared and vanished while being read"}}
+		}
+		return &HeldError{Lock: locks[0]}
+	}
+	return fmt.Errorf("taking lock %s on %s failed: %s", p, s.Host, firstLine(res.Stderr))
+}
+
+// Release implements Store: Kamal's `rm <lock>/details && rm -r <lock>`, run
+// only when the details decode to a hookshim hold with this token.
+func (s Remote) Release(ctx context.Context, p, token string) error {
+	q := sshx.Quote(p)
+	script := fmt.Sprintf(`d=%s
+[ -e "$d" ] || [ -L "$d" ] || exit %d
+[ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/details" ] || exit %d
+base64 -d < "$d/details" 2>/dev/null | grep -q -F -e %s || exit %d
+rm "$d/details" && rm -r "$d"
+`, q, statusGone, statusNotOurs, sshx.Quote(" hold "+token+" "), statusNotOurs)
+	res, err := s.Runner.Run(ctx, script, nil)
+	if err != nil {
+		return err
+	}
+	switch res.ExitStatus {
+	case 0:
+		return nil
+	case statusGone:
+		return fmt.Errorf("%s on %s: %w", p, s.Host, ErrGone)
+	case statusNotOurs:
+		return fmt.Errorf("%s on %s: %w", p, s.Host, ErrNotOurs)
+	}
+	return fmt.Errorf("releasing lock %s on %s failed: %s", p, s.Host, firstLine(res.Stderr))
+}
+
+func parentDir(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i > 0 {
+		return p[:i]
+	}
+	return "."
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
+		return "no error output"
+	}
+	return clip(s, 200)
+}

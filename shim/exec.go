@@ -1,0 +1,111 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+)
+
+// Exec runs a hook's steps as child processes.
+type Exec struct {
+	Env    []string
+	Dir    string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Signals delivers the signals hookshim received (SIGINT, SIGTERM, SIGHUP).
+	// Each is forwarded to the running step's process group; a second SIGINT or
+	// SIGTERM kills the group. Nil means no forwarding.
+	Signals <-chan os.Signal
+}
+
+// Run runs the steps in order, stopping at the first that fails, and returns
+// the exit status to pass on: the failing step's own, 128+N for a step killed
+// by signal N, 127 or 126 for one that could not be started, 128+N for a
+// signal that arrived before a step started.
+func (e Exec) Run(ctx context.Context, steps []Step, env []string) (int, error) {
+	for _, s := range steps {
+		if sig, ok := pending(e.Signals); ok {
+			return exitcode.SignalBase + signum(sig), fmt.Errorf("received %v before %s started", sig, s.Name())
+		}
+		status, err := e.runStep(ctx, s, env)
+		if err != nil || status != 0 {
+			return status, err
+		}
+	}
+	return 0, nil
+}
+
+func (e Exec) runStep(ctx context.Context, s Step, env []string) (int, error) {
+	cmd := exec.Command(s.Path, s.Args...)
+	cmd.Env, cmd.Dir = env, e.Dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.Stdin, e.Stdout, e.Stderr
+	// Its own process group, so that a signal reaches the hook and everything
+	// it started, and so that hookshim survives to release the lock.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		switch {
+		case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
+			return exitcode.NotFound, exitcode.Newf(exitcode.NotFound, "hook command %q not found", s.Path)
+		case errors.Is(err, fs.ErrPermission):
+			return exitcode.CannotExecute, exitcode.Newf(exitcode.CannotExecute, "hook command %q cannot be executed: permission denied", s.Path)
+		}
+		return exitcode.CannotExecute, exitcode.Newf(exitcode.CannotExecute, "hook command %q cannot be started: %v", s.Path, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	pgid := cmd.Process.Pid
+	var got os.Signal
+	for {
+		select {
+		case <-done:
+			return statusOf(cmd, got), nil
+		case sig := <-e.Signals:
+			if sig == got && sig != syscall.SIGHUP {
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				continue
+			}
+			got = sig
+			_ = syscall.Kill(-pgid, sig.(syscall.Signal))
+		case <-ctx.Done():
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			ctx = context.Background() // the step's end is awaited above
+		}
+	}
+}
+
+// statusOf turns a finished command into an exit status as sh reports it. A
+// step that exits 0 after hookshim was signalled still counts as interrupted.
+func statusOf(cmd *exec.Cmd, sig os.Signal) int {
+	ps := cmd.ProcessState
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return exitcode.SignalBase + int(ws.Signal())
+	}
+	if code := ps.ExitCode(); code != 0 || sig == nil {
+		return code
+	}
+	return exitcode.SignalBase + signum(sig)
+}
+
+func pending(ch <-chan os.Signal) (os.Signal, bool) {
+	select {
+	case s := <-ch:
+		return s, true
+	default:
+		return nil, false
+	}
+}
+
+func signum(s os.Signal) int {
+	if ss, ok := s.(syscall.Signal); ok {
+		return int(ss)
+	}
+	return 0
+}

@@ -1,0 +1,90 @@
+package shim
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/hookshim/hookshim/lockfile"
+)
+
+// Identity variables hookshim passes to a hook that runs while the lock is
+// ours, so that the hook and everything it starts know who holds what. A
+// nested `kamal` (2.6+) skips taking the lock because of KAMAL_LOCK=true; a
+// nested `hookshim run` recognises the lock as ours.
+const (
+	EnvLock        = "HOOKSHIM_LOCK"         // host:path of the lock
+	EnvLockHolder  = "HOOKSHIM_LOCK_HOLDER"  // Locked by
+	EnvLockSince   = "HOOKSHIM_LOCK_SINCE"   // when it was taken (ISO 8601 UTC)
+	EnvLockVersion = "HOOKSHIM_LOCK_VERSION" // Version
+	EnvLockMessage = "HOOKSHIM_LOCK_MESSAGE" // Message
+	EnvLockToken   = "HOOKSHIM_LOCK_TOKEN"   // the hold's token, when hookshim holds it
+	// EnvActiveHooks lists the hooks whose scripts are running in enclosing
+	// hookshim processes: the recursion guard.
+	EnvActiveHooks = "HOOKSHIM_ACTIVE_HOOKS"
+)
+
+// identityEnv returns env with the lock-holder's identity set (ours is true)
+// or the identity variables removed (ours is false, so a stale value from an
+// enclosing hook cannot mislead a nested one).
+func identityEnv(env []string, ref string, l lockfile.Lock, token string, ours bool) []string {
+	out := unset(env, "KAMAL_LOCK", EnvLock, EnvLockHolder, EnvLockSince, EnvLockVersion, EnvLockMessage, EnvLockToken)
+	if !ours {
+		// Keep what Kamal said about its own lock when the lock is not ours.
+		if v, ok := lookup(env, "KAMAL_LOCK"); ok {
+			out = append(out, "KAMAL_LOCK="+v)
+		}
+		return out
+	}
+	out = append(out, "KAMAL_LOCK=true", EnvLock+"="+ref)
+	if d := l.Details; d != nil {
+		out = append(out,
+			EnvLockHolder+"="+d.LockedBy,
+			EnvLockSince+"="+l.Since().Format(lockfile.TimeLayout),
+			EnvLockVersion+"="+d.Version,
+			EnvLockMessage+"="+oneLine(d.Message))
+	}
+	if token != "" {
+		out = append(out, EnvLockToken+"="+token)
+	}
+	return out
+}
+
+// withActiveHook adds hook to the recursion guard.
+func withActiveHook(env []string, hook string) []string {
+	active := activeHooks(env)
+	if !slices.Contains(active, hook) {
+		active = append(active, hook)
+	}
+	return append(unset(env, EnvActiveHooks), EnvActiveHooks+"="+strings.Join(active, ","))
+}
+
+func activeHooks(env []string) []string {
+	v, _ := lookup(env, EnvActiveHooks)
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+func lookup(env []string, key string) (string, bool) {
+	val, found := "", false
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			val, found = v, true
+		}
+	}
+	return val, found
+}
+
+func unset(env []string, keys ...string) []string {
+	out := make([]string, 0, len(env)+8)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(keys, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

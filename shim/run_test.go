@@ -1,0 +1,348 @@
+package shim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/lockfile"
+)
+
+// syncBuffer is a log sink that tests can read while the runner writes.
+type syncBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lines != nil {
+		for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+			select {
+			case b.lines <- l:
+			default:
+			}
+		}
+	}
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type fixture struct {
+	home   string
+	store  lockfile.Store
+	log    *syncBuffer
+	stdout *syncBuffer
+	r      *Runner
+}
+
+const lockPath = ".kamal/lock-app"
+
+func newFixture(t *testing.T, policy Policy, script string) *fixture {
+	t.Helper()
+	home := t.TempDir()
+	hook := filepath.Join(t.TempDir(), "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{home: home, store: lockfile.Local{Root: home}, log: &syncBuffer{lines: make(chan string, 64)}, stdout: &syncBuffer{}}
+	f.r = &Runner{
+		Hook:       "post-deploy",
+		Steps:      []Step{{Path: hook}},
+		Policy:     policy,
+		Poll:       10 * time.Millisecond,
+		Spec:       lockfile.Spec{Service: "app"},
+		TakeLayout: lockfile.LayoutKamal2,
+		Store:      f.store,
+		Kamal:      KamalEnv{Command: "deploy", Version: "v1", Lock: "false", Under: true},
+		GitUser:    tester,
+		Exec:       Exec{Stdout: f.stdout, Stderr: f.stdout},
+		Env:        []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LOCKDIR=" + filepath.Join(home, lockPath)},
+		Log:        zerolog.New(zerolog.ConsoleWriter{Out: f.log, NoColor: true, PartsOrder: []string{"message"}}),
+		User:       "ci", Hostname: "runner", PID: 99,
+	}
+	return f
+}
+
+func (f *fixture) takeAs(t *testing.T, by, message string) {
+	t.Helper()
+	d := lockfile.Details{LockedBy: by, At: time.Now().UTC().Add(-3 * time.Minute).Truncate(time.Second), Version: "v0", Message: message}
+	if err := f.store.Acquire(context.Background(), lockPath, d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) lockState(t *testing.T) lockfile.Lock {
+	t.Helper()
+	ls, err := f.store.Read(context.Background(), lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls[0]
+}
+
+func TestHoldTakesRunsReleases(t *testing.T) {
+	f := newFixture(t, Hold, `
+test -d "$LOCKDIR" || { echo "lock not held while the hook runs"; exit 9; }
+echo "KAMAL_LOCK=$KAMAL_LOCK"
+echo "TOKEN=$HOOKSHIM_LOCK_TOKEN"
+echo "HOLDER=$HOOKSHIM_LOCK_HOLDER"
+echo "LOCK=$HOOKSHIM_LOCK"
+base64 -d < "$LOCKDIR/details"; echo
+`)
+	if err := f.r.Run(context.Background()); err != nil {
+		t.Fatalf("run: %v\n%s", err, f.stdout)
+	}
+	out := f.stdout.String()
+	for _, want := range []string{"KAMAL_LOCK=true", "HOLDER=Hookshim Tester", "LOCK=local:" + f.home + "/.kamal/lock-app", "Message: hookshim post-deploy hold ", " by ci@runner pid 99", "Version: v1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("hook output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "TOKEN=") || strings.Contains(out, "TOKEN=\n") {
+		t.Errorf("hook did not get its token:\n%s", out)
+	}
+	if l := f.lockState(t); l.State != lockfile.Free {
+		t.Fatalf("lock left behind: %+v", l)
+	}
+	if !strings.Contains(f.log.String(), "is free; taking it for the hook (policy hold)") {
+		t.Errorf("decision line missing:\n%s", f.log)
+	}
+}
+
+func TestHoldPassesFailureThroughAndReleases(t *testing.T) {
+	f := newFixture(t, Hold, "exit 7\n")
+	err := f.r.Run(context.Background())
+	if exitcode.Code(err) != 7 {
+		t.Fatalf("status %d (%v), want the hook's 7", exitcode.Code(err), err)
+	}
+	if l := f.lockState(t); l.State != lockfile.Free {
+		t.Fatalf("lock left behind after a failing hook: %+v", l)
+	}
+}
+
+func TestStrictRefusesNamingTheHolder(t *testing.T) {
+	f := newFixture(t, Strict, "echo ran\n")
+	f.takeAs(t, "Anna Schmidt", "migrating by hand")
+	err := f.r.Run(context.Background())
+	if exitcode.Code(err) != exitcode.Conflict {
+		t.Fatalf("status %d, want 75: %v", exitcode.Code(err), err)
+	}
+	var buf bytes.Buffer
+	exitcode.Report(&buf, err)
+	msg := buf.String()
+	for _, want := range []string{"post-deploy: refused: lock .kamal/lock-app", "held by Anna Schmidt since ", "(3m0", "version v0", `message "migrating by hand"`, "a manual lock", "--policy defer", "--wait 5m", "kamal lock release"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(f.stdout.String(), "ran") {
+		t.Fatal("hook ran despite the refusal")
+	}
+	f.r.ConflictExitCode = 3
+	if err := f.r.Run(context.Background()); exitcode.Code(err) != 3 {
+		t.Fatalf("--conflict-exit-code ignored: %d", exitcode.Code(err))
+	}
+}
+
+func TestUnknownHolderIsRefusedNotRun(t *testing.T) {
+	f := newFixture(t, Auto, "echo ran\n")
+	if err := os.MkdirAll(filepath.Join(f.home, lockPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := f.r.Run(context.Background())
+	var buf bytes.Buffer
+	exitcode.Report(&buf, err)
+	if exitcode.Code(err) != exitcode.Conflict || !strings.Contains(buf.String(), "an unknown holder") || !strings.Contains(buf.String(), "no details file") {
+		t.Fatalf("got %d:\n%s", exitcode.Code(err), buf.String())
+	}
+}
+
+// With --wait, a hold waits out someone else's lock and then takes it.
+func TestHoldWaitsThenTakes(t *testing.T) {
+	f := newFixture(t, Hold, `base64 -d < "$LOCKDIR/details" | grep -q "hookshim post-deploy hold" && echo held-by-hookshim`)
+	f.takeAs(t, "Other Deployer", lockfile.AutomaticMessage)
+	f.r.Wait = time.Minute
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(context.Background()) }()
+	for line := range f.log.lines {
+		if strings.Contains(line, "waiting up to 1m0s") {
+			break
+		}
+	}
+	// The other deploy finishes: Kamal's own release.
+	if err := os.RemoveAll(filepath.Join(f.home, lockPath)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\n%s", err, f.log)
+	}
+	if !strings.Contains(f.stdout.String(), "held-by-hookshim") {
+		t.Fatalf("hook did not run under hookshim's hold:\n%s", f.stdout)
+	}
+	if f.lockState(t).State != lockfile.Free {
+		t.Fatal("lock left behind")
+	}
+}
+
+func TestWaitTimesOutWithRefusal(t *testing.T) {
+	f := newFixture(t, Auto, "echo ran\n")
+	f.takeAs(t, "Other", lockfile.AutomaticMessage)
+	f.r.Wait = 50 * time.Millisecond
+	err := f.r.Run(context.Background())
+	if exitcode.Code(err) != exitcode.Conflict || strings.Contains(f.stdout.String(), "ran") {
+		t.Fatalf("got %v, output %q", err, f.stdout)
+	}
+}
+
+// A lock stolen while the hook runs is left alone, with a warning saying who has it.
+func TestHoldLeavesAStolenLockAlone(t *testing.T) {
+	thief := lockfile.Details{LockedBy: "Thief", At: time.Now().UTC().Truncate(time.Second), Version: "v9", Message: "mine now"}
+	f := newFixture(t, Hold, `rm -r "$LOCKDIR" && mkdir "$LOCKDIR" && printf '%s' "$THIEF" > "$LOCKDIR/details"`)
+	f.r.Env = append(f.r.Env, "THIEF="+string(thief.FileContent()))
+	if err := f.r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l := f.lockState(t)
+	if l.State != lockfile.Held || l.Details.LockedBy != "Thief" {
+		t.Fatalf("the thief's lock was touched: %+v", l)
+	}
+	if !strings.Contains(f.log.String(), "was taken over while the hook ran (now held by Thief") {
+		t.Fatalf("no warning:\n%s", f.log)
+	}
+}
+
+// SIGTERM during a held hook reaches the hook's process group, and the lock is released.
+func TestSignalDuringHoldReleases(t *testing.T) {
+	f := newFixture(t, Hold, "echo ready\nsleep 60 &\nwait\n")
+	pr, pw := io.Pipe()
+	f.r.Exec.Stdout = pw
+	sigs := make(chan os.Signal, 1)
+	f.r.Exec.Signals = sigs
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(context.Background()); pw.Close() }()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("hook did not start: %q", sc.Text())
+	}
+	sigs <- syscall.SIGTERM
+	go io.Copy(io.Discard, pr)
+	err := <-done
+	if exitcode.Code(err) != 128+int(syscall.SIGTERM) {
+		t.Fatalf("status %d (%v), want 143", exitcode.Code(err), err)
+	}
+	if f.lockState(t).State != lockfile.Free {
+		t.Fatal("SIGTERM left the lock behind")
+	}
+}
+
+func TestRecursionGuard(t *testing.T) {
+	f := newFixture(t, Hold, "echo ran\n")
+	f.r.FromDir = true
+	f.r.Env = append(f.r.Env, EnvActiveHooks+"=pre-connect,post-deploy")
+	if err := f.r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(f.stdout.String(), "ran") || !strings.Contains(f.log.String(), "already running in an enclosing hookshim") {
+		t.Fatalf("recursion not stopped: %q %q", f.stdout, f.log)
+	}
+	// A `--` command is never taken for recursion.
+	f.r.FromDir = false
+	if err := f.r.Run(context.Background()); err != nil || !strings.Contains(f.stdout.String(), "ran") {
+		t.Fatalf("explicit command blocked: %v", err)
+	}
+}
+
+func TestDeferWithoutDeferrerRefusesClearly(t *testing.T) {
+	f := newFixture(t, Defer, "echo ran\n")
+	f.takeAs(t, "Other", lockfile.AutomaticMessage)
+	err := f.r.Run(context.Background())
+	if exitcode.Code(err) != exitcode.Conflict || !strings.Contains(err.Error(), "deferring a hook is not available") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestExecStatuses(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := write("ok", "#!/bin/sh\necho ok >> \"$OUT\"\n", 0o755)
+	fail := write("fail", "#!/bin/sh\nexit 4\n", 0o755)
+	killed := write("killed", "#!/bin/sh\nkill -KILL $$\n", 0o755)
+	out := filepath.Join(dir, "out")
+	e := Exec{Stdout: io.Discard, Stderr: io.Discard}
+	env := []string{"OUT=" + out}
+	if st, err := e.Run(context.Background(), []Step{{Path: ok}, {Path: fail}, {Path: ok}}, env); st != 4 || err != nil {
+		t.Fatalf("got %d %v", st, err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "ok\n" {
+		t.Fatalf("steps after a failure ran: %q", b)
+	}
+	if st, _ := e.Run(context.Background(), []Step{{Path: killed}}, env); st != 137 {
+		t.Fatalf("killed: %d", st)
+	}
+	st, err := e.Run(context.Background(), []Step{{Path: filepath.Join(dir, "missing")}}, env)
+	if st != 127 || err == nil {
+		t.Fatalf("missing: %d %v", st, err)
+	}
+}
+
+func TestPlanBadInput(t *testing.T) {
+	hooks := t.TempDir()
+	if _, err := Plan(hooks, "post-deploy", nil, nil); exitcode.Code(err) != exitcode.NoInput || !strings.Contains(err.Error(), "post-deploy.d does not exist") {
+		t.Fatalf("missing dir: %v", err)
+	}
+	d := filepath.Join(hooks, "post-deploy.d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if steps, err := Plan(hooks, "post-deploy", nil, nil); err != nil || len(steps) != 0 {
+		t.Fatalf("empty dir: %v %v", steps, err)
+	}
+	for name, mode := range map[string]os.FileMode{"20-b": 0o755, "10-a": 0o755, ".hidden": 0o755, "30-c~": 0o755} {
+		if err := os.WriteFile(filepath.Join(d, name), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps, err := Plan(hooks, "post-deploy", nil, []string{"x"})
+	if err != nil || len(steps) != 2 || steps[0].Name() != "10-a" || steps[1].Name() != "20-b" || steps[0].Args[0] != "x" {
+		t.Fatalf("got %+v %v", steps, err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "15-noexec"), []byte("echo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Plan(hooks, "post-deploy", nil, nil)
+	var e *exitcode.Error
+	if !errors.As(err, &e) || e.Code != exitcode.CannotExecute || !strings.Contains(e.Hints[0], "chmod +x") {
+		t.Fatalf("non-executable: %v", err)
+	}
+	for _, bad := range []string{"../x", "a/b", "..", ""} {
+		if err := ValidateHook(bad); exitcode.Code(err) != exitcode.Usage {
+			t.Errorf("hook %q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/lockfile"
+)
+
+// wait polls the lock until it is free (or ours), then acts by policy; it gives
+// up with a refusal at the --wait deadline. Polls go over one multiplexed SSH
+// connection, so each costs a round trip, not a handshake.
+func (r *Runner) wait(ctx context.Context, o Ownership) error {
+	if r.Wait <= 0 {
+		r.decided(o, "refusing", "")
+		return r.conflict(o, "")
+	}
+	if r.waitUntil.IsZero() {
+		r.waitUntil = r.Now().Add(r.Wait)
+		r.decided(o, fmt.Sprintf("waiting up to %s for it", r.Wait), "")
+	}
+	s := r.session(ctx)
+	poll := r.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	last := o
+	for {
+		left := r.waitUntil.Sub(r.Now())
+		if left <= 0 {
+			return r.conflict(last, "")
+		}
+		wake, stop := r.nextLook(ctx, last.Lock.Path, min(poll, left), left)
+		select {
+		case <-ctx.Done():
+			stop()
+			return exitcode.New(exitcode.Conflict, fmt.Errorf("%s: stopped waiting for the lock: %w", r.Hook, ctx.Err()))
+		case sig := <-r.Exec.Signals:
+			stop()
+			return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %v while waiting for the lock; nothing was run", r.Hook, sig)
+		case <-wake:
+		}
+		stop()
+		now, err := r.observe(ctx, s)
+		if err != nil {
+			// A dropped connection is retried until the deadline: the lock is
+			// unknown, not free.
+			r.Log.Warn().Msgf("%s: %v; retrying", r.Hook, err)
+			s = r.redial(s)
+			continue
+		}
+		if now.State == Free || now.State == Ours {
+			return r.act(ctx, now)
+		}
+		if holderKey(now.Lock) != holderKey(last.Lock) {
+			r.Log.Info().Msgf("%s: lock %s is now held by %s", r.Hook, now.Lock.Path, holder(now.Lock, r.Now()))
+		}
+		last = now
+	}
+}
+
+// nextLook returns a channel that fires when it is time to look at the lock
+// again: when Watch reports the lock directory gone (bounded by left), or after
+// poll when there is no Watch or it failed. stop releases what it started.
+func (r *Runner) nextLook(ctx context.Context, path string, poll, left time.Duration) (<-chan struct{}, func()) {
+	wake := make(chan struct{})
+	if r.Watch == nil || r.watchFailed.Load() {
+		t := time.AfterFunc(poll, func() { close(wake) })
+		return wake, func() { t.Stop() }
+	}
+	wctx, cancel := context.WithTimeout(ctx, left)
+	go func() {
+		defer close(wake)
+		if err := r.Watch(wctx, path); err != nil && wctx.Err() == nil {
+			r.Log.Warn().Msgf("%s: cannot watch the lock (%v); polling every %s instead", r.Hook, err, poll)
+			r.watchFailed.Store(true)
+		}
+	}()
+	return wake, cancel
+}
+
+func holderKey(l lockfile.Lock) string {
+	if l.Details == nil {
+		return string(l.State) + l.Path
+	}
+	return l.Path + "\x00" + l.Details.Text()
+}
+
+// session returns the store for repeated use: one multiplexed connection when
+// Dial is set, opened once per run.
+func (r *Runner) session(ctx context.Context) lockfile.Store {
+	if r.sess != nil {
+		return r.sess
+	}
+	if r.Dial == nil {
+		return r.Store
+	}
+	s, c, err := r.Dial(ctx)
+	if err != nil {
+		r.Log.Debug().Err(err).Msg("multiplexed connection failed; using one SSH connection per look")
+		return r.Store
+	}
+	r.sess, r.closer = s, c
+	return s
+}
+
+// redial drops a broken multiplexed connection so the next look opens a new one.
+func (r *Runner) redial(s lockfile.Store) lockfile.Store {
+	if r.sess == nil || s != r.sess {
+		return s
+	}
+	r.closeSession()
+	return r.session(context.Background())
+}
+
+func (r *Runner) closeSession() {
+	if r.closer != nil {
+		_ = r.closer.Close()
+	}
+	r.sess, r.closer = nil, nil
+}
