@@ -1,0 +1,138 @@
+package deployconfig
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+)
+
+// The rules below are deliberately narrow allow-lists: service, destination,
+// hosts and the SSH user end up in remote shell commands, in lock paths on the
+// host and in local file names. Callers still quote everything; these rules
+// make sure there is nothing dangerous left to quote.
+
+const (
+	nameRule = `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
+	hostRule = `a host may only hold letters, digits and . - _ : @ % [ ] (no whitespace or shell characters) and must not start with '-'`
+	userRule = `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
+	portRule = `a port is a number from 1 to 65535`
+
+	maxNameLen = 128
+	maxHostLen = 255
+)
+
+// ValidateName checks a service, destination or hook name (kind says which,
+// for the message) against the shape Kamal allows: letters, digits, '-', '_'
+// and '.', not starting with '.' or '-', no "..", no '/', whitespace or shell
+// metacharacters. A bad name gives an error with exit status exitcode.Usage.
+func ValidateName(kind, value string) error {
+	if p := nameProblem(value); p != "" {
+		return exitcode.Newf(exitcode.Usage, "invalid %s %q: %s", kind, value, p)
+	}
+	return nil
+}
+
+// nameProblem returns what is wrong with a service/destination/hook name, or "".
+func nameProblem(v string) string {
+	switch {
+	case v == "":
+		return "it is empty"
+	case len(v) > maxNameLen:
+		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
+	case strings.Contains(v, ".."), v[0] == '.', v[0] == '-':
+		return nameRule
+	}
+	for i := 0; i < len(v); i++ {
+		if !isAlnum(v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.' {
+			return nameRule
+		}
+	}
+	return ""
+}
+
+// hostProblem returns what is wrong with a host name or address, or "".
+func hostProblem(v string) string {
+	switch {
+	case v == "":
+		return "it is empty"
+	case len(v) > maxHostLen:
+		return fmt.Sprintf("it is longer than %d characters", maxHostLen)
+	case v[0] == '-':
+		return hostRule
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !isAlnum(c) && !strings.ContainsRune(".-_:@%[]", rune(c)) {
+			return hostRule
+		}
+	}
+	return ""
+}
+
+// ValidateHost checks a host as it may appear in servers: (a name, an IPv4 or
+// IPv6 address, optionally user@ and :port). A bad one gives an error with exit
+// status exitcode.Usage.
+func ValidateHost(value string) error {
+	if p := hostProblem(value); p != "" {
+		return exitcode.Newf(exitcode.Usage, "invalid host %q: %s", value, p)
+	}
+	return nil
+}
+
+// userProblem returns what is wrong with an SSH user name, or "".
+func userProblem(v string) string {
+	switch {
+	case v == "":
+		return "it is empty"
+	case len(v) > maxNameLen:
+		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
+	case v[0] == '-':
+		return userRule
+	}
+	for i := 0; i < len(v); i++ {
+		if !isAlnum(v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.' {
+			return userRule
+		}
+	}
+	return ""
+}
+
+// proxyProblem checks an SSH jump host: [user@]host[:port], comma-separated
+// for a chain, as `ssh -J` and Kamal's ssh.proxy take it.
+func proxyProblem(v string) string {
+	if v == "" {
+		return "it is empty"
+	}
+	for _, part := range strings.Split(v, ",") {
+		if p := hostProblem(part); p != "" {
+			return "an SSH proxy is [user@]host[:port] (comma-separated for a chain); " + p
+		}
+	}
+	return ""
+}
+
+// parsePort parses a port number and checks its range.
+func parsePort(v string) (int, string) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > 65535 {
+		return 0, portRule
+	}
+	return n, ""
+}
+
+// pathProblem rejects the characters that have no business in a path that is
+// sent to a host (run_directory) or used locally (hooks_path).
+func pathProblem(v string) string {
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return "it contains a control character (newline, tab, NUL...)"
+		}
+	}
+	return ""
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
