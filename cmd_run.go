@@ -1,17 +1,167 @@
 package main
 
 import (
+	"context"
+	"os"
+	"os/user"
+	"strconv"
+	"time"
+
 	"github.com/urfave/cli/v2"
 
+	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/lockfile"
+	"github.com/hookshim/hookshim/shim"
 )
 
 func runCommand(p Process) *cli.Command {
 	return &cli.Command{
-		Name:  "run",
-		Flags: withCommon(),
-		Action: func(c *cli.Context) error {
-			return exitcode.New(exitcode.Software, errNotYet)
-		},
+		Name:      "run",
+		Usage:     "run a Kamal hook the same way whichever Kamal command called it",
+		ArgsUsage: "HOOK [-- COMMAND [ARG...]]",
+		Description: `Without "--", runs every executable in <hooks dir>/HOOK.d in lexical order,
+stopping at the first failure; with "--", runs COMMAND instead.
+
+The lock is read on the primary host (or under --root) and the hook is run
+now, under a hold, after a wait, deferred, or refused, by --policy:
+
+  state        hold                 defer        strict          auto
+  free         take, run, release   run now      run now         run now
+  ours         run now              defer        refuse          2.6+: run now; older: defer
+  theirs       wait, take, run      defer        wait, refuse    wait, refuse
+  unreachable  refuse (exit 69)`,
+		Flags: withCommon(append(settingsFlags(false),
+			&cli.StringFlag{Name: "policy", Value: "auto", Usage: "auto, hold, defer or strict; env HOOKSHIM_POLICY"},
+			&cli.DurationFlag{Name: "wait", Usage: "wait up to `D` for a lock held by someone else (e.g. 5m); env HOOKSHIM_WAIT"},
+			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "look at a held lock every `D` while waiting"},
+			&cli.IntFlag{Name: "conflict-exit-code", Value: exitcode.Conflict, Usage: "exit status `N` when the hook is refused because of the lock"},
+		)...),
+		Action: func(c *cli.Context) error { return runAction(c, p) },
 	}
+}
+
+func runAction(c *cli.Context, p Process) error {
+	log, err := newLogger(c, p)
+	if err != nil {
+		return err
+	}
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return exitcode.Newf(exitcode.Usage, "hookshim run: which hook? none was named").
+			WithHint("hookshim run post-deploy, or hookshim run post-deploy -- COMMAND")
+	}
+	hook, rest := args[0], args[1:]
+	if err := shim.ValidateHook(hook); err != nil {
+		return err
+	}
+	var command, hookArgs []string
+	if len(rest) > 0 && rest[0] == "--" {
+		command = rest[1:]
+		if len(command) == 0 {
+			return exitcode.Newf(exitcode.Usage, "hookshim run %s: nothing after --", hook).
+				WithHint("hookshim run %s -- COMMAND [ARG...]", hook)
+		}
+	} else {
+		hookArgs = rest
+	}
+	policy, err := shim.ParsePolicy(flagOrEnv(c, p, "policy", "HOOKSHIM_POLICY"))
+	if err != nil {
+		return err
+	}
+	if err := shim.CheckDeferrable(policy, hook); err != nil {
+		return err
+	}
+	wait, err := durationFlagOrEnv(c, p, "wait", "HOOKSHIM_WAIT")
+	if err != nil {
+		return err
+	}
+	if code := c.Int("conflict-exit-code"); code < 1 || code > 255 {
+		return exitcode.Newf(exitcode.Usage, "--conflict-exit-code %d is not an exit status", code).
+			WithHint("pass a number from 1 to 255")
+	}
+	kamal, err := shim.ReadKamalEnv(p.LookupEnv)
+	if err != nil {
+		return err
+	}
+	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	settings, err := resolveSettings(c, p, deployconfig.Need{Service: true, PrimaryHost: root == "", HooksDir: command == nil})
+	if err != nil {
+		return err
+	}
+	spec := lockfile.Spec{Service: settings.Service, Destination: settings.Destination, RunDir: settings.RunDir}
+	if err := spec.Validate(); err != nil {
+		return exitcode.New(exitcode.Usage, err)
+	}
+	steps, err := shim.Plan(settings.HooksDir, hook, command, hookArgs)
+	if err != nil {
+		return err
+	}
+	layout, _, err := takeLayout(c, p)
+	if err != nil {
+		return err
+	}
+	store, dial, err := lockStore(c, p, settings)
+	if err != nil {
+		return err
+	}
+
+	var sigs <-chan os.Signal
+	if p.Signals != nil {
+		ch, stop := p.Signals()
+		defer stop()
+		sigs = ch
+	}
+	hostname, _ := os.Hostname()
+	r := &shim.Runner{
+		Hook:             hook,
+		Steps:            steps,
+		Policy:           policy,
+		Wait:             wait,
+		Poll:             c.Duration("poll"),
+		ConflictExitCode: c.Int("conflict-exit-code"),
+		FromDir:          command == nil,
+		Spec:             spec,
+		TakeLayout:       layout,
+		Store:            store,
+		Dial:             dial,
+		Kamal:            kamal,
+		GitUser:          gitUserName(p),
+		Exec:             shim.Exec{Dir: workDir(p), Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Signals: sigs},
+		Env:              p.Env,
+		Log:              log,
+		User:             loginName(p),
+		Hostname:         hostname,
+		PID:              os.Getpid(),
+	}
+	return r.Run(context.Background())
+}
+
+// durationFlagOrEnv reads a duration flag, falling back to an environment variable.
+func durationFlagOrEnv(c *cli.Context, p Process, flag, env string) (time.Duration, error) {
+	if c.IsSet(flag) {
+		return c.Duration(flag), nil
+	}
+	v, ok := p.LookupEnv(env)
+	if !ok || v == "" {
+		return c.Duration(flag), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, exitcode.Newf(exitcode.Usage, "%s=%q is not a duration", env, v).WithHint("use a duration such as 30s or 5m")
+	}
+	return d, nil
+}
+
+// loginName names the deployer in a hold message.
+func loginName(p Process) string {
+	for _, k := range []string{"USER", "LOGNAME"} {
+		if v := p.Getenv(k); v != "" {
+			return v
+		}
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }

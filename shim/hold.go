@@ -22,7 +22,11 @@ func (r *Runner) hold(ctx context.Context, o Ownership) error {
 	h := lockfile.Hold{Hook: r.Hook, Token: token, User: r.User, Host: r.Hostname, PID: r.PID}
 	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.Kamal.Version, Message: h.Message()}
 	p := o.Lock.Path
-	r.decided(o, "taking it for the hook", "")
+	note := ""
+	if r.Kamal.Under && !r.Kamal.HonoursKamalLock() {
+		note = "Kamal < 2.6 ignores KAMAL_LOCK, so kamal commands inside the hook will find this lock"
+	}
+	r.decided(o, "taking it for the hook", note)
 	if err := s.Acquire(ctx, p, d); err != nil {
 		var held *lockfile.HeldError
 		if errors.As(err, &held) {

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need
+# (OpenSSH server and client, git), then checks formatting, vets, runs every
+# test under the race detector, fuzzes each parser briefly, and checks that
+# the CGO_ENABLED=0 build is static.
+#
+#   ./test.sh                 everything (FUZZTIME=10s per fuzz target by default)
+#   FUZZTIME=0 ./test.sh      skip the fuzzing
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v git >/dev/null 2>&1 || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "== installing ${need[*]}"
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo -n"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== static build (CGO_ENABLED=0)"
+bin=$(mktemp -d)/hookshim
+CGO_ENABLED=0 go build -trimpath -o "$bin" .
+if command -v readelf >/dev/null 2>&1 && readelf -l "$bin" | grep -q INTERP; then
+	echo "$bin is dynamically linked" >&2
+	exit 1
+fi
+"$bin" version
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+fuzztime=${FUZZTIME:-10s}
+if [ "$fuzztime" != 0 ]; then
+	echo "== fuzz ($fuzztime each)"
+	for pkg in $(go list ./...); do
+		dir=$(go list -f '{{.Dir}}' "$pkg")
+		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+			echo "-- $pkg $target"
+			if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$bin.fuzz.log" 2>&1; then
+				cat "$bin.fuzz.log" >&2
+				exit 1
+			fi
+		done
+	done
+fi
+echo "== all tests passed"
