@@ -54,6 +54,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		if now.State == Free || now.State == Ours {
 			return r.act(ctx, now)
 		}
+		r.Log.Debug().Msgf("%s: lock %s still held", r.Hook, now.Lock.Path)
 		if holderKey(now.Lock) != holderKey(last.Lock) {
 			r.Log.Info().Msgf("%s: lock %s is now held by %s", r.Hook, now.Lock.Path, holder(now.Lock, r.Now()))
 		}
