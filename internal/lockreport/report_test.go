@@ -1,0 +1,432 @@
+package lockreport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookshim/hookshim/lockfile"
+)
+
+var now = time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+
+func held(path, by string, at time.Time, version, message string) lockfile.Lock {
+	layout := lockfile.LayoutKamal2
+	if strings.Contains(path, "/locks/") {
+		layout = lockfile.LayoutKamal15
+	}
+	return lockfile.Lock{
+		Path: path, Layout: layout, Name: path[strings.LastIndexAny(path, "/-")+1:], State: lockfile.Held,
+		Details: &lockfile.Details{LockedBy: by, At: at, AtText: at.Format(lockfile.TimeLayout), Version: version, Message: message},
+		ModTime: at,
+	}
+}
+
+const sha = "d018f90b8de4599db01a44090e61eeb581595c52"
+
+var (
+	holdMsg   = lockfile.Hold{Hook: "post-deploy", Token: "3f9c2a7b1e4d5f6a7b8c9d0e", User: "deploy", Host: "ci-runner-7", PID: 48213}.Message()
+	automatic = held(".kamal/lock-app", "Ana Lima", now.Add(-20*time.Minute), sha, lockfile.AutomaticMessage)
+	manual    = held(".kamal/lock-app-staging", "Bruno", now.Add(-10*time.Minute), "v2", "DB freeze")
+	hold      = held(".kamal/lock-api", "CI Bot", now.Add(-5*time.Minute), sha, holdMsg)
+	staleHold = held(".kamal/lock-worker", "CI Bot", now.Add(-7*24*time.Hour), "v1", holdMsg)
+	legacy    = held(".kamal/locks/legacy", "Carla", now.Add(-2*time.Hour), "v1.9", lockfile.AutomaticMessage)
+	noDetails = lockfile.Lock{Path: ".kamal/lock-cron", Layout: lockfile.LayoutKamal2, Name: "cron", State: lockfile.NoDetails,
+		Problem: "lock directory has no details file", ModTime: now.Add(-30 * time.Second)}
+	garbage = lockfile.Lock{Path: ".kamal/lock-broken", Layout: lockfile.LayoutKamal2, Name: "broken", State: lockfile.Unreadable,
+		Problem: "details file is not base64", ModTime: now.Add(-3 * time.Hour)}
+	hostile = held(".kamal/lock-evil", "\x1b[31mMallory\x1b[0m", now.Add(-time.Minute), "v\tx",
+		"line one\nline two\r\x1b]0;pwned\x07\u202egnp.exe\u200b\u009b2J\xff")
+)
+
+func TestKindOf(t *testing.T) {
+	for _, tc := range []struct {
+		l    lockfile.Lock
+		want Kind
+	}{
+		{automatic, KindHeld},
+		{manual, KindManual},
+		{hold, KindHold},
+		{staleHold, KindHold},
+		{legacy, KindHeld},
+		{noDetails, KindNoDetails},
+		{garbage, KindUnreadable},
+		{lockfile.Lock{State: lockfile.Held}, KindUnreadable},
+		{held("x", "a", now, "v", "hookshim run"), KindManual},
+		{held("x", "a", now, "v", "automatic deploy lock"), KindManual},
+	} {
+		if got := KindOf(tc.l); got != tc.want {
+			t.Errorf("KindOf(%s %q) = %s, want %s", tc.l.Path, msgOf(tc.l), got, tc.want)
+		}
+	}
+}
+
+func msgOf(l lockfile.Lock) string {
+	if l.Details == nil {
+		return ""
+	}
+	return l.Details.Message
+}
+
+func TestStale(t *testing.T) {
+	r := &Report{Now: now, StaleAfter: time.Hour}
+	for _, tc := range []struct {
+		l    lockfile.Lock
+		want bool
+	}{
+		{held("a", "x", now.Add(-time.Hour), "v", "m"), false}, // exactly the limit is not older
+		{held("a", "x", now.Add(-time.Hour-time.Second), "v", "m"), true},
+		{held("a", "x", now.Add(time.Hour), "v", "m"), false}, // a clock ahead of ours
+		{lockfile.Lock{State: lockfile.NoDetails}, false},     // time unknown
+		{noDetails, false},
+		{garbage, true},
+	} {
+		if got := r.Stale(tc.l); got != tc.want {
+			t.Errorf("Stale(since %s) = %v, want %v", tc.l.Since(), got, tc.want)
+		}
+	}
+	never := &Report{Now: now}
+	if never.Stale(staleHold) {
+		t.Error("StaleAfter 0 must mean never stale")
+	}
+	if a, ok := r.Age(held("a", "x", now.Add(time.Hour), "v", "m")); !ok || a != 0 {
+		t.Errorf("Age of a future lock = %v, %v; want 0, true", a, ok)
+	}
+}
+
+func sample() *Report {
+	return &Report{
+		Now:        now,
+		StaleAfter: time.Hour,
+		Results: []Result{
+			{Target: Target{Name: "web1", Transport: TransportSSH, Address: "root@web1"},
+				Locks: []lockfile.Lock{manual, automatic, hold, {Path: ".kamal/lock-gone", State: lockfile.Free}}, Elapsed: 120 * time.Millisecond},
+			{Target: Target{Name: "web2", Transport: TransportSSH, Address: "root@web2"}, Elapsed: 80 * time.Millisecond},
+			{Target: Target{Name: "web3", Transport: TransportSSH, Address: "root@web3"},
+				Err: errors.New("cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused")},
+			{Target: Target{Name: "deploy@db:2222", Transport: TransportSSH, Address: "deploy@db:2222"},
+				Locks: []lockfile.Lock{staleHold, legacy, noDetails, garbage}},
+		},
+	}
+}
+
+const sampleTable = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION       MESSAGE                                                                                 STATE
+web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90b8de4  hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213      hookshim-hold
+web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90b8de4  Automatic deploy lock                                                                   held
+web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2            DB freeze                                                                               manual
+web3            -                        -         -                     -       -             cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused  unreachable
+deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -             details file is not base64                                                              stale
+deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -             lock directory has no details file                                                      no-details
+deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1            hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213      stale
+deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9          Automatic deploy lock                                                                   stale
+
+4 hosts, 7 locks (3 stale), 1 unreachable
+`
+
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTable(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != sampleTable {
+		t.Errorf("table:\n%s\nwant:\n%s", got, sampleTable)
+	}
+	checkColumns(t, b.String())
+}
+
+// checkColumns checks that every row of the table's first block has its
+// cells at the header's columns.
+func checkColumns(t *testing.T, table string) {
+	t.Helper()
+	lines := strings.Split(table, "\n")
+	head := lines[0]
+	var starts []int
+	for i, r := range []rune(head) {
+		if r != ' ' && (i == 0 || []rune(head)[i-1] == ' ') {
+			starts = append(starts, i)
+		}
+	}
+	if len(starts) != 8 {
+		t.Fatalf("header %q has %d columns, want 8", head, len(starts))
+	}
+	for _, line := range lines[1:] {
+		if line == "" {
+			break
+		}
+		rs := []rune(line)
+		for _, s := range starts[1:] {
+			if s >= len(rs) || rs[s-1] != ' ' || rs[s] == ' ' {
+				t.Errorf("row %q: no cell starts at column %d", line, s)
+			}
+		}
+	}
+}
+
+func TestWriteTableHostile(t *testing.T) {
+	long := held(".kamal/lock-long", strings.Repeat("N", 500), now, strings.Repeat("v", 500), strings.Repeat("m", 70000))
+	longHold := held(".kamal/lock-longhold", "x", now, "v", holdMsg+" "+strings.Repeat("z", 500))
+	r := &Report{Now: now, StaleAfter: time.Hour, Results: []Result{
+		{Target: Target{Name: "web1"}, Locks: []lockfile.Lock{hostile, long, longHold,
+			{Path: ".kamal/lock-\x1b[2Jname\nx", State: lockfile.NoDetails, Problem: "no details"}}},
+	}}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for i, c := range []byte(out) {
+		if c < 0x20 && c != '\n' || c == 0x7f {
+			t.Fatalf("byte %d of the table is control character %#x:\n%s", i, c, out)
+		}
+	}
+	if !utf8.ValidString(out) {
+		t.Fatal("table is not valid UTF-8")
+	}
+	for _, bad := range []string{"\u202e", "\u200b", "\u009b"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("table holds %q", bad)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 7 { // header, 4 rows, blank, summary
+		t.Fatalf("table has %d lines, want 7:\n%s", len(lines), out)
+	}
+	for _, want := range []string{
+		`\x1b[31mMallory\x1b[0m`,
+		`line one\nline two\r\x1b]0;pwned\x07\u202egnp.exe\u200b\x9b2J` + "\uFFFD",
+		`v\tx`,
+		`.kamal/lock-\x1b[2Jname\nx`,
+		strings.Repeat("m", maxMessage-1) + "…",
+		holdMsg, // a hold too long to show whole keeps its token, user@host and pid
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range lines {
+		if n := utf8.RuneCountInString(line); n > 500 {
+			t.Errorf("line of %d runes: long values are not clipped", n)
+		}
+	}
+	checkColumns(t, out)
+}
+
+func TestWriteTableEmpty(t *testing.T) {
+	r := &Report{Now: now, StaleAfter: time.Hour, Results: []Result{{Target: Target{Name: "local"}}}}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.String(), "1 host, 0 locks, 0 unreachable\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestWriteTableJobs(t *testing.T) {
+	status := 1
+	r := &Report{Now: now, StaleAfter: time.Hour,
+		Results: []Result{{Target: Target{Name: "local"}}},
+		Jobs: []Job{
+			{ID: "j1", Hook: "post-deploy", State: "waiting", Repo: "/src/app", Lock: "web1:.kamal/lock-app", Since: now.Add(-90 * time.Second), Log: "/state/j1.log"},
+			{ID: "j2", Hook: "post-deploy", State: "failed", ExitStatus: &status, Error: "hook\nfailed"},
+		},
+		JobsErr: errors.New("j3: bad record\x1b[0m"),
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	want := `JOB  HOOK         STATE            SINCE                 AGE    LOCK                  REPO      LOG            ERROR
+j1   post-deploy  waiting          2026-11-27T06:58:30Z  1m30s  web1:.kamal/lock-app  /src/app  /state/j1.log  -
+j2   post-deploy  failed (exit 1)  -                     -      -                     -         -              hook\nfailed
+deferred jobs: cannot list them: j3: bad record\x1b[0m
+
+1 host, 0 locks, 0 unreachable, 2 deferred jobs
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	for _, tc := range []struct {
+		s    Summary
+		want string
+	}{
+		{Summary{Hosts: 16, Locks: 2}, "16 hosts, 2 locks, 0 unreachable"},
+		{Summary{Hosts: 1, Locks: 1, Stale: 1, Unreachable: 1}, "1 host, 1 lock (1 stale), 1 unreachable"},
+		{Summary{Hosts: 2, Jobs: 1}, "2 hosts, 0 locks, 0 unreachable, 1 deferred job"},
+	} {
+		if got := SummaryLine(tc.s); got != tc.want {
+			t.Errorf("SummaryLine(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ünïcödé 日本": "plain text, ünïcödé 日本",
+		"a\nb\r\tc":              `a\nb\r\tc`,
+		"\x1b[31mred\x1b[0m":     `\x1b[31mred\x1b[0m`,
+		"\x00\x7f\u0085\u009b":   `\x00\x7f\x85\x9b`,
+		"\u202eabc\u2066\ufeff":  `\u202eabc\u2066\ufeff`,
+		"x\u2028y\u2029z":        `x\u2028y\u2029z`,
+		"bad\xffbyte":            "bad\uFFFDbyte",
+		"":                       "",
+	} {
+		if got := Clean(in); got != want {
+			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	if got := clip("héllo wörld", 5); got != "héll…" {
+		t.Errorf("clip = %q", got)
+	}
+	if got := clip("héllo", 5); got != "héllo" {
+		t.Errorf("clip = %q", got)
+	}
+	if got := shortVersion(sha); got != "d018f90b8de4" {
+		t.Errorf("shortVersion = %q", got)
+	}
+	if got := shortVersion(strings.ToUpper(sha)); got != strings.ToUpper(sha) {
+		t.Errorf("shortVersion of a non-SHA = %q", got)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	r := sample()
+	r.Results[0].Locks = append(r.Results[0].Locks, hostile)
+	status := 0
+	r.Jobs = []Job{{ID: "j1", Hook: "post-deploy", State: "succeeded", Since: now.Add(-time.Minute), ExitStatus: &status}}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		SchemaVersion     int              `json:"schema_version"`
+		GeneratedAt       string           `json:"generated_at"`
+		StaleAfterSeconds int64            `json:"stale_after_seconds"`
+		Hosts             []map[string]any `json:"hosts"`
+		Locks             []map[string]any `json:"locks"`
+		Jobs              []map[string]any `json:"jobs"`
+		JobsError         *string          `json:"jobs_error"`
+		Summary           map[string]int   `json:"summary"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if doc.SchemaVersion != 1 || doc.GeneratedAt != "2026-11-27T07:00:00Z" || doc.StaleAfterSeconds != 3600 || doc.JobsError != nil {
+		t.Errorf("header: %+v", doc)
+	}
+	if len(doc.Hosts) != 4 || len(doc.Locks) != 8 || len(doc.Jobs) != 1 {
+		t.Fatalf("%d hosts, %d locks, %d jobs; want 4, 8, 1", len(doc.Hosts), len(doc.Locks), len(doc.Jobs))
+	}
+	hostKeys := []string{"host", "transport", "address", "ok", "error", "locks", "elapsed_ms"}
+	lockKeys := []string{"host", "path", "layout", "name", "state", "stale", "holder", "since", "since_source", "age_seconds", "version", "message", "problem", "hold"}
+	jobKeys := []string{"id", "hook", "state", "repo", "lock", "since", "age_seconds", "log", "exit_status", "error"}
+	for _, h := range doc.Hosts {
+		checkKeys(t, "host", h, hostKeys)
+	}
+	for _, l := range doc.Locks {
+		checkKeys(t, "lock", l, lockKeys)
+	}
+	checkKeys(t, "job", doc.Jobs[0], jobKeys)
+
+	if h := doc.Hosts[2]; h["ok"] != false || h["error"] != "cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused" || h["locks"] != 0.0 {
+		t.Errorf("unreachable host: %v", h)
+	}
+	if h := doc.Hosts[0]; h["ok"] != true || h["error"] != nil || h["locks"] != 4.0 || h["elapsed_ms"] != 120.0 || h["address"] != "root@web1" || h["transport"] != "ssh" {
+		t.Errorf("host: %v", h)
+	}
+	byPath := map[string]map[string]any{}
+	for _, l := range doc.Locks {
+		byPath[l["path"].(string)] = l
+	}
+	want := map[string]map[string]any{
+		".kamal/lock-app": {"host": "web1", "layout": "kamal-2", "name": "app", "state": "held", "stale": false, "holder": "Ana Lima",
+			"since": "2026-11-27T06:40:00Z", "since_source": "details", "age_seconds": 1200.0, "version": sha, "message": "Automatic deploy lock", "problem": nil, "hold": nil},
+		".kamal/lock-app-staging": {"state": "manual", "stale": false, "message": "DB freeze"},
+		".kamal/lock-api": {"state": "hookshim-hold", "stale": false, "hold": map[string]any{
+			"hook": "post-deploy", "token": "3f9c2a7b1e4d5f6a7b8c9d0e", "user": "deploy", "host": "ci-runner-7", "pid": 48213.0}},
+		".kamal/lock-worker":  {"host": "deploy@db:2222", "state": "hookshim-hold", "stale": true, "age_seconds": 604800.0},
+		".kamal/locks/legacy": {"layout": "kamal-1.5", "state": "held", "stale": true},
+		".kamal/lock-cron": {"state": "no-details", "stale": false, "holder": nil, "version": nil, "message": nil, "hold": nil,
+			"since": "2026-11-27T06:59:30Z", "since_source": "mtime", "age_seconds": 30.0, "problem": "lock directory has no details file"},
+		".kamal/lock-broken": {"state": "unreadable", "stale": true, "problem": "details file is not base64"},
+		".kamal/lock-evil": {"holder": "\x1b[31mMallory\x1b[0m", "version": "v\tx",
+			"message": "line one\nline two\r\x1b]0;pwned\x07\u202egnp.exe\u200b\u009b2J\uFFFD"},
+	}
+	for path, fields := range want {
+		got := byPath[path]
+		if got == nil {
+			t.Errorf("no lock %s in the JSON", path)
+			continue
+		}
+		for k, v := range fields {
+			if gv, _ := json.Marshal(got[k]); string(gv) != mustJSON(v) {
+				t.Errorf("%s: %s = %s, want %s", path, k, gv, mustJSON(v))
+			}
+		}
+	}
+	if want := map[string]int{"hosts": 4, "unreachable": 1, "hosts_with_locks": 2, "locks": 8, "stale": 3, "jobs": 1}; !equalMaps(doc.Summary, want) {
+		t.Errorf("summary = %v, want %v", doc.Summary, want)
+	}
+	if j := doc.Jobs[0]; j["exit_status"] != 0.0 || j["age_seconds"] != 60.0 || j["repo"] != nil {
+		t.Errorf("job = %v", j)
+	}
+	if bytes.Contains(b.Bytes(), []byte{0x1b}) {
+		t.Error("raw ESC in the JSON")
+	}
+}
+
+func TestWriteJSONEmpty(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, &Report{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"hosts": []`, `"locks": []`, `"jobs": []`, `"jobs_error": null`, `"stale_after_seconds": 0`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, b.String())
+		}
+	}
+}
+
+func checkKeys(t *testing.T, what string, m map[string]any, keys []string) {
+	t.Helper()
+	if len(m) != len(keys) {
+		t.Errorf("%s has %d keys, want %d: %v", what, len(m), len(keys), m)
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("%s lacks key %q: %v", what, k, m)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func equalMaps(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
