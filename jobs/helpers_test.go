@@ -160,8 +160,8 @@ func newJob(t *testing.T) (string, Job) {
 	now := time.Now().UTC()
 	j, err := Create(state, Job{
 		Hook: "post-deploy", RepoDir: "/repo", Service: "app",
-		Lock:    LockRef{Host: "web1", Path: ".kamal/lock-app"},
-		Policy:  "defer", RunPolicy: "hold",
+		Lock:   LockRef{Host: "web1", Path: ".kamal/lock-app"},
+		Policy: "defer", RunPolicy: "hold",
 		Created: now, Deadline: now.Add(time.Minute),
 	})
 	if err != nil {
