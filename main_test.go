@@ -13,6 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/hookshim/hookshim/internal/kamalemu"
 	"github.com/hookshim/hookshim/internal/sshtest"
 )
 
@@ -21,6 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"hookshim": main,
+		"kamal":    kamalemu.Main,
 	})
 }
 
