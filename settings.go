@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -174,20 +175,23 @@ func gemfileKamal(dir string) (major, minor int, ok bool) {
 }
 
 // gitUserName is what Kamal writes as "Locked by": `git config user.name` on
-// the deployer's machine, or "Unknown".
+// the deployer's machine, verbatim (empty when unset), or "Unknown" when git
+// cannot be run at all — exactly Kamal's rule.
 func gitUserName(p Process) func() string {
-	var name string
+	var name *string
 	return func() string {
-		if name != "" {
-			return name
+		if name != nil {
+			return *name
 		}
 		cmd := exec.Command("git", "config", "user.name")
 		cmd.Dir, cmd.Env = workDir(p), p.Env
 		out, err := cmd.Output()
-		name = strings.TrimSpace(string(out))
-		if err != nil || name == "" {
-			name = "Unknown"
+		var ee *exec.ExitError
+		n := strings.TrimSpace(string(out))
+		if err != nil && !errors.As(err, &ee) {
+			n = "Unknown"
 		}
-		return name
+		name = &n
+		return n
 	}
 }

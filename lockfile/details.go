@@ -99,12 +99,15 @@ func ParseText(text []byte) (Details, error) {
 	} else {
 		d.LockedBy = first
 	}
+	// Kamal strips the text before encoding, so an empty message ends the file
+	// as "Message:" with no space after it.
+	seenVersion, seenMessage := false, false
 	for _, line := range lines[1:] {
-		if v, ok := strings.CutPrefix(line, "Version: "); ok && d.Version == "" {
-			d.Version = v
-		} else if v, ok := strings.CutPrefix(line, "Message: "); ok && d.Message == "" {
-			d.Message = v
-		} else if d.Message != "" {
+		if v, ok := cutField(line, "Version:"); ok && !seenVersion && !seenMessage {
+			d.Version, seenVersion = v, true
+		} else if v, ok := cutField(line, "Message:"); ok && !seenMessage {
+			d.Message, seenMessage = v, true
+		} else if seenMessage {
 			// Kamal writes the message verbatim; a message with newlines spans lines.
 			d.Message += "\n" + line
 		}
@@ -112,14 +115,23 @@ func ParseText(text []byte) (Details, error) {
 	return d, nil
 }
 
-// Text renders details exactly as Kamal does before encoding: three lines, no
-// trailing newline.
+// cutField reads "Key: value", tolerating a missing space after the colon.
+func cutField(line, key string) (string, bool) {
+	v, ok := strings.CutPrefix(line, key)
+	if !ok {
+		return "", false
+	}
+	return strings.TrimPrefix(v, " "), true
+}
+
+// Text renders details exactly as Kamal does before encoding: three lines,
+// stripped of trailing whitespace (Ruby's String#strip), no trailing newline.
 func (d Details) Text() string {
 	at := d.AtText
 	if !d.At.IsZero() {
 		at = d.At.UTC().Format(TimeLayout)
 	}
-	return fmt.Sprintf("Locked by: %s at %s\nVersion: %s\nMessage: %s", d.LockedBy, at, d.Version, d.Message)
+	return strings.TrimRight(fmt.Sprintf("Locked by: %s at %s\nVersion: %s\nMessage: %s", d.LockedBy, at, d.Version, d.Message), " \t\n\r\v\f")
 }
 
 // Encode64 is Ruby's Base64.encode64: standard base64 with a newline after every

@@ -84,6 +84,8 @@ func TestParseNamesAndShapes(t *testing.T) {
 		{"no version or message", "Locked by: Unknown at 2026-11-27T06:00:00Z", "Unknown", "2026-11-27T06:00:00Z", "", ""},
 		{"no message", "Locked by: a at 2026-11-27T06:00:00Z\nVersion: v\n", "a", "2026-11-27T06:00:00Z", "v", ""},
 		{"no time", "Locked by: someone\nVersion: v\nMessage: m", "someone", "", "v", "m"},
+		{"empty message, stripped as Kamal does", "Locked by: a at 2026-11-27T06:00:00Z\nVersion: v\nMessage:", "a", "2026-11-27T06:00:00Z", "v", ""},
+		{"empty name (git has no user.name)", "Locked by:  at 2026-11-27T06:00:00Z\nVersion: v\nMessage: m", "", "2026-11-27T06:00:00Z", "v", "m"},
 		{"multi-line message", "Locked by: a at 2026-11-27T06:00:00Z\nVersion: v\nMessage: one\ntwo", "a", "2026-11-27T06:00:00Z", "v", "one\ntwo"},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,20 @@ func NewToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// ValidToken reports whether s has the shape of a token NewToken makes: hex,
+// 8 to 64 characters. Anything else is never matched against a lock.
+func ValidToken(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Message renders the hold as a lock message.
 func (h Hold) Message() string {
 	return fmt.Sprintf("hookshim %s hold %s by %s@%s pid %d", h.Hook, h.Token, h.User, h.Host, h.PID)
@@ -57,5 +71,5 @@ func ParseHold(message string) (Hold, bool) {
 // HeldBy reports whether the message is a hookshim hold with this token.
 func HeldBy(message, token string) bool {
 	h, ok := ParseHold(message)
-	return ok && token != "" && h.Token == token
+	return ok && ValidToken(token) && h.Token == token
 }

@@ -227,13 +227,18 @@ exit 1
 // Release implements Store: Kamal's `rm <lock>/details && rm -r <lock>`, run
 // only when the details decode to a hookshim hold with this token.
 func (s Remote) Release(ctx context.Context, p, token string) error {
+	if !ValidToken(token) {
+		return fmt.Errorf("%s on %s: token %q is not a hookshim token: %w", p, s.Host, token, ErrNotOurs)
+	}
+	// Only the first Message: line counts, matched whole: a token that merely
+	// appears in the name, the version or a later line proves nothing.
 	q := sshx.Quote(p)
 	script := fmt.Sprintf(`d=%s
 [ -e "$d" ] || [ -L "$d" ] || exit %d
 [ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/details" ] || exit %d
-base64 -d < "$d/details" 2>/dev/null | grep -q -F -e %s || exit %d
+base64 -d < "$d/details" 2>/dev/null | sed -n '/^Message:/{p;q;}' | grep -q -x -E -e %s || exit %d
 rm "$d/details" && rm -r "$d"
-`, q, statusGone, statusNotOurs, sshx.Quote(" hold "+token+" "), statusNotOurs)
+`, q, statusGone, statusNotOurs, sshx.Quote("Message: ?hookshim [A-Za-z0-9._-]+ hold "+token+"( .*)?"), statusNotOurs)
 	res, err := s.Runner.Run(ctx, script, nil)
 	if err != nil {
 		return err

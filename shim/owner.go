@@ -116,7 +116,9 @@ func Classify(l lockfile.Lock, k KamalEnv, hook string, gitUser func() string) O
 		if !d.IsAutomatic() {
 			miss = append(miss, fmt.Sprintf("message is %q, not %q", d.Message, lockfile.AutomaticMessage))
 		}
-		if k.Version == "" || d.Version != k.Version {
+		// Rollback takes its lock before switching to the version it rolls back
+		// to, so its hooks see another KAMAL_VERSION than the lock holds.
+		if k.Version == "" || (d.Version != k.Version && k.Command != "rollback") {
 			miss = append(miss, fmt.Sprintf("version %q is not KAMAL_VERSION %q", d.Version, k.Version))
 		}
 		if user := gitUser(); d.LockedBy != user {
