@@ -29,8 +29,13 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end scripts in testdata/script. A script whose
 // archive holds a file .hosts gets a real sshd per line of it (see setupHosts).
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
+	testscript.Run(t, scriptParams(t, "testdata/script"))
+}
+
+// scriptParams are the testscript settings every end-to-end script runs with.
+func scriptParams(t *testing.T, dir string) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
@@ -43,7 +48,7 @@ func TestScripts(t *testing.T) {
 			"hostcmds": cmdHostCmds,
 			"status":   cmdStatus,
 		},
-	})
+	}
 }
 
 // scriptHosts are the sshd hosts started for one script, by name.
