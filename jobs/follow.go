@@ -74,8 +74,6 @@ func (f *Follower) Follow(ctx context.Context, jobs []Job) ([]Job, error) {
 		}
 		j.State = j.Recorded
 		switch {
-		case j.Recorded.Final():
-			finish(fj, j)
 		case j.Recorded == Starting:
 			fj.job = j
 			if time.Since(j.Created) >= StartTimeout {
@@ -85,6 +83,8 @@ func (f *Follower) Follow(ctx context.Context, jobs []Job) ([]Job, error) {
 				}
 			}
 		default:
+			// Waiting, running or ended: the end is told by the release of
+			// the waiter's lock, when it has written all it will write.
 			fj.job = j
 			if !fj.locking {
 				fj.locking = true

@@ -205,6 +205,9 @@ func List(stateDir string) ([]Job, error) {
 		if pa != pb {
 			return pa
 		}
+		if !out[a].Created.Equal(out[b].Created) {
+			return out[a].Created.Before(out[b].Created)
+		}
 		return out[a].ID < out[b].ID
 	})
 	return out, nil
