@@ -36,6 +36,9 @@ now, under a hold, after a wait, deferred, or refused, by --policy:
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to `D` for a lock held by someone else (e.g. 5m); env HOOKSHIM_WAIT"},
 			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "look at a held lock every `D` while waiting"},
 			&cli.IntFlag{Name: "conflict-exit-code", Value: exitcode.Conflict, Usage: "exit status `N` when the hook is refused because of the lock"},
+			// Deferred hooks (defer_run.go).
+			&cli.DurationFlag{Name: "defer-timeout", Value: defaultDeferTimeout, Usage: "a deferred hook expires, as failed, when the lock is not released within `D`; env HOOKSHIM_DEFER_TIMEOUT"},
+			&cli.StringFlag{Name: "state-dir", Usage: "keep deferred hooks' jobs in `DIR` (default $XDG_STATE_HOME/hookshim, else ~/.local/state/hookshim); env HOOKSHIM_STATE_DIR"},
 		)...),
 		Action: func(c *cli.Context) error { return runAction(c, p) },
 	}
@@ -133,6 +136,11 @@ func runAction(c *cli.Context, p Process) error {
 		User:             loginName(p),
 		Hostname:         hostname,
 		PID:              os.Getpid(),
+	}
+	// Deferred hooks (defer_run.go): sets r.Defer and r.Watch; in `hookshim
+	// waiter`, runs the deferred job itself (done is then true).
+	if done, err := setupDefer(c, p, r); done || err != nil {
+		return err
 	}
 	return r.Run(context.Background())
 }
