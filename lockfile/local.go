@@ -122,11 +122,18 @@ func (s Local) Acquire(ctx context.Context, p string, d Details) error {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", path.Dir(p), err)
 	}
-	if err := os.Mkdir(abs, 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return &HeldError{Lock: s.read(p)}
+	for tries := 0; ; tries++ {
+		err := os.Mkdir(abs, 0o755)
+		if err == nil {
+			break
 		}
-		return fmt.Errorf("creating lock %s: %w", p, err)
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("creating lock %s: %w", p, err)
+		}
+		// Gone again by the time it is read: a release raced us; try again.
+		if held := s.read(p); held.State.IsHeld() || tries == 4 {
+			return &HeldError{Lock: held}
+		}
 	}
 	err := writeNew(filepath.Join(abs, "details"), d.FileContent())
 	if err != nil {

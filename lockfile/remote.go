@@ -195,16 +195,23 @@ func ParseScan(out []byte) ([]Lock, error) {
 // When the lock is already there, the same round trip reports its holder.
 func (s Remote) Acquire(ctx context.Context, p string, d Details) error {
 	q := sshx.Quote(p)
+	// A mkdir that fails on a lock which is gone by the time it is looked at
+	// lost a race with a release: it is tried again, a few times, rather than
+	// taken for a failure.
 	script := fmt.Sprintf(`mkdir -p %s || exit 1
-if mkdir %s; then
-  if echo "%s" > %s/details; then exit 0; fi
-  rm -f %s/details; rmdir %s; exit 1
-fi
-if [ -e %s ] || [ -L %s ]; then
+tries=0
+while :; do
+  if mkdir %s; then
+    if echo "%s" > %s/details; then exit 0; fi
+    rm -f %s/details; rmdir %s; exit 1
+  fi
+  if [ -e %s ] || [ -L %s ]; then
 %s
-exit %d
-fi
-exit 1
+    exit %d
+  fi
+  tries=$((tries + 1))
+  [ "$tries" -lt 5 ] || exit 1
+done
 `, sshx.Quote(parentDir(p)), q, Encode64([]byte(d.Text())), q, q, q, q, q, scanScript([]string{q}), statusHeld)
 	res, err := s.Runner.Run(ctx, script, nil)
 	if err != nil {
