@@ -393,6 +393,11 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 	case msg != "" && final != jobs.Expired:
 		log.Info().Msgf("job %s: %s %s: %s", j.ID, j.Hook, final, msg)
 	}
+	if runErr != nil {
+		// Said here, into the log, before the job is recorded as ended and
+		// its lock released: whoever follows the job sees it all.
+		runErr = exitcode.Status(exitcode.Report(p.Stderr, runErr))
+	}
 	if err := cl.Update(func(j *jobs.Job) {
 		j.State, j.ExitStatus, j.Ended, j.Error = final, &status, &ended, msg
 		if started {
