@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// cmdSpec is one command to time.
+type cmdSpec struct {
+	Name string
+	Argv []string
+	Env  []string
+	Dir  string
+}
+
+// sample is one timed run: wall time from start to reaped, and the peak
+// resident set size wait4 reports (the process's own, or that of the largest
+// child it reaped, whichever is larger), in KiB.
+type sample struct {
+	D     time.Duration
+	RSSKB int64
+	CPU   time.Duration // user+system time of the process and the children it reaped
+}
+
+// runOnce runs c to its end with stdin and stdout on /dev/null and stderr
+// kept for an error message; it must exit 0.
+func runOnce(c cmdSpec) (sample, error) {
+	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
+	cmd.Env, cmd.Dir = c.Env, c.Dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return sample{}, fmt.Errorf("%s: %v: %s", c.Name, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return sample{D: d, RSSKB: maxRSS(cmd.ProcessState), CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
+}
+
+func maxRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss // KiB on Linux
+	}
+	return 0
+}
+
+// interleaved runs warm rounds unmeasured, then reps rounds, each round
+// running every spec once in turn, so that drift in the machine's speed hits
+// every command alike. It returns the samples per spec.
+func interleaved(reps, warm int, specs ...cmdSpec) ([][]sample, error) {
+	out := make([][]sample, len(specs))
+	for i := range warm + reps {
+		for j, c := range specs {
+			s, err := runOnce(c)
+			if err != nil {
+				return nil, err
+			}
+			if i >= warm {
+				out[j] = append(out[j], s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// stats summarises durations.
+type stats struct {
+	N                int
+	Median, P10, P90 time.Duration
+	MaxRSSKB         int64
+	MedianCPU        time.Duration
+}
+
+func durStats(ds []time.Duration) stats {
+	if len(ds) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) time.Duration {
+		// nearest rank
+		i := int(p*float64(len(s))+0.5) - 1
+		i = max(0, min(i, len(s)-1))
+		return s[i]
+	}
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stats{N: len(s), Median: med, P10: q(0.10), P90: q(0.90)}
+}
+
+func sampleStats(ss []sample) stats {
+	ds := make([]time.Duration, len(ss))
+	cpu := make([]time.Duration, len(ss))
+	var rss int64
+	for i, s := range ss {
+		ds[i], cpu[i] = s.D, s.CPU
+		rss = max(rss, s.RSSKB)
+	}
+	st := durStats(ds)
+	st.MaxRSSKB = rss
+	st.MedianCPU = durStats(cpu).Median
+	return st
+}
+
+// ms formats a duration in milliseconds.
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.2f s", v/1000)
+	case v >= 100:
+		return fmt.Sprintf("%.0f ms", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+	return fmt.Sprintf("%.2f ms", v)
+}
+
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// verdict says whether a measured value met its target.
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// lineWatcher collects a process's output and lets the caller wait for text.
+type lineWatcher struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newLineWatcher() *lineWatcher { return &lineWatcher{changed: make(chan struct{})} }
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	close(w.changed)
+	w.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (w *lineWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitFor waits until the output contains s.
+func (w *lineWatcher) waitFor(s string, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		ok, ch := bytes.Contains(w.buf.Bytes(), []byte(s)), w.changed
+		w.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return false
+		}
+	}
+}
