@@ -40,6 +40,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HOOKSHIM_LOG_LEVEL", "info")
+			// Under -race every process exit otherwise sleeps a second.
+			env.Setenv("GORACE", "atexit_sleep_ms=0")
 			env.Setenv("GIT_CONFIG_GLOBAL", filepath.Join(env.WorkDir, ".gitconfig"))
 			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			return setupHosts(t, env)
