@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -19,13 +17,12 @@ type cmdSpec struct {
 	Dir  string
 }
 
-// sample is one timed run: wall time from start to reaped, and the peak
-// resident set size wait4 reports (the process's own, or that of the largest
-// child it reaped, whichever is larger), in KiB.
+// sample is one timed run: wall time from start to reaped, and the CPU
+// time wait4 reports. (Not its peak RSS: a child of this process starts with
+// this process's high-water mark; see bench/rsswrap.)
 type sample struct {
-	D     time.Duration
-	RSSKB int64
-	CPU   time.Duration // user+system time of the process and the children it reaped
+	D   time.Duration
+	CPU time.Duration // user+system time of the process and the children it reaped
 }
 
 // runOnce runs c to its end with stdin and stdout on /dev/null and stderr
@@ -41,14 +38,7 @@ func runOnce(c cmdSpec) (sample, error) {
 	if err != nil {
 		return sample{}, fmt.Errorf("%s: %v: %s", c.Name, err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	return sample{D: d, RSSKB: maxRSS(cmd.ProcessState), CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
-}
-
-func maxRSS(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss // KiB on Linux
-	}
-	return 0
+	return sample{D: d, CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
 }
 
 // interleaved runs warm rounds unmeasured, then reps rounds, each round
@@ -74,7 +64,6 @@ func interleaved(reps, warm int, specs ...cmdSpec) ([][]sample, error) {
 type stats struct {
 	N                int
 	Median, P10, P90 time.Duration
-	MaxRSSKB         int64
 	MedianCPU        time.Duration
 }
 
@@ -100,13 +89,10 @@ func durStats(ds []time.Duration) stats {
 func sampleStats(ss []sample) stats {
 	ds := make([]time.Duration, len(ss))
 	cpu := make([]time.Duration, len(ss))
-	var rss int64
 	for i, s := range ss {
 		ds[i], cpu[i] = s.D, s.CPU
-		rss = max(rss, s.RSSKB)
 	}
 	st := durStats(ds)
-	st.MaxRSSKB = rss
 	st.MedianCPU = durStats(cpu).Median
 	return st
 }
