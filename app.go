@@ -163,13 +163,45 @@ func consoleLevel(i any) string {
 // variable's when set, else the flag's default. Environment variables are read
 // from p, not the real process, so commands stay testable.
 func flagOrEnv(c *cli.Context, p Process, flag, env string) string {
-	if c.IsSet(flag) {
+	if isSet(c, flag) {
 		return c.String(flag)
 	}
 	if v, ok := p.LookupEnv(env); ok && v != "" {
 		return v
 	}
 	return c.String(flag)
+}
+
+// isSet reports whether a flag (by any of its names) was given on the command
+// line. urfave/cli's own IsSet runs a regular expression over every flag's
+// names on each call, a third of a local `hookshim run`'s CPU time; the set
+// flags are worked out once per command instead.
+func isSet(c *cli.Context, name string) bool {
+	key := "hookshim.set-flags." + c.Command.FullName()
+	set, ok := c.App.Metadata[key].(map[string]bool)
+	if !ok {
+		set = map[string]bool{}
+		for _, n := range c.LocalFlagNames() {
+			set[n] = true
+		}
+		// A flag given by an alias counts under every name it has.
+		for _, f := range c.Command.Flags {
+			names := f.Names()
+			for _, n := range names {
+				if set[n] {
+					for _, m := range names {
+						set[m] = true
+					}
+					break
+				}
+			}
+		}
+		if c.App.Metadata == nil {
+			c.App.Metadata = map[string]any{}
+		}
+		c.App.Metadata[key] = set
+	}
+	return set[name]
 }
 
 func versionCommand(p Process) *cli.Command {

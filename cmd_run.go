@@ -147,7 +147,7 @@ func runAction(c *cli.Context, p Process) error {
 
 // durationFlagOrEnv reads a duration flag, falling back to an environment variable.
 func durationFlagOrEnv(c *cli.Context, p Process, flag, env string) (time.Duration, error) {
-	if c.IsSet(flag) {
+	if isSet(c, flag) {
 		return c.Duration(flag), nil
 	}
 	v, ok := p.LookupEnv(env)

@@ -59,7 +59,7 @@ func setupDefer(c *cli.Context, p Process, r *shim.Runner) (done bool, err error
 func stateDir(c *cli.Context, p Process) (string, error) {
 	dir := ""
 	switch {
-	case c.IsSet("state-dir") && c.String("state-dir") != "":
+	case isSet(c, "state-dir") && c.String("state-dir") != "":
 		dir = c.String("state-dir")
 	case p.Getenv("HOOKSHIM_STATE_DIR") != "":
 		dir = p.Getenv("HOOKSHIM_STATE_DIR")
@@ -179,7 +179,7 @@ func waiterArgs(c *cli.Context, id, dir string) []string {
 	args := []string{"hookshim", waiterName, "--job", id, "--ready-fd", strconv.Itoa(jobs.ReadyFD), "--state-dir", dir}
 	for _, f := range c.Command.Flags {
 		name := f.Names()[0]
-		if name == "state-dir" || !c.IsSet(name) {
+		if name == "state-dir" || !isSet(c, name) {
 			continue
 		}
 		switch f.(type) {

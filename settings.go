@@ -41,11 +41,11 @@ func settingsFlags(multiHost bool) []cli.Flag {
 func resolveSettings(c *cli.Context, p Process, need deployconfig.Need) (*deployconfig.Settings, error) {
 	in := deployconfig.Inputs{RepoDir: workDir(p), Env: p.LookupEnv, Flags: map[string]string{}}
 	for _, name := range []string{"service", "destination", "ssh-user", "ssh-port", "hooks-dir"} {
-		if c.IsSet(name) {
+		if isSet(c, name) {
 			in.Flags[name] = c.String(name)
 		}
 	}
-	if c.IsSet("host") {
+	if isSet(c, "host") {
 		if hosts := c.StringSlice("host"); len(hosts) > 0 {
 			in.HostFlags = hosts
 			in.Flags["host"] = hosts[0]

@@ -34,7 +34,7 @@ go vet ./...
 
 echo "== static build (CGO_ENABLED=0)"
 bin=$(mktemp -d)/hookshim
-CGO_ENABLED=0 go build -trimpath -o "$bin" .
+CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -o "$bin" .
 if command -v readelf >/dev/null 2>&1 && readelf -l "$bin" | grep -q INTERP; then
 	echo "$bin is dynamically linked" >&2
 	exit 1
