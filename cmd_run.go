@@ -115,6 +115,11 @@ func runAction(c *cli.Context, p Process) error {
 		defer stop()
 		sigs = ch
 	}
+	gitUser := gitUserName(p)
+	if policy == shim.Hold {
+		// A hold writes it into the lock: ask git while the lock is being read.
+		go gitUser()
+	}
 	hostname, _ := os.Hostname()
 	r := &shim.Runner{
 		Hook:             hook,
@@ -129,7 +134,7 @@ func runAction(c *cli.Context, p Process) error {
 		Store:            store,
 		Dial:             dial,
 		Kamal:            kamal,
-		GitUser:          gitUserName(p),
+		GitUser:          gitUser,
 		Exec:             shim.Exec{Dir: workDir(p), Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Signals: sigs},
 		Env:              p.Env,
 		Log:              log,

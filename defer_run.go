@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -311,14 +312,18 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 		// Runner), false otherwise.
 		r.Env = append(withoutEnv(r.Env, "KAMAL_LOCK"), "KAMAL_LOCK=false")
 	}
-	probe := &startProbe{}
-	probe.onStart = func(at time.Time) {
+	var started atomic.Bool
+	var startedAt time.Time
+	r.Exec.BeforeStart = func() error {
+		at := time.Now().UTC()
 		if err := cl.Update(func(j *jobs.Job) { j.State, j.Started = jobs.Running, &at }); err != nil {
-			log.Error().Msgf("job %s: recording that the hook started: %v", j.ID, err)
+			return fmt.Errorf("job %s: cannot record that the hook starts: %w", j.ID, err)
 		}
+		startedAt = at
+		started.Store(true)
 		log.Info().Msgf("job %s: %s started at %s", j.ID, j.Hook, at.Format(time.RFC3339Nano))
+		return nil
 	}
-	r.Exec.Stdin = probe
 
 	var runErr error
 	expired := false
@@ -333,7 +338,7 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 		}
 		r.Wait = left
 		runErr = r.Run(context.Background())
-		if runErr == nil || probe.started() {
+		if runErr == nil || started.Load() {
 			break
 		}
 		code := exitcode.Code(runErr)
@@ -363,7 +368,7 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 	}
 
 	ended := time.Now().UTC()
-	started, startedAt := probe.result()
+	didStart := started.Load()
 	var final jobs.State
 	status := 0
 	msg := ""
@@ -376,19 +381,19 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 			WithHint("run it by hand once the lock is free: cd %s && hookshim run %s", j.RepoDir, j.Hook)
 	case runErr == nil:
 		final = jobs.Succeeded
-		if !started {
+		if !didStart {
 			msg = "nothing was run (no hook scripts, or the hook was already running in an enclosing hookshim)"
 		}
-	case started:
+	case didStart:
 		final, status = jobs.Failed, exitcode.Code(runErr)
 	default:
 		final, status = jobs.Failed, exitcode.Code(runErr)
 		msg = "the hook was not run: " + runErr.Error()
 	}
 	switch {
-	case final == jobs.Succeeded && started:
+	case final == jobs.Succeeded && didStart:
 		log.Info().Msgf("job %s: %s succeeded at %s, after %s", j.ID, j.Hook, ended.Format(time.RFC3339Nano), ended.Sub(startedAt).Round(time.Millisecond))
-	case final == jobs.Failed && started:
+	case final == jobs.Failed && didStart:
 		log.Info().Msgf("job %s: %s failed with exit status %d at %s, after %s", j.ID, j.Hook, status, ended.Format(time.RFC3339Nano), ended.Sub(startedAt).Round(time.Millisecond))
 	case msg != "" && final != jobs.Expired:
 		log.Info().Msgf("job %s: %s %s: %s", j.ID, j.Hook, final, msg)
@@ -400,7 +405,7 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 	}
 	if err := cl.Update(func(j *jobs.Job) {
 		j.State, j.ExitStatus, j.Ended, j.Error = final, &status, &ended, msg
-		if started {
+		if didStart {
 			j.Started = &startedAt
 		}
 	}); err != nil {
@@ -414,36 +419,4 @@ func signalNumber(s os.Signal) int {
 		return int(ss)
 	}
 	return 0
-}
-
-// startProbe is the hook's standard input in a waiter: empty, like
-// /dev/null, and read for the first time the moment the first hook step has
-// started, which is when the job is running.
-type startProbe struct {
-	mu      sync.Mutex
-	at      time.Time
-	onStart func(time.Time)
-}
-
-func (s *startProbe) Read([]byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.at.IsZero() {
-		s.at = time.Now().UTC()
-		if s.onStart != nil {
-			s.onStart(s.at)
-		}
-	}
-	return 0, io.EOF
-}
-
-func (s *startProbe) started() bool {
-	ok, _ := s.result()
-	return ok
-}
-
-func (s *startProbe) result() (bool, time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.at.IsZero(), s.at
 }

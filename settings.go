@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -178,20 +179,14 @@ func gemfileKamal(dir string) (major, minor int, ok bool) {
 // the deployer's machine, verbatim (empty when unset), or "Unknown" when git
 // cannot be run at all — exactly Kamal's rule.
 func gitUserName(p Process) func() string {
-	var name *string
-	return func() string {
-		if name != nil {
-			return *name
-		}
+	return sync.OnceValue(func() string {
 		cmd := exec.Command("git", "config", "user.name")
 		cmd.Dir, cmd.Env = workDir(p), p.Env
 		out, err := cmd.Output()
 		var ee *exec.ExitError
-		n := strings.TrimSpace(string(out))
 		if err != nil && !errors.As(err, &ee) {
-			n = "Unknown"
+			return "Unknown"
 		}
-		name = &n
-		return n
-	}
+		return strings.TrimSpace(string(out))
+	})
 }

@@ -20,6 +20,11 @@ type Exec struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// BeforeStart, when set, is called just before the first step starts; an
+	// error stops the hook from starting. A deferred hook's waiter records its
+	// job as running here, so that a crash after the hook starts can never be
+	// taken for "the hook was not run".
+	BeforeStart func() error
 	// Signals delivers the signals hookshim received (SIGINT, SIGTERM, SIGHUP).
 	// Each is forwarded to the running step's process group; a second SIGINT or
 	// SIGTERM kills the group. Nil means no forwarding.
@@ -31,9 +36,14 @@ type Exec struct {
 // by signal N, 127 or 126 for one that could not be started, 128+N for a
 // signal that arrived before a step started.
 func (e Exec) Run(ctx context.Context, steps []Step, env []string) (int, error) {
-	for _, s := range steps {
+	for i, s := range steps {
 		if sig, ok := pending(e.Signals); ok {
 			return exitcode.SignalBase + signum(sig), fmt.Errorf("received %v before %s started", sig, s.Name())
+		}
+		if i == 0 && e.BeforeStart != nil {
+			if err := e.BeforeStart(); err != nil {
+				return exitcode.CantCreate, exitcode.New(exitcode.CantCreate, fmt.Errorf("%s was not started: %w", s.Name(), err))
+			}
 		}
 		status, err := e.runStep(ctx, s, env)
 		if err != nil || status != 0 {

@@ -37,7 +37,7 @@ func (r *Runner) hold(ctx context.Context, o Ownership) error {
 		if rerr := s.Release(context.WithoutCancel(ctx), p, token); rerr == nil {
 			r.Log.Warn().Msgf("%s: removed the lock taken just before the connection failed", r.Hook)
 		}
-		return r.unreachable(s, err)
+		return r.lockError(s, "take", err)
 	}
 	l := lockfile.Lock{Path: p, Layout: r.TakeLayout, State: lockfile.Held, Details: &d}
 	runErr := r.runSteps(ctx, Ownership{State: Ours, Reason: "held by hookshim for this hook", Lock: l}, token)

@@ -89,7 +89,7 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) observe(ctx context.Context, s lockfile.Store) (Ownership, error) {
 	locks, err := s.Read(ctx, r.Spec.Candidates()...)
 	if err != nil {
-		return Ownership{}, r.unreachable(s, err)
+		return Ownership{}, r.lockError(s, "read", err)
 	}
 	l := lockfile.Lock{Path: r.Spec.Path(r.TakeLayout), Layout: r.TakeLayout, State: lockfile.Free}
 	for _, c := range locks {
@@ -157,15 +157,16 @@ func (r *Runner) runSteps(ctx context.Context, o Ownership, token string) error 
 	return nil
 }
 
-// unreachable reports a store that could not be read: never "lock held".
-func (r *Runner) unreachable(s lockfile.Store, err error) error {
+// lockError reports a store where the lock could not be read (or taken):
+// exit 69 for a host out of reach, never "lock held".
+func (r *Runner) lockError(s lockfile.Store, verb string, err error) error {
 	var ue *sshx.UnreachableError
 	if errors.As(err, &ue) {
-		return exitcode.New(exitcode.Unavailable, fmt.Errorf("%s: cannot read the deploy lock: %w", r.Hook, err),
+		return exitcode.New(exitcode.Unavailable, fmt.Errorf("%s: cannot %s the deploy lock: %w", r.Hook, verb, err),
 			"check that `ssh "+ue.Target.String()+" true` works (BatchMode, keys, host key), or pass --host / --ssh-user / --ssh-port")
 	}
 	if errors.Is(err, os.ErrPermission) {
-		return exitcode.New(exitcode.NoPerm, fmt.Errorf("%s: cannot read the deploy lock on %s: %w", r.Hook, s.Where(), err))
+		return exitcode.New(exitcode.NoPerm, fmt.Errorf("%s: cannot %s the deploy lock on %s: %w", r.Hook, verb, s.Where(), err))
 	}
-	return exitcode.New(exitcode.Unavailable, fmt.Errorf("%s: cannot read the deploy lock on %s: %w", r.Hook, s.Where(), err))
+	return exitcode.New(exitcode.Unavailable, fmt.Errorf("%s: cannot %s the deploy lock on %s: %w", r.Hook, verb, s.Where(), err))
 }
