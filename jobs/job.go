@@ -31,6 +31,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/hookshim/hookshim/lockfile"
 )
 
 // SchemaVersion is the version of job.json this package writes.
@@ -195,8 +197,8 @@ func decode(path string, b []byte) (Job, error) {
 		return j, &CorruptError{path, fmt.Errorf("schema version %d, this hookshim reads %d", j.Version, SchemaVersion)}
 	case ValidateID(j.ID) != nil:
 		return j, &CorruptError{path, fmt.Errorf("bad id %q", j.ID)}
-	case j.Hook == "":
-		return j, &CorruptError{path, errors.New("no hook")}
+	case lockfile.ValidateName("hook", j.Hook) != nil:
+		return j, &CorruptError{path, lockfile.ValidateName("hook", j.Hook)}
 	}
 	switch j.State {
 	case Starting, Waiting, Running, Succeeded, Failed, Expired:

@@ -179,7 +179,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded details do not parse: %v", err)
 		}
-		if again.LockedBy != d.LockedBy || again.Version != d.Version || again.Message != d.Message {
+		// Kamal strips the text before encoding: a message's trailing
+		// whitespace does not survive, by design.
+		if again.LockedBy != d.LockedBy || again.Version != d.Version || again.Message != strings.TrimRight(d.Message, " \t\r\v\f") {
 			t.Fatalf("round trip changed %+v into %+v", d, again)
 		}
 		ParseHold(d.Message)
