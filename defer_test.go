@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/kamalemu"
 	"github.com/hookshim/hookshim/jobs"
-	"github.com/hookshim/hookshim/lockfile"
 )
 
 // dtHook is the user's post-deploy script: it records each run, says what
@@ -326,64 +324,34 @@ func TestDeferredWaiterRetriesAnUnreachableHost(t *testing.T) {
 	}
 }
 
-// TestDeferredHookLatency measures the time from the lock directory's removal
-// to the deferred hook's first instruction: with `hookshim watch` on the host
-// (median under 100 ms), and polling (no more than the poll interval plus the
-// round trips it takes).
+// TestDeferredHookLatency runs deferred hooks that learn of the release both
+// ways, with `hookshim watch` on the host and by polling, and logs the time
+// from the lock directory's removal to each hook's first instruction. It
+// asserts no timing: `go run ./bench` measures that against the targets.
 func TestDeferredHookLatency(t *testing.T) {
 	const poll = 200 * time.Millisecond
-	slack := time.Duration(1)
-	if dtRace {
-		slack = 3 // the race detector slows hookshim's own code
-	}
 	for _, tc := range []struct {
 		name      string
 		installed bool
-		kamalLock bool // Kamal 2.6+: the hook runs under a hold (one more round trip)
+		kamalLock bool // Kamal 2.6+: the hook runs under a hold
 		n         int
 	}{
-		{"watch-hold", true, true, 7},
-		{"poll-strict", false, false, 5},
-		{"poll-hold", false, true, 5},
+		{"watch-hold", true, true, 5},
+		{"poll-strict", false, false, 3},
+		{"poll-hold", false, true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := dtNewWorld(t, true, tc.installed)
-			// A look that found it free, then (hold) the mkdir, then the hook.
-			trips := time.Duration(1)
-			if tc.kamalLock {
-				trips = 2
-			}
-			// On a busy machine (go test ./... runs packages side by side)
-			// one measurement may be off: a second one decides.
-			for attempt := 1; ; attempt++ {
-				rtt := dtRoundTrip(t, w)
-				lat := dtMeasure(t, w, tc.installed, tc.kamalLock, poll, tc.n)
-				med, mx := dtMedian(lat), dtMax(lat)
-				t.Logf("%s: lock removed -> hook's first instruction: median %v, max %v (poll %v, one round trip at most %v) %s",
-					tc.name, med.Round(100*time.Microsecond), mx.Round(100*time.Microsecond), poll, rtt.Round(100*time.Microsecond), dtRound(lat))
-				var miss string
-				switch {
-				case tc.installed && med > slack*100*time.Millisecond:
-					miss = fmt.Sprintf("with hookshim watch on the host: median %v, want under %v", med, slack*100*time.Millisecond)
-				case !tc.installed && mx > poll+slack*(trips*rtt+30*time.Millisecond):
-					miss = fmt.Sprintf("polling: max %v, want at most %v (poll + %d round trips + 30ms for the hook's start)", mx, poll+slack*(trips*rtt+30*time.Millisecond), trips)
-				}
-				if miss == "" {
-					break
-				}
-				if attempt == 2 {
-					t.Error(miss)
-					break
-				}
-				t.Logf("%s; measuring again", miss)
-			}
+			// dtMeasure proves the path: it releases the lock only once the
+			// waiter's watch is armed on the host, or once it says it polls.
+			lat := dtMeasure(t, w, tc.installed, tc.kamalLock, poll, tc.n)
+			// The figures are for people; bench/ judges them against the targets.
+			t.Logf("%s: lock removed -> hook's first instruction: median %v, max %v (poll %v) %s",
+				tc.name, dtMedian(lat).Round(100*time.Microsecond), dtMax(lat).Round(100*time.Microsecond), poll, dtRound(lat))
 		})
 	}
 }
 
-// dtMeasure defers n hooks one after the other and measures, for each, the
-// time from the lock's release (once the waiter watches or polls) to the
-// hook's first instruction. Each hook runs exactly once.
 func dtMeasure(t *testing.T, w *dtWorld, watched, kamalLock bool, poll time.Duration, n int) []time.Duration {
 	t.Helper()
 	env := []string{}
@@ -434,25 +402,4 @@ func dtMeasure(t *testing.T, w *dtWorld, watched, kamalLock bool, poll time.Dura
 		t.Errorf("the hooks ran %d times, want %d", got, n)
 	}
 	return lat
-}
-
-// dtRoundTrip is the longest of a few looks at the lock over a multiplexed
-// connection: one round trip, as the waiter's polls cost.
-func dtRoundTrip(t *testing.T, w *dtWorld) time.Duration {
-	t.Helper()
-	conn, err := w.host.Client.Dial(context.Background(), w.host.Target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	s := lockfile.Remote{Host: "h", Runner: conn}
-	var d []time.Duration
-	for range 7 {
-		t0 := time.Now()
-		if _, err := s.Read(context.Background(), ".kamal/lock-app"); err != nil {
-			t.Fatal(err)
-		}
-		d = append(d, time.Since(t0))
-	}
-	return dtMax(d)
 }

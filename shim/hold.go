@@ -18,30 +18,55 @@ const releaseTries = 4
 // and releases the lock however the hook ends.
 func (r *Runner) hold(ctx context.Context, o Ownership) error {
 	s := r.session(ctx)
-	token := lockfile.NewToken()
-	h := lockfile.Hold{Hook: r.Hook, Token: token, User: r.User, Host: r.Hostname, PID: r.PID}
-	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.Kamal.Version, Message: h.Message()}
-	p := o.Lock.Path
 	note := ""
 	if r.Kamal.Under && !r.Kamal.HonoursKamalLock() {
 		note = "Kamal < 2.6 ignores KAMAL_LOCK, so kamal commands inside the hook will find this lock"
 	}
 	r.decided(o, "taking it for the hook", note)
-	if err := s.Acquire(ctx, p, d); err != nil {
-		var held *lockfile.HeldError
-		if errors.As(err, &held) {
-			// Someone was faster between our look and our mkdir: judge them afresh.
-			return r.act(ctx, Classify(held.Lock, r.Kamal, r.Hook, r.GitUser))
-		}
-		// The mkdir may have happened even though its answer was lost: clean up.
-		if rerr := s.Release(context.WithoutCancel(ctx), p, token); rerr == nil {
-			r.Log.Warn().Msgf("%s: removed the lock taken just before the connection failed", r.Hook)
-		}
-		return r.lockError(s, "take", err)
+	t, held, err := r.take(ctx, s, o.Lock.Path)
+	switch {
+	case err != nil:
+		return err
+	case held != nil:
+		// Someone was faster between our look and our mkdir: judge them afresh.
+		return r.act(ctx, Classify(held.Lock, r.Kamal, r.Hook, r.GitUser))
 	}
-	l := lockfile.Lock{Path: p, Layout: r.TakeLayout, State: lockfile.Held, Details: &d}
-	runErr := r.runSteps(ctx, Ownership{State: Ours, Reason: "held by hookshim for this hook", Lock: l}, token)
-	relErr := r.release(s, p, token)
+	return r.runHeld(ctx, s, t)
+}
+
+// taken is a hold that take made.
+type taken struct {
+	path, token string
+	details     lockfile.Details
+}
+
+// take tries once to take the lock at p: it returns the hold, or who holds
+// the lock (mkdir tells, in the same round trip), or an error. A take whose
+// answer was lost in a failed connection is undone before the error returns.
+func (r *Runner) take(ctx context.Context, s lockfile.Store, p string) (taken, *lockfile.HeldError, error) {
+	token := lockfile.NewToken()
+	h := lockfile.Hold{Hook: r.Hook, Token: token, User: r.User, Host: r.Hostname, PID: r.PID}
+	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.Kamal.Version, Message: h.Message()}
+	err := s.Acquire(ctx, p, d)
+	var held *lockfile.HeldError
+	switch {
+	case err == nil:
+		return taken{path: p, token: token, details: d}, nil, nil
+	case errors.As(err, &held):
+		return taken{}, held, nil
+	}
+	if rerr := s.Release(context.WithoutCancel(ctx), p, token); rerr == nil {
+		r.Log.Warn().Msgf("%s: removed the lock taken just before the connection failed", r.Hook)
+	}
+	return taken{}, nil, r.lockError(s, "take", err)
+}
+
+// runHeld runs the hook under a hold take made, and releases it however the
+// hook ends.
+func (r *Runner) runHeld(ctx context.Context, s lockfile.Store, t taken) error {
+	l := lockfile.Lock{Path: t.path, Layout: r.TakeLayout, State: lockfile.Held, Details: &t.details}
+	runErr := r.runSteps(ctx, Ownership{State: Ours, Reason: "held by hookshim for this hook", Lock: l}, t.token)
+	relErr := r.release(s, t.path, t.token)
 	switch {
 	case relErr == nil:
 		return runErr

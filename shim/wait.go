@@ -27,6 +27,9 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		poll = time.Second
 	}
 	last := o
+	// A hold waiting on the very path it would take tries to take it at each
+	// look. Elsewhere (a lock of another layout, or no hold) it looks.
+	direct := r.Policy == Hold && o.Lock.Path == r.Spec.Path(r.TakeLayout)
 	for {
 		left := r.waitUntil.Sub(r.Now())
 		if left <= 0 {
@@ -43,6 +46,27 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		case <-wake:
 		}
 		stop()
+		if direct {
+			// mkdir is the test-and-set: one round trip takes the lock or says
+			// who holds it, where a look and then a take would cost two.
+			t, held, err := r.take(ctx, s, last.Lock.Path)
+			switch {
+			case err != nil:
+				r.Log.Warn().Msgf("%s: %v; retrying", r.Hook, err)
+				s = r.redial(s)
+				continue
+			case held == nil:
+				r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (policy %s)", r.Hook, t.path, s.Where(), r.Policy)
+				return r.runHeld(ctx, s, t)
+			}
+			now := Classify(held.Lock, r.Kamal, r.Hook, r.GitUser)
+			if now.State == Ours {
+				return r.act(ctx, now)
+			}
+			r.logStillHeld(now, last)
+			last = now
+			continue
+		}
 		now, err := r.observe(ctx, s)
 		if err != nil {
 			// A dropped connection is retried until the deadline: the lock is
@@ -54,11 +78,17 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		if now.State == Free || now.State == Ours {
 			return r.act(ctx, now)
 		}
-		r.Log.Debug().Msgf("%s: lock %s still held", r.Hook, now.Lock.Path)
-		if holderKey(now.Lock) != holderKey(last.Lock) {
-			r.Log.Info().Msgf("%s: lock %s is now held by %s", r.Hook, now.Lock.Path, holder(now.Lock, r.Now()))
-		}
+		r.logStillHeld(now, last)
 		last = now
+	}
+}
+
+// logStillHeld notes each look at a lock still held, and says so when its
+// holder changed.
+func (r *Runner) logStillHeld(now, last Ownership) {
+	r.Log.Debug().Msgf("%s: lock %s still held", r.Hook, now.Lock.Path)
+	if holderKey(now.Lock) != holderKey(last.Lock) {
+		r.Log.Info().Msgf("%s: lock %s is now held by %s", r.Hook, now.Lock.Path, holder(now.Lock, r.Now()))
 	}
 }
 
