@@ -105,7 +105,7 @@ func (r *Runner) nextLook(ctx context.Context, path string, poll, left time.Dura
 	go func() {
 		defer close(wake)
 		if err := r.Watch(wctx, path); err != nil && wctx.Err() == nil {
-			r.Log.Warn().Msgf("%s: cannot watch the lock (%v); polling every %s instead", r.Hook, err, poll)
+			r.Log.Info().Msgf("%s: cannot watch the lock (%v); polling every %s instead", r.Hook, err, poll)
 			r.watchFailed.Store(true)
 		}
 	}()
