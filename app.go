@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -214,9 +213,6 @@ func versionCommand(p Process) *cli.Command {
 		},
 	}
 }
-
-// errNotYet marks a command whose implementation has not landed.
-var errNotYet = errors.New("not implemented yet")
 
 // executable returns the path of the running binary, for re-executing it.
 func executable() (string, error) { return os.Executable() }

@@ -483,16 +483,6 @@ func faultHost(t *testing.T, hostBin string) (*sshtest.Host, []string) {
 	return h, []string{"--host", h.Target.String(), "--ssh-config", h.ConfigFile}
 }
 
-// pathOf finds a real program for a fake to call.
-func pathOf(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: %v", name, err)
-	}
-	return p
-}
-
 // writeExe writes an executable script.
 func writeExe(t *testing.T, path, script string) {
 	t.Helper()

@@ -76,7 +76,7 @@ func TestSecurityHostileNamesNeverReachAShell(t *testing.T) {
 		for _, key := range []string{"service", "servers"} {
 			t.Run("deploy.yml_"+key+"/"+string(rune('a'+i)), func(t *testing.T) {
 				dir := t.TempDir()
-				yml := "service: app\nservers:\n  - " + host + "\n"
+				var yml string
 				if key == "service" {
 					yml = "service: " + yamlQuote(p) + "\nservers:\n  - " + host + "\n"
 				} else {

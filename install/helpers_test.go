@@ -154,19 +154,6 @@ func mtime(t *testing.T, name string) time.Time {
 	return fi.ModTime()
 }
 
-func sameInode(t *testing.T, a, b string) bool {
-	t.Helper()
-	fa, err := os.Lstat(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb, err := os.Lstat(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return os.SameFile(fa, fb)
-}
-
 // unwritableDir is a directory this process may not create files in. For
 // anyone but root that is a 0555 directory; root ignores permission bits, but
 // not sysfs, which refuses new files with "permission denied" to everyone.

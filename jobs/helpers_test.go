@@ -194,21 +194,3 @@ func loadState(t *testing.T, state, id string) State {
 	}
 	return j.State
 }
-
-// waitFreed blocks until nobody holds j's lock any more (the process holding
-// it has exited), bounded by a timeout that only turns a hang into a failure.
-func waitFreed(t *testing.T, j Job) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		f := &followed{job: j}
-		ch := make(chan *followed, 1)
-		waitUnlocked(f, j.LockPath(), ch)
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the waiter's lock was never released")
-	}
-}
