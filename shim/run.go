@@ -77,7 +77,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		return nil
 	}
 	defer r.closeSession()
-	o, err := r.observe(ctx, r.Store)
+	first := r.Store
+	if r.Policy == Hold || r.Wait > 0 {
+		// A take, a release or more looks are likely to follow: make even the
+		// first look over the one connection they will all share.
+		first = r.session(ctx)
+	}
+	o, err := r.observe(ctx, first)
 	if err != nil {
 		return err
 	}
