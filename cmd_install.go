@@ -245,7 +245,7 @@ func installRemote(c *cli.Context, p Process) error {
 	}
 
 	var targets []sshx.Target
-	proxy := ""
+	var settings *deployconfig.Settings
 	if c.Bool("from-deploy") {
 		s, err := resolveSettings(c, p, deployconfig.Need{Hosts: true})
 		if err != nil {
@@ -258,7 +258,7 @@ func installRemote(c *cli.Context, p Process) error {
 			}
 			targets = append(targets, t)
 		}
-		proxy = s.SSHProxy
+		settings = s
 	} else {
 		flagged := len(c.StringSlice("ssh"))
 		for i, arg := range append(c.StringSlice("ssh"), c.Args().Slice()...) {
@@ -301,7 +301,7 @@ func installRemote(c *cli.Context, p Process) error {
 	}
 
 	r := install.Remote{
-		Client:   sshClient(c, p, proxy),
+		Client:   sshClient(c, p, settings),
 		Binaries: bins,
 		Dir:      dir,
 		Sudo:     c.Bool("sudo"),

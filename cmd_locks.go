@@ -246,7 +246,7 @@ func locksTargets(c *cli.Context, p Process) ([]locksTarget, *deployconfig.Setti
 		return []locksTarget{t}, s, nil
 	}
 
-	client := sshClient(c, p, s.SSHProxy)
+	client := sshClient(c, p, s)
 	targets := make([]locksTarget, 0, len(s.Hosts))
 	for _, h := range s.Hosts {
 		t, err := hostTarget(h, s)

@@ -70,13 +70,29 @@ func workDir(p Process) string {
 }
 
 // sshClient is the OpenSSH client every command uses: BatchMode, a connect
-// timeout, the user's ssh config (or --ssh-config), and deploy.yml's proxy.
-func sshClient(c *cli.Context, p Process, proxy string) *sshx.Client {
-	return &sshx.Client{
+// timeout, the user's ssh config (or --ssh-config), and what deploy.yml's
+// ssh: section tells Kamal (s may be nil): the jump host (proxy), the proxy
+// command, and the identity files (keys, keys_only), so that hookshim
+// reaches the hosts the way Kamal does.
+func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) *sshx.Client {
+	client := &sshx.Client{
 		ConfigFile:     flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG"),
 		ConnectTimeout: 10 * time.Second,
-		ProxyJump:      proxy,
 	}
+	if s == nil {
+		return client
+	}
+	client.ProxyJump = s.SSHProxy
+	if s.SSHProxyCommand != "" {
+		client.Options = append(client.Options, "ProxyCommand="+s.SSHProxyCommand)
+	}
+	for _, k := range s.SSHKeys {
+		client.Options = append(client.Options, "IdentityFile="+k)
+	}
+	if s.SSHKeysOnly {
+		client.Options = append(client.Options, "IdentitiesOnly=yes")
+	}
+	return client
 }
 
 // hostTarget turns a host named in settings into an SSH target, with the
@@ -111,7 +127,7 @@ func lockStore(c *cli.Context, p Process, s *deployconfig.Settings) (store lockf
 	if err != nil {
 		return nil, nil, err
 	}
-	client := sshClient(c, p, s.SSHProxy)
+	client := sshClient(c, p, s)
 	store = lockfile.Remote{Host: t.Host, Runner: lockfile.OnHost(client, t)}
 	dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
 		conn, err := client.Dial(ctx, t)
