@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+
+	"github.com/hookshim/hookshim/lockfile"
 )
 
 // The rules below are deliberately narrow allow-lists: service, destination,
@@ -34,20 +36,17 @@ func ValidateName(kind, value string) error {
 	return nil
 }
 
-// nameProblem returns what is wrong with a service/destination/hook name, or "".
+// nameProblem returns what is wrong with a service/destination/hook name, or
+// "". The rule itself is lockfile.ValidateName's, the one every lock path is
+// built with; this only words it for settings.
 func nameProblem(v string) string {
 	switch {
 	case v == "":
 		return "it is empty"
 	case len(v) > maxNameLen:
 		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
-	case strings.Contains(v, ".."), v[0] == '.', v[0] == '-':
+	case lockfile.ValidateName("name", v) != nil:
 		return nameRule
-	}
-	for i := 0; i < len(v); i++ {
-		if !isAlnum(v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.' {
-			return nameRule
-		}
 	}
 	return ""
 }
