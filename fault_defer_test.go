@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/hookshim/hookshim/lockfile"
 )
 
 // Faults of deferred hooks (`hookshim run --policy defer`): the waiter killed
@@ -27,15 +25,7 @@ var deferKamal = []string{"KAMAL_LOCK=true", "KAMAL_COMMAND=setup", "KAMAL_VERSI
 // kamalLock puts the calling Kamal's own automatic lock at lockPath.
 func (r *rig) kamalLock() []byte {
 	r.t.Helper()
-	d := lockfile.Details{LockedBy: "Unknown", At: time.Now().UTC().Truncate(time.Second), Version: "d018f90b", Message: lockfile.AutomaticMessage}
-	b := d.FileContent()
-	if err := os.MkdirAll(filepath.Join(r.home, lockPath), 0o755); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(r.home, lockPath, "details"), b, 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-	return b
+	return r.automaticLock("Unknown")
 }
 
 // kamalReleases removes the lock as Kamal does at the end of setup.

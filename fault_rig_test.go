@@ -96,7 +96,14 @@ func (r *rig) locksArgs() []string { return r.where }
 // at lockPath and returns its details file.
 func (r *rig) theirs() []byte {
 	r.t.Helper()
-	d := lockfile.Details{LockedBy: "Anna Schmidt", At: time.Now().UTC().Truncate(time.Second), Version: "d018f90b", Message: lockfile.AutomaticMessage}
+	return r.automaticLock("Anna Schmidt")
+}
+
+// automaticLock writes, as Kamal does, an automatic deploy lock taken by
+// lockedBy at lockPath, and returns its details file.
+func (r *rig) automaticLock(lockedBy string) []byte {
+	r.t.Helper()
+	d := lockfile.Details{LockedBy: lockedBy, At: time.Now().UTC().Truncate(time.Second), Version: "d018f90b", Message: lockfile.AutomaticMessage}
 	b := d.FileContent()
 	if err := os.MkdirAll(filepath.Join(r.home, lockPath), 0o755); err != nil {
 		r.t.Fatal(err)
