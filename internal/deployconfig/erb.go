@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Kamal runs config/deploy.yml through Ruby's ERB before it parses the YAML.
@@ -31,7 +32,9 @@ const (
 	erbTokenSuffix = "__"
 )
 
-var erbTokenRE = regexp.MustCompile(`__hookshim_erb_([0-9]+)__`)
+// The regular expressions are compiled on first use, not at start-up: every
+// hookshim command starts with this package linked in, most never meet ERB.
+var erbTokenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`__hookshim_erb_([0-9]+)__`) })
 
 // erbRegion is a range of lines inside a Ruby block opened by an ERB code tag.
 type erbRegion struct {
@@ -146,8 +149,8 @@ func stripERB(src []byte) (*erbDoc, error) {
 }
 
 var (
-	rubyStringRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
-	rubyWordRE   = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*[?!]?|[{}]|;`)
+	rubyStringRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`) })
+	rubyWordRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*[?!]?|[{}]|;`) })
 )
 
 // rubyBlockDelta guesses how many Ruby blocks a code tag opens (positive) or
@@ -155,13 +158,13 @@ var (
 // block shapes people write in deploy.yml (if/unless/case, each do ... end,
 // { |x| ... }); else/elsif/when stay inside the block they belong to.
 func rubyBlockDelta(body string) (delta int) {
-	body = rubyStringRE.ReplaceAllString(body, `""`)
+	body = rubyStringRE().ReplaceAllString(body, `""`)
 	if k := strings.Index(body, "#"); k >= 0 { // Ruby comment to end of tag
 		body = body[:k]
 	}
 	stmtStart := true
 	loop := false // in a while/until/for statement, whose optional "do" opens nothing
-	for _, w := range rubyWordRE.FindAllString(body, -1) {
+	for _, w := range rubyWordRE().FindAllString(body, -1) {
 		switch w {
 		case ";":
 			stmtStart, loop = true, false
@@ -196,8 +199,8 @@ func (d *erbDoc) restore(s string) (string, bool) {
 		return s, false
 	}
 	found := false
-	r := erbTokenRE.ReplaceAllStringFunc(s, func(tok string) string {
-		m := erbTokenRE.FindStringSubmatch(tok)
+	r := erbTokenRE().ReplaceAllStringFunc(s, func(tok string) string {
+		m := erbTokenRE().FindStringSubmatch(tok)
 		n, err := strconv.Atoi(m[1])
 		if err != nil || n < 0 || n >= len(d.outputs) {
 			return tok
