@@ -111,6 +111,14 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", v)
 }
 
+// signedMs is ms with a minus sign for a negative duration.
+func signedMs(d time.Duration) string {
+	if d < 0 {
+		return "-" + ms(-d)
+	}
+	return ms(d)
+}
+
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
 func ratio(a, b time.Duration) float64 {
