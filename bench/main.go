@@ -251,6 +251,16 @@ func (b *bench) spec(name string, argv ...string) cmdSpec {
 	return cmdSpec{Name: name, Argv: argv, Env: b.env, Dir: b.repo}
 }
 
+// settle returns a Settle that waits until none of hosts has a connection
+// left open.
+func (b *bench) settle(hosts ...*sshtest.Host) func() {
+	return func() {
+		for _, h := range hosts {
+			h.WaitIdle(b.tb, 10*time.Second)
+		}
+	}
+}
+
 func (b *bench) hostFlags(h *sshtest.Host) []string {
 	return []string{"--host", h.Target.String(), "--ssh-config", h.ConfigFile}
 }
@@ -324,6 +334,7 @@ func (b *bench) benchRemote() error {
 	ssh := b.spec("ssh H true", "ssh", "-F", h.ConfigFile, "-o", "BatchMode=yes", "-p", strconv.Itoa(h.Port), "-l", h.Target.User, h.Addr, "true")
 	locks := b.spec("hookshim locks --host H", b.hs(append([]string{"locks"}, b.hostFlags(h)...)...)...)
 	runSpec := b.spec("hookshim run --host H HOOK -- true (free lock, policy auto)", b.hs(append(append([]string{"run", "--service", "app"}, b.hostFlags(h)...), "post-deploy", "--", "true")...)...)
+	ssh.Settle, locks.Settle, runSpec.Settle = b.settle(h), b.settle(h), b.settle(h)
 	res, err := interleaved(b.cfg.Remote, max(2, b.cfg.Remote/10), ssh, locks, runSpec)
 	if err != nil {
 		return err
@@ -355,7 +366,9 @@ func (b *bench) benchMulti() error {
 		for _, h := range b.hosts[:n] {
 			args = append(args, "--host", h.Target.String())
 		}
-		specs = append(specs, b.spec(fmt.Sprintf("hookshim locks over %d host(s)", n), b.hs(args...)...))
+		spec := b.spec(fmt.Sprintf("hookshim locks over %d host(s)", n), b.hs(args...)...)
+		spec.Settle = b.settle(b.hosts[:n]...)
+		specs = append(specs, spec)
 	}
 	res, err := interleaved(b.cfg.Multi, max(1, b.cfg.Multi/10), specs...)
 	if err != nil {

@@ -15,6 +15,11 @@ type cmdSpec struct {
 	Argv []string
 	Env  []string
 	Dir  string
+	// Settle, when set, runs after each run, untimed, and returns once what
+	// the command started elsewhere is over (the sshd serving its
+	// connections), so that the next run neither waits for it nor is charged
+	// its CPU.
+	Settle func()
 }
 
 // sample is one timed run: wall time from start to reaped, and the CPU
@@ -51,6 +56,9 @@ func interleaved(reps, warm int, specs ...cmdSpec) ([][]sample, error) {
 			s, err := runOnce(c)
 			if err != nil {
 				return nil, err
+			}
+			if c.Settle != nil {
+				c.Settle()
 			}
 			if i >= warm {
 				out[j] = append(out[j], s)
