@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,7 +31,37 @@ type cmdSpec struct {
 type sample struct {
 	D   time.Duration
 	CPU time.Duration // user+system time of the process and the children it reaped
+	// Busy is the CPU time every process on this machine used meanwhile, all
+	// CPUs together (the local sshd hosts' included), in clock ticks of 10 ms
+	// from /proc/stat; -1 when unknown.
+	Busy time.Duration
 }
+
+// machineBusy is the CPU time this machine has spent busy since boot, all CPUs
+// together (user, nice, system, irq, softirq; not idle, iowait or steal), or -1.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return -1
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return -1
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / userHZ)
+}
+
+// userHZ is the unit of /proc/stat: USER_HZ, 100 on every Linux.
+const userHZ = 100
 
 // runOnce runs c to its end with stdin and stdout on /dev/null and stderr
 // kept for an error message; it must exit 0.
@@ -37,13 +70,21 @@ func runOnce(c cmdSpec) (sample, error) {
 	cmd.Env, cmd.Dir = c.Env, c.Dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	busy := machineBusy()
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
+	if busy >= 0 {
+		if after := machineBusy(); after >= 0 {
+			busy = after - busy
+		} else {
+			busy = -1
+		}
+	}
 	if err != nil {
 		return sample{}, fmt.Errorf("%s: %v: %s", c.Name, err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	return sample{D: d, CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
+	return sample{D: d, CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), Busy: busy}, nil
 }
 
 // interleaved runs warm rounds unmeasured, then reps rounds, each round
@@ -73,6 +114,9 @@ type stats struct {
 	N                int
 	Median, P10, P90 time.Duration
 	MedianCPU        time.Duration
+	// MeanBusy is the mean of the samples' Busy (a mean, as its 10 ms ticks are
+	// coarse for one run), or -1 when unknown.
+	MeanBusy time.Duration
 }
 
 func durStats(ds []time.Duration) stats {
@@ -102,6 +146,17 @@ func sampleStats(ss []sample) stats {
 	}
 	st := durStats(ds)
 	st.MedianCPU = durStats(cpu).Median
+	st.MeanBusy = -1
+	if len(ss) > 0 {
+		var sum time.Duration
+		for _, s := range ss {
+			if s.Busy < 0 {
+				return st
+			}
+			sum += s.Busy
+		}
+		st.MeanBusy = sum / time.Duration(len(ss))
+	}
 	return st
 }
 
