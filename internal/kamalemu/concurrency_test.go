@@ -140,7 +140,17 @@ func TestLockWait(t *testing.T) {
 			_, code := wait()
 			t.Fatalf("deploy did not wait (exit %d)", code)
 		}
-		r.mustRun("lock", "release")
+		// Released in one step (a rename, then removal out of the way):
+		// `kamal lock release` removes details before the directory, and a
+		// waiting Kamal that looks in between sees a lock without details,
+		// which it does not wait on. This test is about the waiting.
+		gone := filepath.Join(r.home, ".kamal", "released")
+		if err := os.Rename(filepath.Join(r.home, ".kamal", "lock-app"), gone); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.RemoveAll(gone); err != nil {
+			t.Fatal(err)
+		}
 		out, code := wait()
 		if code != 0 || !slices.Contains(out, "Releasing the deploy lock...") {
 			t.Errorf("exit %d:\n%s", code, strings.Join(out, "\n"))
