@@ -58,8 +58,15 @@ func (e Exec) runStep(ctx context.Context, s Step, env []string) (int, error) {
 	cmd.Env, cmd.Dir = env, e.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.Stdin, e.Stdout, e.Stderr
 	// Its own process group, so that a signal reaches the hook and everything
-	// it started, and so that hookshim survives to release the lock.
+	// it started, and so that hookshim survives to release the lock. On a
+	// terminal where hookshim is in the foreground, that group takes the
+	// foreground while the hook runs (it can read the terminal, and Ctrl-C
+	// reaches it directly), and gives it back after.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if tty, ok := foregroundTerminal(e.Stdin); ok {
+		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty
+		defer takeForeground(tty)
+	}
 	if err := cmd.Start(); err != nil {
 		switch {
 		case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
