@@ -14,9 +14,10 @@ import (
 )
 
 // An operator who runs `hookshim run` by hand on a terminal gets a hook that
-// can read the terminal and that Ctrl-C reaches, while the hook still runs in a
-// process group of its own. Without handing it the terminal's foreground, the
-// hook's first read stops it (SIGTTIN) and hookshim waits for ever.
+// can read the terminal, that Ctrl-C reaches, and that Ctrl-Z stops and
+// SIGCONT (the shell's fg) resumes together with hookshim. In a process group
+// of its own, in the background, the hook's first read stopped it (SIGTTIN)
+// and hookshim waited for ever.
 func TestRunOnTerminal(t *testing.T) {
 	t.Run("the hook reads the terminal", func(t *testing.T) {
 		term := startOnTerminal(t, "printf 'name? '\nread name\necho \"hello $name\"\n")
@@ -40,11 +41,28 @@ func TestRunOnTerminal(t *testing.T) {
 		}
 		term.assertReleased(t)
 	})
+	t.Run("Ctrl-Z stops hookshim and the hook, fg resumes both", func(t *testing.T) {
+		// Under a shell with job control, as an operator's: the shell runs
+		// hookshim as a job in the foreground; after the stop it runs fg.
+		term := startOnTerminal(t, "echo ready\nread line\necho \"resumed: $line\"\n",
+			"bash", "-c", `set -m; "$@"; echo "stopped: $?"; fg; echo "exit: $?"`, "bash")
+		term.expect(t, `ready`)
+		term.send(t, "\x1a") // the terminal's suspend character: SIGTSTP to the foreground group
+		term.expect(t, `stopped: 148`)
+		term.send(t, "go on\n")
+		term.expect(t, `resumed: go on`)
+		term.expect(t, `exit: 0`)
+		if code := term.exit(t); code != 0 {
+			t.Fatalf("the shell exited %d:\n%s", code, term.out)
+		}
+		term.assertReleased(t)
+	})
 }
 
 // terminalRun is hookshim run --policy hold on a new pseudo-terminal that is
 // its controlling terminal, with hookshim in the terminal's foreground, as
-// under an interactive shell.
+// under an interactive shell; or under the command given before it (a shell),
+// which then gets hookshim's command line as its last arguments.
 type terminalRun struct {
 	cmd  *exec.Cmd
 	ptmx *os.File
@@ -53,7 +71,7 @@ type terminalRun struct {
 	done chan struct{} // closed when the terminal's output has been read to its end
 }
 
-func startOnTerminal(t *testing.T, hookBody string) *terminalRun {
+func startOnTerminal(t *testing.T, hookBody string, under ...string) *terminalRun {
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "lockhost")
@@ -67,7 +85,8 @@ func startOnTerminal(t *testing.T, hookBody string) *terminalRun {
 		t.Fatalf("opening a pseudo-terminal: %v", err)
 	}
 	t.Cleanup(func() { ptmx.Close() })
-	cmd := exec.Command(faultHookshim(t), "run", "--root", root, "--service", "app", "--policy", "hold", "post-deploy", "--", hook)
+	argv := append(under, faultHookshim(t), "run", "--root", root, "--service", "app", "--policy", "hold", "post-deploy", "--", hook)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env = dir, faultEnv(filepath.Join(dir, "home"))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	// A session of its own with the terminal as its controlling terminal: its
@@ -111,7 +130,8 @@ func (r *terminalRun) send(t *testing.T, s string) {
 	}
 }
 
-// exit waits for hookshim to end and returns its exit status.
+// exit waits for hookshim (or the command it runs under) to end and returns
+// its exit status.
 func (r *terminalRun) exit(t *testing.T) int {
 	t.Helper()
 	if !r.out.waitEOF(faultTimeout) {

@@ -27,7 +27,10 @@ type Exec struct {
 	BeforeStart func() error
 	// Signals delivers the signals hookshim received (SIGINT, SIGTERM, SIGHUP).
 	// Each is forwarded to the running step's process group; a second SIGINT or
-	// SIGTERM kills the group. Nil means no forwarding.
+	// SIGTERM kills the group. On a foreground terminal (see
+	// onForegroundTerminal) only SIGTERM is forwarded, to the step itself: the
+	// terminal sends SIGINT and SIGHUP to the hook as well. Nil means no
+	// forwarding.
 	Signals <-chan os.Signal
 }
 
@@ -58,14 +61,12 @@ func (e Exec) runStep(ctx context.Context, s Step, env []string) (int, error) {
 	cmd.Env, cmd.Dir = env, e.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.Stdin, e.Stdout, e.Stderr
 	// Its own process group, so that a signal reaches the hook and everything
-	// it started, and so that hookshim survives to release the lock. On a
-	// terminal where hookshim is in the foreground, that group takes the
-	// foreground while the hook runs (it can read the terminal, and Ctrl-C
-	// reaches it directly), and gives it back after.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if tty, ok := foregroundTerminal(e.Stdin); ok {
-		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty
-		defer takeForeground(tty)
+	// it started, and so that hookshim survives to release the lock. Not on a
+	// terminal where hookshim is in the foreground: there the hook shares
+	// hookshim's group, so that the terminal treats both as one job.
+	interactive := onForegroundTerminal(e.Stdin)
+	if !interactive {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	if err := cmd.Start(); err != nil {
 		switch {
@@ -78,7 +79,12 @@ func (e Exec) runStep(ctx context.Context, s Step, env []string) (int, error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	pgid := cmd.Process.Pid
+	// Where forwarded signals go: the hook's process group, or the hook
+	// itself when it shares hookshim's.
+	target := -cmd.Process.Pid
+	if interactive {
+		target = cmd.Process.Pid
+	}
 	var got os.Signal
 	for {
 		select {
@@ -86,13 +92,16 @@ func (e Exec) runStep(ctx context.Context, s Step, env []string) (int, error) {
 			return statusOf(cmd, got), nil
 		case sig := <-e.Signals:
 			if sig == got && sig != syscall.SIGHUP {
-				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				_ = syscall.Kill(target, syscall.SIGKILL)
 				continue
 			}
 			got = sig
-			_ = syscall.Kill(-pgid, sig.(syscall.Signal))
+			if interactive && sig != syscall.SIGTERM {
+				continue // the terminal sent SIGINT or SIGHUP to the whole job, the hook included
+			}
+			_ = syscall.Kill(target, sig.(syscall.Signal))
 		case <-ctx.Done():
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			_ = syscall.Kill(target, syscall.SIGTERM)
 			ctx = context.Background() // the step's end is awaited above
 		}
 	}
