@@ -10,7 +10,8 @@
 # The fuzz budget is a count of inputs, not a duration: with a duration, Go
 # 1.26's fuzz coordinator can report a spurious "context deadline exceeded"
 # when the time runs out while a worker is busy (go.dev/issue/75804, fixed in
-# Go 1.27). Minimising a new input is bounded by count too, for the same reason.
+# Go 1.27). Minimising a new input is bounded by a count too (its default is 60 s
+# per input), so that it cannot stall the run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
