@@ -131,7 +131,13 @@ func TestRemoteReleaseChecksToken(t *testing.T) {
 	tok := NewToken()
 	d := Details{LockedBy: "T", At: time.Now().UTC(), Version: "v", Message: Hold{Hook: "post-deploy", Token: tok, User: "u", Host: "h", PID: 1}.Message()}
 	must(t, s.Acquire(ctx, ".kamal/lock-app", d))
-	if err := s.Release(ctx, ".kamal/lock-app", "0"+tok[1:]); !errors.Is(err, ErrNotOurs) {
+	// Another token of the same shape: the first digit changed (to 1 when it
+	// is 0, or a 0 would leave it the same).
+	other := "0" + tok[1:]
+	if tok[0] == '0' {
+		other = "1" + tok[1:]
+	}
+	if err := s.Release(ctx, ".kamal/lock-app", other); !errors.Is(err, ErrNotOurs) {
 		t.Fatalf("other token: %v", err)
 	}
 	if err := s.Release(ctx, ".kamal/lock-app", tok[:8]); !errors.Is(err, ErrNotOurs) {

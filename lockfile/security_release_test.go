@@ -31,7 +31,9 @@ func TestSecurityReleaseNeverRemovesAnotherToken(t *testing.T) {
 		"local": {lockfile.Local{Root: local}, local},
 		"ssh":   {lockfile.Remote{Host: h.Addr, Runner: lockfile.OnHost(h.Client, h.Target)}, h.Home},
 	}
-	token := lockfile.NewToken()
+	// A fixed token with letters in it, so that its upper-case form below is
+	// always another string (a random one of digits only would not be).
+	token := "3f9c2a7b1e4d5f6a7b8c9d0e"
 	at := time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
 	hold := func(tok string) []byte {
 		m := lockfile.Hold{Hook: "post-deploy", Token: tok, User: "deployer", Host: "ci", PID: 42}.Message()
