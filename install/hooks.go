@@ -195,6 +195,37 @@ func (h Hooks) names() ([]string, error) {
 }
 
 // checkHooksDir refuses a hooks directory that is missing or not a directory (66).
+// planThenApply is the shape of InstallHooks and UninstallHooks: every hook is
+// planned (checked) before anything changes, and any refusal refuses the whole
+// call; then the plans are applied in order. The results of the hooks done so
+// far are returned with any error.
+func planThenApply(dir string, names []string, verb string, plan func(name string) (hookPlan, error), apply func(*hookPlan) error) ([]HookResult, error) {
+	if err := checkHooksDir(dir); err != nil {
+		return nil, err
+	}
+	var plans []hookPlan
+	var ref refusal
+	for _, n := range names {
+		p, err := plan(n)
+		if err != nil {
+			ref.add(err)
+			continue
+		}
+		plans = append(plans, p)
+	}
+	if err := ref.err(verb); err != nil {
+		return nil, err
+	}
+	var done []HookResult
+	for i := range plans {
+		if err := apply(&plans[i]); err != nil {
+			return done, err
+		}
+		done = append(done, plans[i].HookResult)
+	}
+	return done, nil
+}
+
 func checkHooksDir(dir string) error {
 	fi, err := os.Stat(dir)
 	switch {

@@ -30,30 +30,9 @@ func InstallHooks(h Hooks) ([]HookResult, error) {
 	if err := CheckPolicy(h.Policy); err != nil {
 		return nil, err
 	}
-	if err := checkHooksDir(h.Dir); err != nil {
-		return nil, err
-	}
-	var plans []hookPlan
-	var ref refusal
-	for _, n := range names {
-		p, err := planInstall(h.Dir, n, h.Policy)
-		if err != nil {
-			ref.add(err)
-			continue
-		}
-		plans = append(plans, p)
-	}
-	if err := ref.err("installed"); err != nil {
-		return nil, err
-	}
-	var done []HookResult
-	for _, p := range plans {
-		if err := applyInstall(h.Dir, p); err != nil {
-			return done, err
-		}
-		done = append(done, p.HookResult)
-	}
-	return done, nil
+	return planThenApply(h.Dir, names, "installed",
+		func(name string) (hookPlan, error) { return planInstall(h.Dir, name, h.Policy) },
+		func(p *hookPlan) error { return applyInstall(h.Dir, *p) })
 }
 
 func newPlan(dir, name string) hookPlan {

@@ -23,30 +23,9 @@ func UninstallHooks(h Hooks) ([]HookResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkHooksDir(h.Dir); err != nil {
-		return nil, err
-	}
-	var plans []hookPlan
-	var ref refusal
-	for _, n := range names {
-		p, err := planUninstall(h.Dir, n)
-		if err != nil {
-			ref.add(err)
-			continue
-		}
-		plans = append(plans, p)
-	}
-	if err := ref.err("uninstalled"); err != nil {
-		return nil, err
-	}
-	var done []HookResult
-	for _, p := range plans {
-		if err := applyUninstall(h.Dir, &p); err != nil {
-			return done, err
-		}
-		done = append(done, p.HookResult)
-	}
-	return done, nil
+	return planThenApply(h.Dir, names, "uninstalled",
+		func(name string) (hookPlan, error) { return planUninstall(h.Dir, name) },
+		func(p *hookPlan) error { return applyUninstall(h.Dir, p) })
 }
 
 func planUninstall(dir, name string) (hookPlan, error) {
