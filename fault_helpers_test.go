@@ -260,6 +260,14 @@ type events struct {
 func newEvents(t *testing.T, dir string) *events {
 	t.Helper()
 	path := filepath.Join(dir, "events")
+	f := openFifo(t, path)
+	return &events{Path: path, f: f, r: bufio.NewReader(f), t: t}
+}
+
+// openFifo makes a fifo at path and holds it open for reading and writing
+// until the test ends, so that neither side's open ever blocks.
+func openFifo(t *testing.T, path string) *os.File {
+	t.Helper()
 	if err := syscall.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +276,7 @@ func newEvents(t *testing.T, dir string) *events {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return &events{Path: path, f: f, r: bufio.NewReader(f), t: t}
+	return f
 }
 
 // next returns the next event line.
@@ -362,15 +370,7 @@ type gate struct {
 func newGate(t *testing.T, dir string) *gate {
 	t.Helper()
 	path := filepath.Join(dir, "gate")
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return &gate{Path: path, f: f}
+	return &gate{Path: path, f: openFifo(t, path)}
 }
 
 // open lets n blocked readers through (each `read` takes one line).
