@@ -104,7 +104,7 @@ func runAction(c *cli.Context, p Process) error {
 	if err != nil {
 		return err
 	}
-	store, dial, err := lockStore(c, p, settings)
+	store, dial, err := lockStore(c, p, root, settings)
 	if err != nil {
 		return err
 	}

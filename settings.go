@@ -111,11 +111,11 @@ func hostTarget(host string, s *deployconfig.Settings) (sshx.Target, error) {
 	return t, nil
 }
 
-// lockStore is where the lock is: --root on this machine, else the primary
+// lockStore is where the lock is: root (--root) on this machine, else the primary
 // host over SSH. dial, when set, opens one multiplexed connection for a
 // command that looks more than once.
-func lockStore(c *cli.Context, p Process, s *deployconfig.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
-	if root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT"); root != "" {
+func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
+	if root != "" {
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 			return nil, nil, exitcode.Newf(exitcode.NoInput, "--root %s is not a directory", root).
 				WithHint("pass the directory that stands in for the SSH user's home on the lock host")
