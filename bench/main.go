@@ -378,11 +378,13 @@ func (b *bench) benchMulti() error {
 	s := section{Title: "3. `hookshim locks` over 1, 4 and 16 hosts (one sshd each, in parallel)",
 		Head: []string{"hosts", "median", "p10 – p90", "ratio to 1 host", "n x 1 host (one after another)", "client CPU (hookshim + ssh)",
 			"CPU used on this machine (all processes, mean)", fmt.Sprintf("that / %d CPUs", cpus)}}
-	one := sampleStats(res[0]).Median
-	var r16 float64
 	st := make([]stats, len(ns))
-	for i, n := range ns {
+	for i := range ns {
 		st[i] = sampleStats(res[i])
+	}
+	one := st[0].Median
+	var r16 float64
+	for i, n := range ns {
 		r := ratio(st[i].Median, one)
 		if n == 16 {
 			r16 = r
