@@ -156,6 +156,13 @@ func (d Details) FileContent() []byte { return []byte(Encode64([]byte(d.Text()))
 // IsAutomatic reports whether a Kamal command took the lock for itself.
 func (d Details) IsAutomatic() bool { return d.Message == AutomaticMessage }
 
+// KamalWaitsFor reports whether Kamal 2.12's --lock-wait waits for this lock
+// rather than giving up at once as on a manual one: its status text contains
+// AutomaticMessage anywhere (a substring test; Kamal 2.12
+// lib/kamal/cli/base.rb, acquire_lock_with_wait). Kamal's automatic locks and
+// hookshim's holds do; a `kamal lock acquire -m` lock, as a rule, does not.
+func (d Details) KamalWaitsFor() bool { return strings.Contains(d.Text(), AutomaticMessage) }
+
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s

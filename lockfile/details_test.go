@@ -149,7 +149,17 @@ func TestHoldMessageRoundTrip(t *testing.T) {
 	if !HeldBy(h.Message(), h.Token) || HeldBy(h.Message(), "other") || HeldBy(h.Message(), "") {
 		t.Error("HeldBy does not check the token")
 	}
-	for _, m := range []string{AutomaticMessage, "test", "hookshim", "hookshim x hold", "hookshim post-deploy take abc"} {
+	// Kamal 2.12's --lock-wait must wait for a hold, as for its own lock.
+	if d := (Details{LockedBy: "Ann", Message: h.Message()}); !d.KamalWaitsFor() || d.IsAutomatic() {
+		t.Errorf("hold %q: KamalWaitsFor %v, IsAutomatic %v", h.Message(), d.KamalWaitsFor(), d.IsAutomatic())
+	}
+	// Holds written before the message carried Kamal's phrase still parse.
+	old := "hookshim post-deploy hold " + h.Token + " by deploy@ci-runner-7 pid 4242"
+	if got, ok := ParseHold(old); !ok || got != h {
+		t.Errorf("ParseHold(%q) = %+v, %v", old, got, ok)
+	}
+	for _, m := range []string{AutomaticMessage, "test", "hookshim", "hookshim x hold", "hookshim post-deploy take abc",
+		AutomaticMessage + " (hookshim x hold abcdef12 by a@b pid 1", AutomaticMessage + " (manual)"} {
 		if _, ok := ParseHold(m); ok {
 			t.Errorf("ParseHold(%q) accepted a message that is not a hold", m)
 		}

@@ -9,8 +9,17 @@ import (
 )
 
 // Hold is what hookshim writes in a lock's message when it takes the lock for a
-// hook: "hookshim HOOK hold TOKEN by USER@HOST pid PID". Kamal shows it in
-// `kamal lock status`, and a leftover can be traced to the process that left it.
+// hook:
+//
+//	Automatic deploy lock (hookshim HOOK hold TOKEN by USER@HOST pid PID)
+//
+// Kamal shows it in `kamal lock status`, and a leftover can be traced to the
+// process that left it. The message contains AutomaticMessage because Kamal
+// 2.12's --lock-wait waits only on a lock whose status text contains that phrase
+// and gives up at once on any other (lib/kamal/cli/base.rb,
+// acquire_lock_with_wait): a deploy started with --lock-wait while a hook runs
+// under a hold must wait for it, not fail. Holds written by hookshim before
+// this, "hookshim HOOK hold TOKEN by USER@HOST pid PID", are read too.
 type Hold struct {
 	Hook  string
 	Token string
@@ -40,14 +49,27 @@ func ValidToken(s string) bool {
 	return true
 }
 
+// holdPrefix opens a hold's message; holdSuffix closes it.
+const (
+	holdPrefix = AutomaticMessage + " ("
+	holdSuffix = ")"
+)
+
 // Message renders the hold as a lock message.
 func (h Hold) Message() string {
-	return fmt.Sprintf("hookshim %s hold %s by %s@%s pid %d", h.Hook, h.Token, h.User, h.Host, h.PID)
+	return fmt.Sprintf("%shookshim %s hold %s by %s@%s pid %d%s", holdPrefix, h.Hook, h.Token, h.User, h.Host, h.PID, holdSuffix)
 }
 
-// ParseHold reads a hookshim hold back from a lock message. It is lenient about
-// what follows the token so that older or newer hookshim messages still parse.
+// ParseHold reads a hookshim hold back from a lock message, in the current form
+// or the earlier one without the "Automatic deploy lock (...)" around it. It is
+// lenient about what follows the token so that older or newer hookshim messages
+// still parse.
 func ParseHold(message string) (Hold, bool) {
+	if inner, ok := strings.CutPrefix(message, holdPrefix); ok {
+		if message, ok = strings.CutSuffix(inner, holdSuffix); !ok {
+			return Hold{}, false
+		}
+	}
 	f := strings.Fields(message)
 	if len(f) < 4 || f[0] != "hookshim" || f[2] != "hold" || f[3] == "" {
 		return Hold{}, false

@@ -6,12 +6,17 @@ import (
 	"strings"
 )
 
-// Layout is one of the places Kamal has kept its lock over the years.
+// Layout is one of the places Kamal has kept its lock over the years
+// (kamal-locks.md section 1; read in every tag's lib/{mrsk,kamal}/commands/lock.rb).
 type Layout string
 
 const (
-	// LayoutMRSK is early MRSK's single per-host lock: ~/mrsk_lock.
+	// LayoutMRSK is MRSK 0.10-0.14's single per-host lock: ~/mrsk_lock.
 	LayoutMRSK Layout = "mrsk"
+	// LayoutMRSK015 is MRSK 0.15: ~/mrsk_lock-<service>.
+	LayoutMRSK015 Layout = "mrsk-0.15"
+	// LayoutKamal016 is Kamal 0.16, the rename from MRSK: ~/kamal_lock-<service>.
+	LayoutKamal016 Layout = "kamal-0.16"
 	// LayoutKamal10 is Kamal 1.0-1.4: <run_directory>/lock-<service>, no destination.
 	LayoutKamal10 Layout = "kamal-1.0"
 	// LayoutKamal15 is Kamal 1.5-1.9: <run_directory>/locks/<service>[-<destination>].
@@ -25,29 +30,73 @@ const DefaultRunDir = ".kamal"
 
 // Layouts lists every layout, newest first: the order in which a lock for one
 // service is looked for.
-var Layouts = []Layout{LayoutKamal2, LayoutKamal15, LayoutKamal10, LayoutMRSK}
+var Layouts = []Layout{LayoutKamal2, LayoutKamal15, LayoutKamal10, LayoutKamal016, LayoutMRSK015, LayoutMRSK}
 
-// ParseLayout reads a layout name as given on the command line. "kamal-1" is
-// accepted for Kamal 1.5-1.9, the 1.x layout still in use.
+// Version is a Kamal (or MRSK) release as major.minor: all that decides where
+// its lock lives and which hooks run under it.
+type Version struct{ Major, Minor int }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// Less reports whether v is an older release than w.
+func (v Version) Less(w Version) bool {
+	return v.Major < w.Major || v.Major == w.Major && v.Minor < w.Minor
+}
+
+// NoVersion is the zero Version: as the upper end of a range, no bound.
+var NoVersion = Version{}
+
+// span is the releases [since, until) that use a layout; until is NoVersion for the current one.
+type span struct{ since, until Version }
+
+var layoutSpans = map[Layout]span{
+	LayoutMRSK:     {Version{0, 10}, Version{0, 15}},
+	LayoutMRSK015:  {Version{0, 15}, Version{0, 16}},
+	LayoutKamal016: {Version{0, 16}, Version{1, 0}},
+	LayoutKamal10:  {Version{1, 0}, Version{1, 5}},
+	LayoutKamal15:  {Version{1, 5}, Version{2, 0}},
+	LayoutKamal2:   {Version{2, 0}, NoVersion},
+}
+
+// ParseLayout reads a layout name as given on the command line (--layout, or
+// HOOKSHIM_LAYOUT). The error names every layout with its versions.
 func ParseLayout(s string) (Layout, error) {
 	switch s {
-	case "mrsk", "mrsk_lock":
+	case "mrsk", "mrsk_lock", "mrsk-0.10":
 		return LayoutMRSK, nil
+	case "mrsk-0.15", "0.15":
+		return LayoutMRSK015, nil
+	case "kamal-0.16", "0.16":
+		return LayoutKamal016, nil
 	case "kamal-1.0", "1.0":
 		return LayoutKamal10, nil
 	case "kamal-1.5", "kamal-1", "1.5", "1":
 		return LayoutKamal15, nil
-	case "kamal-2", "2", "":
+	case "kamal-2", "2":
 		return LayoutKamal2, nil
 	}
-	return "", fmt.Errorf("layout %q is not one of kamal-2, kamal-1.5, kamal-1.0, mrsk", s)
+	return "", fmt.Errorf("layout %q is not one of %s", s, LayoutNames())
+}
+
+// LayoutNames lists the layout names with the versions that use each, for
+// help texts and errors: "kamal-2 (Kamal 2.x), kamal-1.5 (Kamal 1.5-1.9), ...".
+func LayoutNames() string {
+	names := make([]string, len(Layouts))
+	for i, l := range Layouts {
+		names[i] = fmt.Sprintf("%s (%s)", l, l.Versions())
+	}
+	return strings.Join(names, ", ")
 }
 
 // Versions says which Kamal versions use the layout, for people.
 func (l Layout) Versions() string {
 	switch l {
 	case LayoutMRSK:
-		return "MRSK 0.x"
+		return "MRSK 0.10-0.14"
+	case LayoutMRSK015:
+		return "MRSK 0.15"
+	case LayoutKamal016:
+		return "Kamal 0.16"
 	case LayoutKamal10:
 		return "Kamal 1.0-1.4"
 	case LayoutKamal15:
@@ -57,6 +106,38 @@ func (l Layout) Versions() string {
 	}
 	return string(l)
 }
+
+// Since is the first release that uses the layout.
+func (l Layout) Since() Version { return layoutSpans[l].since }
+
+// LayoutOf is the layout release v uses.
+func LayoutOf(v Version) Layout {
+	for _, l := range Layouts {
+		if !v.Less(layoutSpans[l].since) {
+			return l
+		}
+	}
+	return LayoutMRSK
+}
+
+// LayoutsBetween lists, newest first, the layouts used by any release in
+// [min, max); max NoVersion means no upper bound.
+func LayoutsBetween(min, max Version) []Layout {
+	var out []Layout
+	for _, l := range Layouts {
+		sp := layoutSpans[l]
+		startsBeforeMax := max == NoVersion || sp.since.Less(max)
+		endsAfterMin := sp.until == NoVersion || min.Less(sp.until)
+		if startsBeforeMax && endsAfterMin {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// PerDestination reports whether the layout keeps one lock per destination.
+// MRSK and Kamal 1.0-1.4 kept one lock for every destination.
+func (l Layout) PerDestination() bool { return l == LayoutKamal15 || l == LayoutKamal2 }
 
 // Spec names one service's lock: which service, which destination, and where
 // Kamal 1.x kept its run directory.
@@ -80,8 +161,8 @@ func (s Spec) Validate() error {
 }
 
 // Path is where the lock for s lives under layout l, relative to the SSH user's
-// home unless the run directory is absolute. Kamal 1.0-1.4 had no destinations in
-// its lock path, so every destination shares that lock.
+// home unless the run directory is absolute. Only Kamal 1.5 and later keep a
+// lock per destination; before, every destination shares one lock.
 func (s Spec) Path(l Layout) string {
 	runDir := s.RunDir
 	if runDir == "" {
@@ -94,6 +175,10 @@ func (s Spec) Path(l Layout) string {
 	switch l {
 	case LayoutMRSK:
 		return "mrsk_lock"
+	case LayoutMRSK015:
+		return "mrsk_lock-" + s.Service
+	case LayoutKamal016:
+		return "kamal_lock-" + s.Service
 	case LayoutKamal10:
 		return path.Join(runDir, "lock-"+s.Service)
 	case LayoutKamal15:
@@ -104,11 +189,15 @@ func (s Spec) Path(l Layout) string {
 }
 
 // Candidates lists, newest layout first and without repeats, every path where a
-// lock for s may live.
-func (s Spec) Candidates() []string {
+// lock for s may live under any layout.
+func (s Spec) Candidates() []string { return s.PathsFor(Layouts) }
+
+// PathsFor lists, in the order of layouts and without repeats, the paths of s
+// under those layouts.
+func (s Spec) PathsFor(layouts []Layout) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, l := range Layouts {
+	for _, l := range layouts {
 		if p := s.Path(l); !seen[p] {
 			seen[p] = true
 			out = append(out, p)
@@ -161,17 +250,22 @@ func ValidateRunDir(dir string) error {
 }
 
 // classify tells which layout a path found by a scan belongs to, and the lock's
-// name (service[-destination]).
+// name (service[-destination]). A path under the default run directory named
+// lock-NAME is Kamal 2's, which is also Kamal 1.0-1.4's with the default
+// run_directory: the newer reading is given.
 func classify(p string) (Layout, string) {
 	dir, base := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
 	switch {
 	case p == "mrsk_lock":
 		return LayoutMRSK, "mrsk_lock"
+	case dir == "" && strings.HasPrefix(base, "mrsk_lock-"):
+		return LayoutMRSK015, strings.TrimPrefix(base, "mrsk_lock-")
+	case dir == "" && strings.HasPrefix(base, "kamal_lock-"):
+		return LayoutKamal016, strings.TrimPrefix(base, "kamal_lock-")
 	case path.Base(dir) == "locks":
 		return LayoutKamal15, base
 	case strings.HasPrefix(base, "lock-") && dir == DefaultRunDir:
-		// Kamal 2.x, or 1.0-1.4 with the default run directory: the same path.
 		return LayoutKamal2, strings.TrimPrefix(base, "lock-")
 	default:
 		return LayoutKamal10, strings.TrimPrefix(base, "lock-")

@@ -49,7 +49,7 @@ func (s Local) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
 		for _, e := range entries {
 			// Names with a newline cannot be reported on one line; no Kamal makes them.
 			if strings.HasPrefix(e.Name(), sd.prefix) && e.Name() != sd.prefix && !strings.Contains(e.Name(), "\n") {
-				paths = append(paths, path.Join(sd.dir, e.Name()))
+				paths = append(paths, path.Join(sd.dir, e.Name())) // path.Join("", x) is x
 			}
 		}
 	}

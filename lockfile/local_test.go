@@ -91,6 +91,9 @@ func TestLocalScanEveryLayoutAndState(t *testing.T) {
 		}
 	}
 	write("mrsk_lock", d.FileContent())
+	write("mrsk_lock-blog", d.FileContent())  // MRSK 0.15
+	write("kamal_lock-shop", d.FileContent()) // Kamal 0.16
+	write("mrsk_locks", d.FileContent())      // not a lock name of any layout
 	write(".kamal/lock-web-staging", d.FileContent())
 	write(".kamal/locks/api", d.FileContent())
 	write("deploy/run/lock-old", d.FileContent()) // Kamal 1.0-1.4 with run_directory: deploy/run
@@ -116,6 +119,8 @@ func TestLocalScanEveryLayoutAndState(t *testing.T) {
 	}
 	want := map[string]string{
 		"mrsk_lock":               "mrsk mrsk_lock held",
+		"mrsk_lock-blog":          "mrsk-0.15 blog held",
+		"kamal_lock-shop":         "kamal-0.16 shop held",
 		".kamal/lock-web-staging": "kamal-2 web-staging held",
 		".kamal/locks/api":        "kamal-1.5 api held",
 		"deploy/run/lock-old":     "kamal-1.0 old held",
@@ -147,10 +152,12 @@ func TestLocalScanEmptyHome(t *testing.T) {
 func TestSpecPaths(t *testing.T) {
 	s := Spec{Service: "app", Destination: "production"}
 	want := map[Layout]string{
-		LayoutKamal2:  ".kamal/lock-app-production",
-		LayoutKamal15: ".kamal/locks/app-production",
-		LayoutKamal10: ".kamal/lock-app",
-		LayoutMRSK:    "mrsk_lock",
+		LayoutKamal2:   ".kamal/lock-app-production",
+		LayoutKamal15:  ".kamal/locks/app-production",
+		LayoutKamal10:  ".kamal/lock-app",
+		LayoutKamal016: "kamal_lock-app",
+		LayoutMRSK015:  "mrsk_lock-app",
+		LayoutMRSK:     "mrsk_lock",
 	}
 	for l, p := range want {
 		if got := s.Path(l); got != p {
@@ -160,8 +167,43 @@ func TestSpecPaths(t *testing.T) {
 	if got := (Spec{Service: "app", RunDir: "/var/kamal"}).Path(LayoutKamal15); got != "/var/kamal/locks/app" {
 		t.Errorf("absolute run dir: got %q", got)
 	}
-	if c := (Spec{Service: "app"}).Candidates(); strings.Join(c, " ") != ".kamal/lock-app .kamal/locks/app mrsk_lock" {
+	if c := (Spec{Service: "app"}).Candidates(); strings.Join(c, " ") != ".kamal/lock-app .kamal/locks/app kamal_lock-app mrsk_lock-app mrsk_lock" {
 		t.Errorf("candidates %q", c)
+	}
+}
+
+// Each layout belongs to the releases kamal-locks.md section 1 gives it, and
+// every name --layout takes (and an unknown one's error) says so.
+func TestLayoutVersions(t *testing.T) {
+	for _, tt := range []struct {
+		v    Version
+		want Layout
+	}{
+		{Version{0, 14}, LayoutMRSK}, {Version{0, 15}, LayoutMRSK015}, {Version{0, 16}, LayoutKamal016},
+		{Version{1, 0}, LayoutKamal10}, {Version{1, 4}, LayoutKamal10}, {Version{1, 5}, LayoutKamal15},
+		{Version{1, 9}, LayoutKamal15}, {Version{2, 0}, LayoutKamal2}, {Version{2, 12}, LayoutKamal2},
+	} {
+		if got := LayoutOf(tt.v); got != tt.want {
+			t.Errorf("LayoutOf(%s) = %s, want %s", tt.v, got, tt.want)
+		}
+	}
+	if got := LayoutsBetween(Version{1, 8}, Version{2, 6}); fmt.Sprint(got) != "[kamal-2 kamal-1.5]" {
+		t.Errorf("1.8 to 2.6: %v", got)
+	}
+	if got := LayoutsBetween(Version{2, 6}, NoVersion); fmt.Sprint(got) != "[kamal-2]" {
+		t.Errorf("2.6 on: %v", got)
+	}
+	if got := LayoutsBetween(Version{}, Version{1, 5}); fmt.Sprint(got) != "[kamal-1.0 kamal-0.16 mrsk-0.15 mrsk]" {
+		t.Errorf("before 1.5: %v", got)
+	}
+	for _, l := range Layouts {
+		if got, err := ParseLayout(string(l)); err != nil || got != l {
+			t.Errorf("ParseLayout(%q) = %v, %v", l, got, err)
+		}
+	}
+	_, err := ParseLayout("kamal-3")
+	if err == nil || !strings.Contains(err.Error(), "kamal-0.16 (Kamal 0.16)") || !strings.Contains(err.Error(), "mrsk (MRSK 0.10-0.14)") {
+		t.Errorf("unknown layout: %v", err)
 	}
 }
 

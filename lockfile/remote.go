@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,11 @@ func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader) (ss
 // Remote is the lock tree in the SSH user's home on a host. Every operation is
 // one SSH round trip and needs nothing but POSIX sh and coreutils on the host.
 type Remote struct {
-	Host   string // for people: the host as it was named
+	Host string // for people: the host as it was named
+	// SSH is how a person reaches the host by hand, for hints: an ssh command
+	// line without the remote command ("ssh -p 2222 deploy@web1"); "" means
+	// "ssh HOST".
+	SSH    string
 	Runner Runner
 }
 
@@ -57,9 +62,12 @@ const (
 func (s Remote) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
 	words := []string{"mrsk_lock"}
 	for _, sd := range scanDirs(runDirs) {
-		words = append(words, sshx.Quote(sd.dir)+"/"+sd.prefix+"*")
+		words = append(words, sd.pattern(sshx.Quote))
 	}
-	return s.run(ctx, scanScript(words))
+	locks, err := s.run(ctx, scanScript(words))
+	// In path order, as Local.Scan gives them.
+	sort.Slice(locks, func(i, j int) bool { return locks[i].Path < locks[j].Path })
+	return locks, err
 }
 
 // Read implements Store.
@@ -245,7 +253,7 @@ func (s Remote) Release(ctx context.Context, p, token string) error {
 [ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/details" ] || exit %d
 base64 -d < "$d/details" 2>/dev/null | sed -n '/^Message:/{p;q;}' | grep -q -x -E -e %s || exit %d
 rm "$d/details" && rm -r "$d"
-`, q, statusGone, statusNotOurs, sshx.Quote("Message: ?hookshim [A-Za-z0-9._-]+ hold "+token+"( .*)?"), statusNotOurs)
+`, q, statusGone, statusNotOurs, sshx.Quote("Message: ?("+AutomaticMessage+" \\()?hookshim [A-Za-z0-9._-]+ hold "+token+"( .*)?"), statusNotOurs)
 	res, err := s.Runner.Run(ctx, script, nil)
 	if err != nil {
 		return err

@@ -58,6 +58,8 @@ func TestRemoteScanMatchesLocal(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(h.Home, ".kamal/lock-garbage/details"), []byte("\x00\xffnot base64"), 0o644))
 	must(t, os.Symlink("/etc", filepath.Join(h.Home, ".kamal/lock-link")))
 	must(t, os.MkdirAll(filepath.Join(h.Home, ".kamal/lock-$(touch pwned)"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(h.Home, "mrsk_lock-blog"), 0o755))  // MRSK 0.15
+	must(t, os.MkdirAll(filepath.Join(h.Home, "kamal_lock-shop"), 0o755)) // Kamal 0.16
 
 	before := len(h.Commands(t))
 	remote, err := remoteStore(h).Scan(context.Background())
@@ -71,8 +73,8 @@ func TestRemoteScanMatchesLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(remote) != len(local) || len(remote) != 6 {
-		t.Fatalf("remote found %d, local %d, want 6:\n%+v\n%+v", len(remote), len(local), remote, local)
+	if len(remote) != len(local) || len(remote) != 8 {
+		t.Fatalf("remote found %d, local %d, want 8:\n%+v\n%+v", len(remote), len(local), remote, local)
 	}
 	for i := range local {
 		r, l := remote[i], local[i]
@@ -157,6 +159,22 @@ func TestRemoteReleaseChecksToken(t *testing.T) {
 	}
 }
 
+// A hold left by a hookshim from before the message carried "Automatic deploy
+// lock" is still released by its token, over SSH and locally.
+func TestReleaseEarlierHoldFormat(t *testing.T) {
+	ctx := context.Background()
+	h := sshtest.Start(t, sshtest.Options{})
+	tok := NewToken()
+	d := Details{LockedBy: "T", At: time.Now().UTC(), Version: "v", Message: "hookshim post-deploy hold " + tok + " by u@h pid 1"}
+	for _, s := range []Store{remoteStore(h), Local{Root: h.Home}} {
+		must(t, s.Acquire(ctx, ".kamal/lock-app", d))
+		must(t, s.Release(ctx, ".kamal/lock-app", tok))
+		if _, err := os.Lstat(filepath.Join(h.Home, ".kamal/lock-app")); !os.IsNotExist(err) {
+			t.Fatalf("%s: not released", s.Where())
+		}
+	}
+}
+
 func TestRemoteReadIsOneRoundTrip(t *testing.T) {
 	h := sshtest.Start(t, sshtest.Options{})
 	copyTree(t, recordedTree(t, "v2.12.0"), h.Home)
@@ -167,7 +185,7 @@ func TestRemoteReadIsOneRoundTrip(t *testing.T) {
 	if n := len(h.Commands(t)) - before; n != 1 {
 		t.Errorf("read took %d commands", n)
 	}
-	if len(ls) != 3 || ls[0].State != Held || ls[1].State != Free || ls[2].State != Free {
+	if len(ls) != 5 || ls[0].State != Held || ls[1].State != Free || ls[2].State != Free || ls[4].State != Free {
 		t.Fatalf("got %+v", ls)
 	}
 }

@@ -24,10 +24,11 @@ type Store interface {
 	Release(ctx context.Context, path, token string) error
 }
 
-// scanDirs are the directories, relative to the home, that hold lock entries,
-// with the entry-name prefix that marks a lock in each.
+// scanDirs are the directories, relative to the home ("" is the home itself),
+// that hold lock entries, with the entry-name prefix that marks a lock in each.
+// ~/mrsk_lock (MRSK 0.10-0.14) has no prefix to match and is looked for by name.
 func scanDirs(runDirs []string) []scanDir {
-	dirs := []scanDir{{DefaultRunDir, "lock-"}, {DefaultRunDir + "/locks", ""}}
+	dirs := []scanDir{{"", "mrsk_lock-"}, {"", "kamal_lock-"}, {DefaultRunDir, "lock-"}, {DefaultRunDir + "/locks", ""}}
 	seen := map[string]bool{DefaultRunDir: true}
 	for _, d := range runDirs {
 		if d == "" || seen[d] {
@@ -40,3 +41,12 @@ func scanDirs(runDirs []string) []scanDir {
 }
 
 type scanDir struct{ dir, prefix string }
+
+// pattern is the scan directory's glob relative to the home, as a shell word:
+// the directory quoted, the prefix and "*" not.
+func (sd scanDir) pattern(quote func(string) string) string {
+	if sd.dir == "" {
+		return sd.prefix + "*"
+	}
+	return quote(sd.dir) + "/" + sd.prefix + "*"
+}

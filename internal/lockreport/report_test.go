@@ -114,15 +114,15 @@ func sample() *Report {
 	}
 }
 
-const sampleTable = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION       MESSAGE                                                                                 STATE
-web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90b8de4  hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213      hookshim-hold
-web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90b8de4  Automatic deploy lock                                                                   held
-web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2            DB freeze                                                                               manual
-web3            -                        -         -                     -       -             cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused  unreachable
-deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -             details file is not base64                                                              stale
-deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -             lock directory has no details file                                                      no-details
-deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1            hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213      stale
-deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9          Automatic deploy lock                                                                   stale
+const sampleTable = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION       MESSAGE                                                                                                     STATE
+web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90b8de4  Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  hookshim-hold
+web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90b8de4  Automatic deploy lock                                                                                       held
+web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2            DB freeze                                                                                                   manual
+web3            -                        -         -                     -       -             cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused                      unreachable
+deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -             details file is not base64                                                                                  stale
+deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -             lock directory has no details file                                                                          no-details
+deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1            Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  stale
+deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9          Automatic deploy lock                                                                                       stale
 
 4 hosts, 7 locks (3 stale), 1 unreachable
 `
