@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/user"
 	"strconv"
@@ -34,6 +35,7 @@ now, under a hold, after a wait, deferred, or refused, by --policy:
 		Flags: withCommon(append(settingsFlags(false),
 			&cli.StringFlag{Name: "policy", Value: "auto", Usage: "auto, hold, defer or strict; env HOOKSHIM_POLICY"},
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to `D` for a lock held by someone else (e.g. 5m); env HOOKSHIM_WAIT"},
+			&cli.BoolFlag{Name: "wait-manual", EnvVars: []string{"HOOKSHIM_WAIT_MANUAL"}, Usage: "with --wait, wait for a manual lock (kamal lock acquire -m) too, which Kamal's own --lock-wait refuses to do"},
 			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "look at a held lock every `D` while waiting"},
 			&cli.IntFlag{Name: "conflict-exit-code", Value: exitcode.Conflict, Usage: "exit status `N` when the hook is refused because of the lock"},
 			// Deferred hooks (defer_run.go).
@@ -88,7 +90,8 @@ func runAction(c *cli.Context, p Process) error {
 		return err
 	}
 	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
-	settings, err := resolveSettings(c, p, deployconfig.Need{Service: true, PrimaryHost: root == "", HooksDir: command == nil})
+	looks := shim.LooksAtLock(hook)
+	settings, err := resolveSettings(c, p, deployconfig.Need{Service: true, PrimaryHost: root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
 	if err != nil {
 		return err
 	}
@@ -100,13 +103,15 @@ func runAction(c *cli.Context, p Process) error {
 	if err != nil {
 		return err
 	}
-	layout, _, err := takeLayout(c, p)
-	if err != nil {
+	if kamal.Range, err = callerRange(c, p, kamal, hook); err != nil {
 		return err
 	}
-	store, dial, err := lockStore(c, p, root, settings)
-	if err != nil {
-		return err
+	var store lockfile.Store
+	var dial func(context.Context) (lockfile.Store, io.Closer, error)
+	if looks {
+		if store, dial, err = lockStore(c, p, root, settings); err != nil {
+			return err
+		}
 	}
 
 	var sigs <-chan os.Signal
@@ -130,11 +135,13 @@ func runAction(c *cli.Context, p Process) error {
 		ConflictExitCode: c.Int("conflict-exit-code"),
 		FromDir:          command == nil,
 		Spec:             spec,
-		TakeLayout:       layout,
+		Layouts:          shim.LiveLayouts(kamal.Range, spec.Destination),
+		WaitManual:       c.Bool("wait-manual"),
 		Store:            store,
 		Dial:             dial,
 		Kamal:            kamal,
 		GitUser:          gitUser,
+		Revision:         gitRevision(p),
 		Exec:             shim.Exec{Dir: workDir(p), Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Signals: sigs},
 		Env:              p.Env,
 		Log:              log,

@@ -47,8 +47,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			return setupHosts(t, env)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"hostcmds": cmdHostCmds,
-			"status":   cmdStatus,
+			"hostcmds":  cmdHostCmds,
+			"kamallock": cmdKamalLock,
+			"status":    cmdStatus,
 		},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/lockfile"
+	"github.com/hookshim/hookshim/shim"
 )
 
 // settingsFlags are the flags that override what config/deploy.yml and the
@@ -34,7 +35,7 @@ func settingsFlags(multiHost bool) []cli.Flag {
 		&cli.StringFlag{Name: "ssh-user", Usage: "SSH `USER` on the hosts (default: ssh: user: in config/deploy.yml, else root); env HOOKSHIM_SSH_USER"},
 		&cli.StringFlag{Name: "ssh-port", Usage: "SSH `PORT` on the hosts (default: ssh: port: in config/deploy.yml); env HOOKSHIM_SSH_PORT"},
 		&cli.StringFlag{Name: "hooks-dir", Usage: "Kamal hooks `DIR` (default: hooks_path: in config/deploy.yml, else .kamal/hooks); env HOOKSHIM_HOOKS_DIR"},
-		&cli.StringFlag{Name: "layout", Usage: "lock layout to take a free lock in: kamal-2, kamal-1.5, kamal-1.0, mrsk (default: from KAMAL_LOCK or Gemfile.lock, else kamal-2); env HOOKSHIM_LAYOUT"},
+		&cli.StringFlag{Name: "layout", Usage: "the Kamal generation whose lock this is, by its `LAYOUT`: kamal-2 (2.x), kamal-1.5 (1.5-1.9), kamal-1.0 (1.0-1.4), kamal-0.16, mrsk-0.15, mrsk (MRSK 0.10-0.14); a lock in another generation's place is then a leftover (default: from KAMAL_LOCK, KAMAL_SERVICE and Gemfile.lock; a free lock is taken in kamal-2); env HOOKSHIM_LAYOUT"},
 	}
 }
 
@@ -95,6 +96,26 @@ func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) *sshx.Client
 	return client
 }
 
+// sshCommandLine is how a person reaches t by hand with the settings hookshim
+// uses, for hints: "ssh [-F FILE] [-J PROXY] [-p PORT] [USER@]HOST".
+func sshCommandLine(c *sshx.Client, t sshx.Target) string {
+	args := []string{"ssh"}
+	if c.ConfigFile != "" {
+		args = append(args, "-F", sshx.Quote(c.ConfigFile))
+	}
+	if c.ProxyJump != "" {
+		args = append(args, "-J", sshx.Quote(c.ProxyJump))
+	}
+	if t.Port != 0 {
+		args = append(args, "-p", strconv.Itoa(t.Port))
+	}
+	dest := t.Host
+	if t.User != "" {
+		dest = t.User + "@" + t.Host
+	}
+	return strings.Join(append(args, sshx.Quote(dest)), " ")
+}
+
 // hostTarget turns a host named in settings into an SSH target, with the
 // settings' user and port unless the host names its own.
 func hostTarget(host string, s *deployconfig.Settings) (sshx.Target, error) {
@@ -128,67 +149,74 @@ func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings)
 		return nil, nil, err
 	}
 	client := sshClient(c, p, s)
-	store = lockfile.Remote{Host: t.Host, Runner: lockfile.OnHost(client, t)}
+	store = lockfile.Remote{Host: t.Host, SSH: sshCommandLine(client, t), Runner: lockfile.OnHost(client, t)}
 	dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
 		conn, err := client.Dial(ctx, t)
 		if err != nil {
 			return nil, nil, err
 		}
-		return lockfile.Remote{Host: t.Host, Runner: conn}, conn, nil
+		return lockfile.Remote{Host: t.Host, SSH: sshCommandLine(client, t), Runner: conn}, conn, nil
 	}
 	return store, dial, nil
 }
 
-// takeLayout is the layout a free lock is taken in: the one this Kamal uses.
-// KAMAL_LOCK exists only in Kamal 2.6+; otherwise Gemfile.lock says which Kamal
-// the repository deploys with.
-func takeLayout(c *cli.Context, p Process) (lockfile.Layout, string, error) {
+// callerRange is what is known of the calling Kamal's release: --layout (or
+// HOOKSHIM_LAYOUT) when given, the KAMAL_* environment, the hook, and the kamal
+// gem in Gemfile.lock (shim.CallerRange says which wins).
+func callerRange(c *cli.Context, p Process, k shim.KamalEnv, hook string) (shim.VersionRange, error) {
+	var layout *lockfile.Layout
 	if v := flagOrEnv(c, p, "layout", "HOOKSHIM_LAYOUT"); v != "" {
 		l, err := lockfile.ParseLayout(v)
 		if err != nil {
-			return "", "", exitcode.New(exitcode.Usage, err)
+			return shim.VersionRange{}, exitcode.New(exitcode.Usage, err, "pass --layout with one of those names, or leave it out to go by KAMAL_LOCK and Gemfile.lock")
 		}
-		return l, "--layout", nil
+		layout = &l
 	}
-	if _, ok := p.LookupEnv("KAMAL_LOCK"); ok {
-		return lockfile.LayoutKamal2, "KAMAL_LOCK", nil
-	}
-	if major, minor, ok := gemfileKamal(workDir(p)); ok {
-		switch {
-		case major >= 2:
-			return lockfile.LayoutKamal2, "Gemfile.lock", nil
-		case major == 1 && minor >= 5:
-			return lockfile.LayoutKamal15, "Gemfile.lock", nil
-		case major == 1:
-			return lockfile.LayoutKamal10, "Gemfile.lock", nil
-		}
-	}
-	return lockfile.LayoutKamal2, "default", nil
+	return shim.CallerRange(k, hook, layout, gemfileKamal(workDir(p))), nil
 }
 
-// gemfileKamal reads the kamal gem's version from the repository's Gemfile.lock.
-func gemfileKamal(dir string) (major, minor int, ok bool) {
+// gemfileKamal reads the kamal (or mrsk) gem's version from the repository's
+// Gemfile.lock: the line "    kamal (2.5.3)" under specs. nil when there is none.
+func gemfileKamal(dir string) *lockfile.Version {
 	b, err := os.ReadFile(filepath.Join(dir, "Gemfile.lock"))
 	if err != nil {
-		return 0, 0, false
+		return nil
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		v, found := strings.CutPrefix(strings.TrimSpace(line), "kamal (")
+		line = strings.TrimSpace(line)
+		v, found := strings.CutPrefix(line, "kamal (")
+		if !found {
+			v, found = strings.CutPrefix(line, "mrsk (")
+		}
 		if !found {
 			continue
 		}
-		v = strings.TrimSuffix(v, ")")
-		parts := strings.SplitN(v, ".", 3)
+		parts := strings.SplitN(strings.TrimSuffix(v, ")"), ".", 3)
 		if len(parts) < 2 {
 			continue
 		}
 		ma, err1 := strconv.Atoi(parts[0])
 		mi, err2 := strconv.Atoi(parts[1])
-		if err1 == nil && err2 == nil {
-			return ma, mi, true
+		if err1 == nil && err2 == nil && ma >= 0 && mi >= 0 {
+			return &lockfile.Version{Major: ma, Minor: mi}
 		}
 	}
-	return 0, 0, false
+	return nil
+}
+
+// gitRevision is what Kamal deploys when no version is given: `git rev-parse
+// HEAD` in the repository (Kamal 2.12 lib/kamal/configuration.rb git_version,
+// without the _uncommitted_ suffix it adds for a dirty tree); "" outside git.
+func gitRevision(p Process) func() string {
+	return sync.OnceValue(func() string {
+		cmd := exec.Command("git", "rev-parse", "HEAD")
+		cmd.Dir, cmd.Env = workDir(p), p.Env
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	})
 }
 
 // gitUserName is what Kamal writes as "Locked by": `git config user.name` on

@@ -1,11 +1,14 @@
 package shim
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -60,7 +63,9 @@ func Ago(d time.Duration) string {
 }
 
 // conflict is the refusal: which hook, which lock where, who holds it since
-// when, and what to do.
+// when, why, and what to do. Only hints that can help are given: none to wait
+// or defer when the caller itself must hold the lock, none to defer a hook
+// that gates what follows.
 func (r *Runner) conflict(o Ownership, why string) error {
 	now := r.Now()
 	var err *exitcode.Error
@@ -70,19 +75,78 @@ func (r *Runner) conflict(o Ownership, why string) error {
 		return err.WithHint("to run it inside the lock: --policy auto (Kamal 2.6+) or --policy hold").
 			WithHint("to run it once the lock is released: --policy defer")
 	}
-	err = exitcode.Newf(r.ConflictExitCode, "%s: refused: lock %s on %s is held by %s (%s)",
-		r.Hook, o.Lock.Path, r.Store.Where(), holder(o.Lock, now), o.Reason)
+	msg := fmt.Sprintf("%s: refused: lock %s on %s is held by %s (%s)", r.Hook, o.Lock.Path, r.Store.Where(), holder(o.Lock, now), o.Reason)
+	if why != "" {
+		msg += ": " + why
+	}
+	err = exitcode.New(r.ConflictExitCode, errors.New(msg))
+	c := r.caller(r.Store)
+	if !r.Kamal.HonoursKamalLock() && c.callersLock() && CallerHolds(r.Hook, r.Kamal) == Held {
+		return err.WithHint("hookshim looked for the lock of %s on %s; if this Kamal run took another, pass --service, --destination or --host to name it",
+			specName(r.Spec.Service, r.Spec.Destination), r.Store.Where())
+	}
 	if r.Wait > 0 {
 		err.WithHint("waited %s for it to be released", r.Wait)
 	}
 	if !Gates(r.Hook) {
 		err.WithHint("to run it once the lock is released: --policy defer")
 	}
-	err.WithHint("to wait for it: --wait 5m")
+	switch {
+	case isManual(o.Lock) && !r.WaitManual:
+		err.WithHint("it is a manual lock (kamal lock acquire), which Kamal's --lock-wait does not wait for either; to wait for it anyway: --wait 5m --wait-manual")
+	case r.Wait > 0:
+		err.WithHint("to wait longer: --wait %s", 4*r.Wait)
+	default:
+		err.WithHint("to wait for it: --wait 5m")
+	}
+	if o.Lock.Layout != r.Layouts[0] {
+		err.WithHint("it is in the %s layout; if you deploy with a newer Kamal, which never looks there, it is a leftover: say which Kamal with --layout %s or a Gemfile.lock", o.Lock.Layout.Versions(), r.Layouts[0])
+	}
 	if since := o.Lock.Since(); since.IsZero() || now.Sub(since) > staleAfter || o.State == Unknown {
-		err.WithHint("if it is stale (its holder is gone): kamal lock release")
+		err.WithHint("if it is stale (its holder is gone): %s", r.releaseCommand(o.Lock))
 	} else {
-		err.WithHint("if it turns out to be stale: kamal lock release")
+		err.WithHint("if it turns out to be stale: %s", r.releaseCommand(o.Lock))
 	}
 	return err
+}
+
+// isManual reports whether a lock is one that Kamal's --lock-wait refuses to
+// wait for: readable details without "Automatic deploy lock" in them.
+func isManual(l lockfile.Lock) bool { return l.Details != nil && !l.Details.KamalWaitsFor() }
+
+// releaseCommand is the command that removes the lock l: `kamal lock release`
+// (with the destination) when l is where the caller's Kamal keeps its lock,
+// else a plain removal, since no other Kamal looks there.
+func (r *Runner) releaseCommand(l lockfile.Lock) string {
+	if l.Path == r.Spec.Path(r.Layouts[0]) {
+		return KamalCommand(r.Spec.Destination, "lock", "release")
+	}
+	return RemoveCommand(r.Store, l.Path)
+}
+
+// KamalCommand renders a kamal command line for a hint, with -d DESTINATION
+// when a destination is in use: Kamal keeps one lock per destination.
+func KamalCommand(destination string, args ...string) string {
+	cmd := "kamal " + strings.Join(args, " ")
+	if destination != "" {
+		cmd += " -d " + destination
+	}
+	return cmd
+}
+
+// RemoveCommand is a command a person can paste to remove the lock directory at
+// path in s: rm -r for a lock tree here, over ssh for a host.
+func RemoveCommand(s lockfile.Store, path string) string {
+	rm := "rm -r -- " + sshx.Quote(path)
+	switch st := s.(type) {
+	case lockfile.Local:
+		return "rm -r -- " + sshx.Quote(filepath.Join(st.Root, path))
+	case lockfile.Remote:
+		ssh := st.SSH
+		if ssh == "" {
+			ssh = "ssh " + sshx.Quote(st.Host)
+		}
+		return ssh + " " + sshx.Quote(rm)
+	}
+	return rm
 }

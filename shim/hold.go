@@ -29,7 +29,7 @@ func (r *Runner) hold(ctx context.Context, o Ownership) error {
 		return err
 	case held != nil:
 		// Someone was faster between our look and our mkdir: judge them afresh.
-		return r.act(ctx, Classify(held.Lock, r.Kamal, r.Hook, r.GitUser))
+		return r.act(ctx, Classify(held.Lock, r.caller(s)))
 	}
 	return r.runHeld(ctx, s, t)
 }
@@ -46,7 +46,7 @@ type taken struct {
 func (r *Runner) take(ctx context.Context, s lockfile.Store, p string) (taken, *lockfile.HeldError, error) {
 	token := lockfile.NewToken()
 	h := lockfile.Hold{Hook: r.Hook, Token: token, User: r.User, Host: r.Hostname, PID: r.PID}
-	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.Kamal.Version, Message: h.Message()}
+	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.holdVersion(), Message: h.Message()}
 	err := s.Acquire(ctx, p, d)
 	var held *lockfile.HeldError
 	switch {
@@ -61,10 +61,19 @@ func (r *Runner) take(ctx context.Context, s lockfile.Store, p string) (taken, *
 	return taken{}, nil, r.lockError(s, "take", err)
 }
 
+// holdVersion is the Version: a hold writes: KAMAL_VERSION, else what Kamal
+// itself would deploy from this repository.
+func (r *Runner) holdVersion() string {
+	if r.Kamal.Version != "" || r.Revision == nil {
+		return r.Kamal.Version
+	}
+	return r.Revision()
+}
+
 // runHeld runs the hook under a hold take made, and releases it however the
 // hook ends.
 func (r *Runner) runHeld(ctx context.Context, s lockfile.Store, t taken) error {
-	l := lockfile.Lock{Path: t.path, Layout: r.TakeLayout, State: lockfile.Held, Details: &t.details}
+	l := lockfile.Lock{Path: t.path, Layout: r.Layouts[0], State: lockfile.Held, Details: &t.details}
 	runErr := r.runSteps(ctx, Ownership{State: Ours, Reason: "held by hookshim for this hook", Lock: l}, t.token)
 	relErr := r.release(s, t.path, t.token)
 	switch {

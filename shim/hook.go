@@ -12,34 +12,6 @@ import (
 	"github.com/hookshim/hookshim/lockfile"
 )
 
-// KamalHooks are the hook names Kamal runs, in the order a deploy meets them.
-var KamalHooks = []string{
-	"pre-connect", "pre-build", "pre-deploy",
-	"pre-app-boot", "post-app-boot",
-	"pre-proxy-reboot", "post-proxy-reboot",
-	"post-deploy",
-}
-
-// lockedHooks are the hooks every Kamal runs inside its own lock
-// (kamal-locks.md, section 3). post-deploy is held only under `kamal setup`.
-var lockedHooks = map[string]bool{
-	"pre-deploy":        true,
-	"pre-app-boot":      true,
-	"post-app-boot":     true,
-	"pre-proxy-reboot":  true,
-	"post-proxy-reboot": true,
-}
-
-// RunsUnderKamalLock reports whether Kamal holds its own lock while it runs
-// this hook for this Kamal command.
-func RunsUnderKamalLock(hook, kamalCommand string) bool {
-	return lockedHooks[hook] || (hook == "post-deploy" && kamalCommand == "setup")
-}
-
-// Gates reports whether the hook exists to run before something it can stop
-// (a pre-* hook): running it later, after the lock is released, would defeat it.
-func Gates(hook string) bool { return strings.HasPrefix(hook, "pre-") }
-
 // ValidateHook checks a hook name given on the command line.
 func ValidateHook(hook string) error {
 	if err := lockfile.ValidateName("hook", hook); err != nil {

@@ -35,6 +35,15 @@ func identityEnv(env []string, ref string, l lockfile.Lock, token string, ours b
 		}
 		return out
 	}
+	if _, kept := lookup(env, EnvCallerKamalLock); !kept {
+		// Say what the calling Kamal passed before KAMAL_LOCK becomes ours, so
+		// that a nested hookshim still knows which Kamal it runs under.
+		caller, ok := lookup(env, "KAMAL_LOCK")
+		if !ok || caller == "" {
+			caller = "none"
+		}
+		out = append(out, EnvCallerKamalLock+"="+caller)
+	}
 	out = append(out, "KAMAL_LOCK=true", EnvLock+"="+ref)
 	if d := l.Details; d != nil {
 		out = append(out,

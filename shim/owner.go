@@ -3,9 +3,7 @@ package shim
 import (
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -19,58 +17,6 @@ const (
 	Unknown State = "unknown" // held, holder unreadable: counts as theirs unless proven ours
 )
 
-// KamalEnv is what the calling Kamal told the hook through its environment.
-type KamalEnv struct {
-	Command    string    // KAMAL_COMMAND: setup, deploy, redeploy, rollback, ...
-	Version    string    // KAMAL_VERSION
-	RecordedAt time.Time // KAMAL_RECORDED_AT: when the hook was started
-	// Lock is KAMAL_LOCK: "true", "false", or "" when absent (Kamal < 2.6).
-	Lock string
-	// Token is HOOKSHIM_LOCK_TOKEN: set inside a hook that hookshim holds the lock for.
-	Token string
-	// Under is true when any KAMAL_* variable is set: a Kamal called this hook.
-	Under bool
-}
-
-// ReadKamalEnv reads KamalEnv from an environment, checking KAMAL_LOCK.
-func ReadKamalEnv(getenv func(string) (string, bool)) (KamalEnv, error) {
-	var k KamalEnv
-	get := func(key string) string { v, _ := getenv(key); return v }
-	k.Command, k.Version, k.Token = get("KAMAL_COMMAND"), get("KAMAL_VERSION"), get("HOOKSHIM_LOCK_TOKEN")
-	if v := get("KAMAL_RECORDED_AT"); v != "" {
-		k.RecordedAt, _ = time.Parse(time.RFC3339, v)
-	}
-	for _, key := range []string{"KAMAL_COMMAND", "KAMAL_VERSION", "KAMAL_SERVICE", "KAMAL_HOSTS", "KAMAL_RECORDED_AT"} {
-		if _, ok := getenv(key); ok {
-			k.Under = true
-		}
-	}
-	// An empty KAMAL_LOCK (a shell's `export KAMAL_LOCK=`) counts as unset.
-	if v, ok := getenv("KAMAL_LOCK"); ok && v != "" {
-		if v != "true" && v != "false" {
-			return k, exitcode.Newf(exitcode.Usage, "KAMAL_LOCK=%q is neither true nor false", v).
-				WithHint("Kamal 2.6+ sets it to true or false; unset it, or set it to one of those")
-		}
-		k.Lock, k.Under = v, true
-	}
-	return k, nil
-}
-
-// HonoursKamalLock reports whether the calling Kamal is 2.6 or newer: only those
-// pass KAMAL_LOCK, and only those skip taking a lock they are told they hold.
-func (k KamalEnv) HonoursKamalLock() bool { return k.Lock != "" }
-
-// Generation names the Kamal generation for people.
-func (k KamalEnv) Generation() string {
-	switch {
-	case k.HonoursKamalLock():
-		return "Kamal 2.6+"
-	case k.Under:
-		return "Kamal < 2.6"
-	}
-	return "no Kamal"
-}
-
 // Ownership is a lock's state together with the reason it was judged so.
 type Ownership struct {
 	State  State
@@ -80,20 +26,60 @@ type Ownership struct {
 	ByToken bool
 }
 
-// Classify decides whose the observed lock is: a hookshim hold whose token is
-// in the environment; KAMAL_LOCK=true; for
-// Kamal < 2.6, a hook Kamal runs under its own lock plus a lock that matches
-// this Kamal run exactly (automatic message, version, git user, taken before
-// the hook started). gitUser is called only when that last proof is needed.
+// Caller is what Classify knows of the hook about to run and of who called it.
+type Caller struct {
+	Hook  string
+	Kamal KamalEnv
+	Spec  lockfile.Spec // the lock this run is about: service, destination
+	// Ref names a lock path as HOOKSHIM_LOCK does (Store.Ref), to match LockRef.
+	Ref func(path string) string
+	// GitUser is `git config user.name`, as Kamal writes it; called only when a
+	// proof needs it.
+	GitUser func() string
+}
+
+// callersLock reports whether this run is about the calling Kamal's own lock:
+// its service (KAMAL_SERVICE, when Kamal passed it) and destination.
+func (c Caller) callersLock() bool {
+	k := c.Kamal
+	return (k.Service == "" || k.Service == c.Spec.Service) && k.Destination == c.Spec.Destination
+}
+
+// kamalLockSpeaksFor reports whether KAMAL_LOCK=true speaks for the lock at
+// path, and why not. Kamal sets it for its own service and destination only;
+// an enclosing hookshim sets it for the one lock named in HOOKSHIM_LOCK.
+func (c Caller) kamalLockSpeaksFor(path string) (bool, string) {
+	k := c.Kamal
+	if k.LockRef != "" && c.Ref != nil {
+		if ref := c.Ref(path); ref != k.LockRef {
+			return false, fmt.Sprintf("KAMAL_LOCK=true was set for %s, not %s", k.LockRef, ref)
+		}
+		return true, ""
+	}
+	if !c.callersLock() {
+		return false, fmt.Sprintf("KAMAL_LOCK=true speaks for the lock of %s, not of %s", specName(k.Service, k.Destination), specName(c.Spec.Service, c.Spec.Destination))
+	}
+	return true, ""
+}
+
+// Classify decides whose the observed lock is, strongest proof first:
+//   - a hookshim hold whose token is in the environment (HOOKSHIM_LOCK_TOKEN);
+//   - KAMAL_LOCK=true, for the caller's own service and destination (or the
+//     lock an enclosing hookshim named);
+//   - for Kamal < 2.6, a hook the caller runs under its own lock (CallerHolds)
+//     and a lock that matches this Kamal run exactly: Kamal's automatic
+//     message, KAMAL_VERSION, `git config user.name`, taken before the hook
+//     started.
 //
 // The lock's age is deliberately not bounded by KAMAL_RUNTIME: setup takes its
 // lock before bootstrapping servers, which KAMAL_RUNTIME does not count.
-func Classify(l lockfile.Lock, k KamalEnv, hook string, gitUser func() string) Ownership {
+func Classify(l lockfile.Lock, c Caller) Ownership {
 	o := Ownership{Lock: l}
 	if !l.State.IsHeld() {
 		o.State, o.Reason = Free, "nobody holds it"
 		return o
 	}
+	k := c.Kamal
 	// The token is checked first: it is the more precise proof, since an
 	// enclosing hookshim hold also sets KAMAL_LOCK=true.
 	if k.Token != "" {
@@ -102,48 +88,72 @@ func Classify(l lockfile.Lock, k KamalEnv, hook string, gitUser func() string) O
 			return o
 		}
 	}
+	notOurs := ""
 	if k.Lock == "true" {
-		o.State, o.Reason = Ours, "Kamal 2.6+, KAMAL_LOCK=true"
-		return o
+		ok, why := c.kamalLockSpeaksFor(l.Path)
+		if ok {
+			o.State, o.Reason = Ours, "KAMAL_LOCK=true"
+			if k.LockRef == "" {
+				o.Reason = "Kamal 2.6+, KAMAL_LOCK=true"
+			}
+			return o
+		}
+		notOurs = why + "; "
 	}
 	if l.Details == nil {
-		o.State, o.Reason = Unknown, "holder unknown: "+l.Problem
+		o.State, o.Reason = Unknown, notOurs+"holder unknown: "+l.Problem
+		return o
+	}
+	if !k.HonoursKamalLock() && c.callersLock() && CallerHolds(c.Hook, k) != NotHeld {
+		if miss := c.mismatches(*l.Details); len(miss) > 0 {
+			o.State, o.Reason = Theirs, notOurs+"not this Kamal run's: "+strings.Join(miss, "; ")
+			return o
+		}
+		o.State = Ours
+		o.Reason = fmt.Sprintf("Kamal < 2.6 runs %s under its lock during %s, and the lock matches this run", c.Hook, orDash(k.Command))
 		return o
 	}
 	d := l.Details
-	if !k.HonoursKamalLock() && k.Under && RunsUnderKamalLock(hook, k.Command) {
-		var miss []string
-		if !d.IsAutomatic() {
-			miss = append(miss, fmt.Sprintf("message is %q, not %q", d.Message, lockfile.AutomaticMessage))
-		}
-		// Rollback takes its lock before switching to the version it rolls back
-		// to, so its hooks see another KAMAL_VERSION than the lock holds.
-		if k.Version == "" || (d.Version != k.Version && k.Command != "rollback") {
-			miss = append(miss, fmt.Sprintf("version %q is not KAMAL_VERSION %q", d.Version, k.Version))
-		}
-		if user := gitUser(); d.LockedBy != user {
-			miss = append(miss, fmt.Sprintf("holder %q is not git user.name %q", d.LockedBy, user))
-		}
-		if d.At.IsZero() || (!k.RecordedAt.IsZero() && d.At.After(k.RecordedAt)) {
-			miss = append(miss, "it was not taken before the hook started")
-		}
-		if len(miss) == 0 {
-			o.State = Ours
-			o.Reason = fmt.Sprintf("Kamal < 2.6 runs %s under its lock during %s, and the lock matches this run", hook, orDash(k.Command))
-			return o
-		}
-		o.State, o.Reason = Theirs, "not this Kamal run's: "+strings.Join(miss, "; ")
-		return o
-	}
-	switch {
+	switch _, hold := l.Hold(); {
+	case hold:
+		o.State, o.Reason = Theirs, notOurs+"another hookshim holds it"
 	case d.IsAutomatic():
-		o.State, o.Reason = Theirs, "another Kamal command holds it"
-	case strings.HasPrefix(d.Message, "hookshim "):
-		o.State, o.Reason = Theirs, "another hookshim holds it"
+		o.State, o.Reason = Theirs, notOurs+"another Kamal command holds it"
 	default:
-		o.State, o.Reason = Theirs, "a manual lock (kamal lock acquire)"
+		o.State, o.Reason = Theirs, notOurs+"a manual lock (kamal lock acquire)"
 	}
 	return o
+}
+
+// mismatches lists how the lock's details differ from what this Kamal run
+// would have written; none means the lock is this run's.
+func (c Caller) mismatches(d lockfile.Details) []string {
+	k := c.Kamal
+	var miss []string
+	if !d.IsAutomatic() {
+		miss = append(miss, fmt.Sprintf("message is %q, not %q", d.Message, lockfile.AutomaticMessage))
+	}
+	// Rollback takes its lock before switching to the version it rolls back
+	// to, so its hooks see another KAMAL_VERSION than the lock holds
+	// (Kamal 2.12 lib/kamal/cli/main.rb rollback).
+	if k.Version == "" || (d.Version != k.Version && k.Command != "rollback") {
+		miss = append(miss, fmt.Sprintf("version %q is not KAMAL_VERSION %q", d.Version, k.Version))
+	}
+	if user := c.GitUser(); d.LockedBy != user {
+		miss = append(miss, fmt.Sprintf("holder %q is not git user.name %q", d.LockedBy, user))
+	}
+	if d.At.IsZero() || (!k.RecordedAt.IsZero() && d.At.After(k.RecordedAt)) {
+		miss = append(miss, "it was not taken before the hook started")
+	}
+	return miss
+}
+
+// specName names a service's lock for people: "app", or "app -d staging".
+func specName(service, destination string) string {
+	if destination == "" {
+		return orDash(service)
+	}
+	return orDash(service) + " -d " + destination
 }
 
 func orDash(s string) string {

@@ -63,7 +63,7 @@ func TestClassifyRecordedSetup(t *testing.T) {
 			// The recorded details of 2.5.3's setup lock were captured separately;
 			// take the time the hook saw, which is before KAMAL_RECORDED_AT.
 			l := fixtureLock(t, tt.version)
-			o := Classify(l, k, "post-deploy", tester)
+			o := Classify(l, caller(k, "post-deploy"))
 			if o.State != Ours || !strings.Contains(o.Reason, tt.reason) {
 				t.Fatalf("got %s (%s)", o.State, o.Reason)
 			}
@@ -78,12 +78,12 @@ func TestClassifyRecordedDeploy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o := Classify(lockfile.Lock{State: lockfile.Free}, k, "post-deploy", tester); o.State != Free {
+			if o := Classify(lockfile.Lock{State: lockfile.Free}, caller(k, "post-deploy")); o.State != Free {
 				t.Fatalf("free lock: %s", o.State)
 			}
 			// Under deploy, Kamal has released its lock: a held lock is someone else's,
 			// even an automatic one of the same user and version.
-			o := Classify(fixtureLock(t, version), k, "post-deploy", tester)
+			o := Classify(fixtureLock(t, version), caller(k, "post-deploy"))
 			if o.State != Theirs {
 				t.Fatalf("got %s (%s)", o.State, o.Reason)
 			}
@@ -100,11 +100,11 @@ func TestClassifyOldKamalNeedsEveryProof(t *testing.T) {
 		mut(&d)
 		return lockfile.Lock{Path: "p", State: lockfile.Held, Details: &d}
 	}
-	if o := Classify(lock(func(*lockfile.Details) {}), k, "post-deploy", tester); o.State != Ours {
+	if o := Classify(lock(func(*lockfile.Details) {}), caller(k, "post-deploy")); o.State != Ours {
 		t.Fatalf("matching lock: %s %s", o.State, o.Reason)
 	}
 	// An old lock is still ours: setup's lock predates the runtime Kamal reports.
-	if o := Classify(lock(func(d *lockfile.Details) { d.At = rec.Add(-20 * time.Minute) }), k, "post-deploy", tester); o.State != Ours {
+	if o := Classify(lock(func(d *lockfile.Details) { d.At = rec.Add(-20 * time.Minute) }), caller(k, "post-deploy")); o.State != Ours {
 		t.Fatalf("old lock of this run: %s %s", o.State, o.Reason)
 	}
 	for name, mut := range map[string]func(*lockfile.Details){
@@ -114,18 +114,18 @@ func TestClassifyOldKamalNeedsEveryProof(t *testing.T) {
 		"taken after":    func(d *lockfile.Details) { d.At = rec.Add(time.Second) },
 		"no time":        func(d *lockfile.Details) { d.At = time.Time{} },
 	} {
-		if o := Classify(lock(mut), k, "post-deploy", tester); o.State != Theirs {
+		if o := Classify(lock(mut), caller(k, "post-deploy")); o.State != Theirs {
 			t.Errorf("%s: got %s (%s)", name, o.State, o.Reason)
 		}
 	}
 	// post-deploy under deploy is never run under Kamal's lock.
 	kd := k
 	kd.Command = "deploy"
-	if o := Classify(lock(func(*lockfile.Details) {}), kd, "post-deploy", tester); o.State != Theirs {
+	if o := Classify(lock(func(*lockfile.Details) {}), caller(kd, "post-deploy")); o.State != Theirs {
 		t.Errorf("deploy: got %s", o.State)
 	}
 	// pre-deploy is, under every command.
-	if o := Classify(lock(func(*lockfile.Details) {}), kd, "pre-deploy", tester); o.State != Ours {
+	if o := Classify(lock(func(*lockfile.Details) {}), caller(kd, "pre-deploy")); o.State != Ours {
 		t.Errorf("pre-deploy under deploy: got %s", o.State)
 	}
 }
@@ -133,17 +133,17 @@ func TestClassifyOldKamalNeedsEveryProof(t *testing.T) {
 func TestClassifyTokenAndUnknown(t *testing.T) {
 	h := lockfile.Hold{Hook: "post-deploy", Token: "tok123", User: "u", Host: "h", PID: 1}
 	l := lockfile.Lock{Path: "p", State: lockfile.Held, Details: &lockfile.Details{LockedBy: "x", Message: h.Message()}}
-	if o := Classify(l, KamalEnv{Token: "tok123"}, "post-deploy", tester); o.State != Ours || !o.ByToken {
+	if o := Classify(l, caller(KamalEnv{Token: "tok123"}, "post-deploy")); o.State != Ours || !o.ByToken {
 		t.Fatalf("token match: %+v", o)
 	}
-	if o := Classify(l, KamalEnv{Token: "other"}, "post-deploy", tester); o.State != Theirs {
+	if o := Classify(l, caller(KamalEnv{Token: "other"}, "post-deploy")); o.State != Theirs {
 		t.Fatalf("token mismatch: %s", o.State)
 	}
 	nd := lockfile.Lock{Path: "p", State: lockfile.NoDetails, Problem: "lock directory has no details file"}
-	if o := Classify(nd, KamalEnv{}, "post-deploy", tester); o.State != Unknown {
+	if o := Classify(nd, caller(KamalEnv{}, "post-deploy")); o.State != Unknown {
 		t.Fatalf("no details: %s", o.State)
 	}
-	if o := Classify(nd, KamalEnv{Lock: "true", Under: true}, "post-deploy", tester); o.State != Ours {
+	if o := Classify(nd, caller(KamalEnv{Lock: "true", Under: true}, "post-deploy")); o.State != Ours {
 		t.Fatalf("KAMAL_LOCK=true proves even an unreadable lock ours: %s", o.State)
 	}
 }
@@ -158,4 +158,10 @@ func TestReadKamalEnvRejectsBadKamalLock(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `KAMAL_LOCK="yes"`) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// caller is a Caller for service app, no destination, with git user.name
+// "Hookshim Tester", the recordings' deployer.
+func caller(k KamalEnv, hook string) Caller {
+	return Caller{Hook: hook, Kamal: k, Spec: lockfile.Spec{Service: "app"}, GitUser: tester}
 }

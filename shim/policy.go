@@ -47,7 +47,14 @@ const (
 
 // Decide applies the policy table to a lock's state. why explains a choice
 // that the table alone does not make obvious ("" otherwise).
-func Decide(p Policy, o Ownership, k KamalEnv, hook string) (a Action, why string) {
+//
+// Two rules come before the table. A hook that gates what Kamal does next
+// (every hook but post-deploy) is never deferred. A lock that the caller holds
+// for this hook (CallerHolds is Held) can only be the caller's: when it does not
+// look like it, the hook is refused at once, since waiting for the caller to
+// release its lock while it waits for the hook could only time out.
+func Decide(p Policy, o Ownership, c Caller) (a Action, why string) {
+	hook, k := c.Hook, c.Kamal
 	switch o.State {
 	case Free:
 		if p == Hold {
@@ -59,6 +66,9 @@ func Decide(p Policy, o Ownership, k KamalEnv, hook string) (a Action, why strin
 		case Hold:
 			return RunNow, ""
 		case Defer:
+			if Gates(hook) {
+				return RunNow, fmt.Sprintf("%s must run before what it gates, so it is not deferred", hook)
+			}
 			return DeferRun, ""
 		case Strict:
 			return Refuse, "policy strict runs hooks only while the lock is free"
@@ -71,12 +81,15 @@ func Decide(p Policy, o Ownership, k KamalEnv, hook string) (a Action, why strin
 			return RunNow, fmt.Sprintf("%s must run before what it gates, so it is not deferred; nested kamal commands will find the lock, as Kamal < 2.6 ignores KAMAL_LOCK", hook)
 		}
 		return DeferRun, "Kamal < 2.6 ignores KAMAL_LOCK, so nested kamal commands would fail on this lock"
-	default: // Theirs, Unknown
-		if p == Defer {
-			return DeferRun, ""
-		}
-		return WaitLock, ""
 	}
+	// Theirs, Unknown
+	if !k.HonoursKamalLock() && c.callersLock() && CallerHolds(hook, k) == Held {
+		return Refuse, fmt.Sprintf("Kamal runs %s under its own lock during %s, so no other lock can be in place; waiting would only time out", hook, orDash(k.Command))
+	}
+	if p == Defer && !Gates(hook) {
+		return DeferRun, ""
+	}
+	return WaitLock, ""
 }
 
 // CheckDeferrable refuses to defer a hook that gates what comes after it.

@@ -6,8 +6,8 @@ import (
 
 // The policy table of design.md, row by row.
 func TestDecideTable(t *testing.T) {
-	new26 := KamalEnv{Lock: "true", Under: true}
-	old := KamalEnv{Under: true, Command: "setup"}
+	new26 := KamalEnv{Lock: "true", CallerLock: "true", Under: true}
+	old := KamalEnv{Under: true, Command: "deploy"}
 	tests := []struct {
 		policy Policy
 		state  State
@@ -35,13 +35,13 @@ func TestDecideTable(t *testing.T) {
 		{Defer, Unknown, old, "post-deploy", DeferRun},
 	}
 	for _, tt := range tests {
-		got, _ := Decide(tt.policy, Ownership{State: tt.state}, tt.k, tt.hook)
+		got, _ := Decide(tt.policy, Ownership{State: tt.state}, caller(tt.k, tt.hook))
 		if got != tt.want {
 			t.Errorf("%s/%s/%s/%s: got %q, want %q", tt.policy, tt.state, tt.k.Generation(), tt.hook, got, tt.want)
 		}
 	}
 	// Ours by an enclosing hookshim's token runs now even on old Kamal.
-	if got, _ := Decide(Auto, Ownership{State: Ours, ByToken: true}, old, "post-deploy"); got != RunNow {
+	if got, _ := Decide(Auto, Ownership{State: Ours, ByToken: true}, caller(old, "post-deploy")); got != RunNow {
 		t.Errorf("ours by token: %q", got)
 	}
 }

@@ -30,19 +30,28 @@ type Runner struct {
 	// then does the recursion guard apply.
 	FromDir bool
 
-	Spec       lockfile.Spec
-	TakeLayout lockfile.Layout // where to take the lock when none exists
-	Store      lockfile.Store  // where the lock lives
+	Spec lockfile.Spec
+	// Layouts are the layouts whose lock the caller may hold or wait for,
+	// newest first (LiveLayouts); the first is where a free lock is taken.
+	// Empty means every layout.
+	Layouts []lockfile.Layout
+	// WaitManual makes --wait (and a hold's wait) wait for a manual lock too,
+	// which Kamal's own --lock-wait refuses to do.
+	WaitManual bool
+	Store      lockfile.Store // where the lock lives; nil for a hook that does not look (LooksAtLock)
 	// Dial opens a store for repeated use (one multiplexed SSH connection) for
 	// waiting and holding; nil means Store is used for everything.
 	Dial func(ctx context.Context) (lockfile.Store, io.Closer, error)
 
 	Kamal   KamalEnv
 	GitUser func() string // `git config user.name`, "Unknown" when unset, as Kamal writes it
-	Exec    Exec
-	Env     []string // the hook's environment as hookshim received it
-	Log     zerolog.Logger
-	Now     func() time.Time
+	// Revision is what Kamal deploys when KAMAL_VERSION is not given (the
+	// repository's `git rev-parse HEAD`), for a hold's Version:; nil or "" leaves it empty.
+	Revision func() string
+	Exec     Exec
+	Env      []string // the hook's environment as hookshim received it
+	Log      zerolog.Logger
+	Now      func() time.Time
 	// Holder names this machine in a hold message.
 	User, Hostname string
 	PID            int
@@ -53,10 +62,11 @@ type Runner struct {
 	// Defer hands the hook to a deferral; nil means deferring is not available.
 	Defer func(ctx context.Context, o Ownership, why string) error
 
-	waitUntil   time.Time      // the --wait deadline, once waiting began
-	watchFailed atomic.Bool    // Watch failed once: poll from then on
-	sess        lockfile.Store // the multiplexed store, once dialled
-	closer      io.Closer
+	waitUntil     time.Time      // the --wait deadline, once waiting began
+	leftoversSaid bool           // leftovers of another Kamal generation were reported
+	watchFailed   atomic.Bool    // Watch failed once: poll from then on
+	sess          lockfile.Store // the multiplexed store, once dialled
+	closer        io.Closer
 }
 
 // Run decides and acts. It returns nil when the hook ran and succeeded (or was
@@ -76,6 +86,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.Log.Warn().Msgf("%s: no hook scripts to run; nothing to do", r.Hook)
 		return nil
 	}
+	if len(r.Layouts) == 0 {
+		r.Layouts = lockfile.Layouts
+	}
+	if !LooksAtLock(r.Hook) || r.Store == nil {
+		r.Log.Info().Msgf("%s: runs before Kamal reaches any host (it may be what makes SSH work), so the lock is not looked at; running now (policy %s)", r.Hook, r.Policy)
+		return r.exec(ctx, identityEnv(r.Env, "", lockfile.Lock{}, "", false))
+	}
 	defer r.closeSession()
 	first := r.Store
 	if r.Policy == Hold || r.Wait > 0 {
@@ -90,25 +107,58 @@ func (r *Runner) Run(ctx context.Context) error {
 	return r.act(ctx, o)
 }
 
-// observe reads every place the lock may be in one round trip and classifies
-// the first that is held (newest layout first).
+// observe reads, in one round trip, every place the caller's lock may be (the
+// live layouts) and, when the caller's Kamal release is known, the places other
+// Kamal generations kept it, and classifies the first live lock that is held
+// (newest layout first). A lock held only in another generation's place is a
+// leftover: reported once, never waited on.
 func (r *Runner) observe(ctx context.Context, s lockfile.Store) (Ownership, error) {
-	locks, err := s.Read(ctx, r.Spec.Candidates()...)
+	live := r.Spec.PathsFor(r.Layouts)
+	paths := live
+	if r.Kamal.Range.Known() {
+		paths = r.Spec.PathsFor(append(slices.Clone(r.Layouts), lockfile.Layouts...))
+	}
+	locks, err := s.Read(ctx, paths...)
 	if err != nil {
 		return Ownership{}, r.lockError(s, "read", err)
 	}
-	l := lockfile.Lock{Path: r.Spec.Path(r.TakeLayout), Layout: r.TakeLayout, State: lockfile.Free}
+	l := lockfile.Lock{Path: live[0], Layout: r.Layouts[0], State: lockfile.Free}
+	var leftovers []lockfile.Lock
 	for _, c := range locks {
-		if c.State.IsHeld() {
-			l = c
-			break
+		switch {
+		case !c.State.IsHeld():
+		case slices.Contains(live, c.Path):
+			if !l.State.IsHeld() {
+				l = c
+			}
+		case !slices.Contains(r.Layouts, c.Layout):
+			leftovers = append(leftovers, c)
 		}
 	}
-	return Classify(l, r.Kamal, r.Hook, r.GitUser), nil
+	r.reportLeftovers(s, leftovers)
+	return Classify(l, r.caller(s)), nil
+}
+
+// caller is what Classify and Decide need to know of this run.
+func (r *Runner) caller(s lockfile.Store) Caller {
+	return Caller{Hook: r.Hook, Kamal: r.Kamal, Spec: r.Spec, Ref: s.Ref, GitUser: r.GitUser}
+}
+
+// reportLeftovers says, once per run, which locks another Kamal generation
+// left where the caller's Kamal never looks, and how to remove them.
+func (r *Runner) reportLeftovers(s lockfile.Store, leftovers []lockfile.Lock) {
+	if r.leftoversSaid || len(leftovers) == 0 {
+		return
+	}
+	r.leftoversSaid = true
+	for _, l := range leftovers {
+		r.Log.Warn().Msgf("%s: leftover lock %s on %s (%s layout), held by %s: the caller is %s (%s), which never looks there, so it is not waited for; remove it with: %s",
+			r.Hook, l.Path, s.Where(), l.Layout.Versions(), holder(l, r.Now()), r.Kamal.Range, r.Kamal.Range.Source, RemoveCommand(s, l.Path))
+	}
 }
 
 func (r *Runner) act(ctx context.Context, o Ownership) error {
-	a, why := Decide(r.Policy, o, r.Kamal, r.Hook)
+	a, why := Decide(r.Policy, o, r.caller(r.Store))
 	switch a {
 	case RunNow:
 		r.decided(o, "running now", why)
@@ -146,6 +196,12 @@ func (r *Runner) runSteps(ctx context.Context, o Ownership, token string) error 
 		token = r.Kamal.Token // pass the enclosing hold's token on to nested hooks
 	}
 	env := identityEnv(r.Env, r.Store.Ref(o.Lock.Path), o.Lock, token, o.State == Ours || token != "")
+	return r.exec(ctx, env)
+}
+
+// exec runs the hook's steps with env and turns their outcome into an error
+// carrying the exit status.
+func (r *Runner) exec(ctx context.Context, env []string) error {
 	if r.FromDir {
 		env = withActiveHook(env, r.Hook)
 	}

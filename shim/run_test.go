@@ -66,19 +66,19 @@ func newFixture(t *testing.T, policy Policy, script string) *fixture {
 	}
 	f := &fixture{home: home, store: lockfile.Local{Root: home}, log: &syncBuffer{lines: make(chan string, 64)}, stdout: &syncBuffer{}}
 	f.r = &Runner{
-		Hook:       "post-deploy",
-		Steps:      []Step{{Path: hook}},
-		Policy:     policy,
-		Poll:       10 * time.Millisecond,
-		Spec:       lockfile.Spec{Service: "app"},
-		TakeLayout: lockfile.LayoutKamal2,
-		Store:      f.store,
-		Kamal:      KamalEnv{Command: "deploy", Version: "v1", Lock: "false", Under: true},
-		GitUser:    tester,
-		Exec:       Exec{Stdout: f.stdout, Stderr: f.stdout},
-		Env:        []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LOCKDIR=" + filepath.Join(home, lockPath)},
-		Log:        zerolog.New(zerolog.ConsoleWriter{Out: f.log, NoColor: true, PartsOrder: []string{"message"}}),
-		User:       "ci", Hostname: "runner", PID: 99,
+		Hook:    "post-deploy",
+		Steps:   []Step{{Path: hook}},
+		Policy:  policy,
+		Poll:    10 * time.Millisecond,
+		Spec:    lockfile.Spec{Service: "app"},
+		Layouts: []lockfile.Layout{lockfile.LayoutKamal2},
+		Store:   f.store,
+		Kamal:   KamalEnv{Command: "deploy", Version: "v1", Lock: "false", CallerLock: "false", Under: true},
+		GitUser: tester,
+		Exec:    Exec{Stdout: f.stdout, Stderr: f.stdout},
+		Env:     []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LOCKDIR=" + filepath.Join(home, lockPath)},
+		Log:     zerolog.New(zerolog.ConsoleWriter{Out: f.log, NoColor: true, PartsOrder: []string{"message"}}),
+		User:    "ci", Hostname: "runner", PID: 99,
 	}
 	return f
 }
@@ -113,7 +113,7 @@ base64 -d < "$LOCKDIR/details"; echo
 		t.Fatalf("run: %v\n%s", err, f.stdout)
 	}
 	out := f.stdout.String()
-	for _, want := range []string{"KAMAL_LOCK=true", "HOLDER=Hookshim Tester", "LOCK=local:" + f.home + "/.kamal/lock-app", "Message: hookshim post-deploy hold ", " by ci@runner pid 99", "Version: v1"} {
+	for _, want := range []string{"KAMAL_LOCK=true", "HOLDER=Hookshim Tester", "LOCK=local:" + f.home + "/.kamal/lock-app", "Message: Automatic deploy lock (hookshim post-deploy hold ", " by ci@runner pid 99", "Version: v1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("hook output lacks %q:\n%s", want, out)
 		}

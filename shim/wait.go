@@ -17,6 +17,9 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		r.decided(o, "refusing", "")
 		return r.conflict(o, "")
 	}
+	if refused := r.refuseManual(o); refused != nil {
+		return refused
+	}
 	if r.waitUntil.IsZero() {
 		r.waitUntil = r.Now().Add(r.Wait)
 		r.decided(o, fmt.Sprintf("waiting up to %s for it", r.Wait), "")
@@ -29,7 +32,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 	last := o
 	// A hold waiting on the very path it would take tries to take it at each
 	// look. Elsewhere (a lock of another layout, or no hold) it looks.
-	direct := r.Policy == Hold && o.Lock.Path == r.Spec.Path(r.TakeLayout)
+	direct := r.Policy == Hold && o.Lock.Path == r.Spec.Path(r.Layouts[0])
 	for {
 		left := r.waitUntil.Sub(r.Now())
 		if left <= 0 {
@@ -59,11 +62,14 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 				r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (policy %s)", r.Hook, t.path, s.Where(), r.Policy)
 				return r.runHeld(ctx, s, t)
 			}
-			now := Classify(held.Lock, r.Kamal, r.Hook, r.GitUser)
+			now := Classify(held.Lock, r.caller(s))
 			if now.State == Ours {
 				return r.act(ctx, now)
 			}
 			r.logStillHeld(now, last)
+			if refused := r.refuseManual(now); refused != nil {
+				return refused
+			}
 			last = now
 			continue
 		}
@@ -79,8 +85,25 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 			return r.act(ctx, now)
 		}
 		r.logStillHeld(now, last)
+		if refused := r.refuseManual(now); refused != nil {
+			return refused
+		}
 		last = now
 	}
+}
+
+// refuseManual refuses to wait for a manual lock (`kamal lock acquire -m`),
+// as Kamal 2.12's --lock-wait does (lib/kamal/cli/base.rb,
+// acquire_lock_with_wait): a person took it for a reason and will release it
+// by hand, so an unattended wait would only time out. --wait-manual waits
+// anyway. nil means go on waiting.
+func (r *Runner) refuseManual(o Ownership) error {
+	if !isManual(o.Lock) || r.WaitManual {
+		return nil
+	}
+	why := "it is a manual lock, and hookshim, like Kamal's --lock-wait, does not wait for one"
+	r.decided(o, "refusing", why)
+	return r.conflict(o, why)
 }
 
 // logStillHeld notes each look at a lock still held, and says so when its

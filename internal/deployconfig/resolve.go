@@ -66,6 +66,10 @@ type Inputs struct {
 type Need struct {
 	Service, PrimaryHost, Hosts bool
 	HooksDir                    bool // the hooks directory must be known (hookshim run)
+	// GroupHosts says KAMAL_HOSTS holds one boot group's hosts (the app-boot
+	// and proxy-reboot hooks, Kamal 2.12 lib/kamal/cli/app.rb boot): it then
+	// names neither the primary host nor all hosts, and is not used for either.
+	GroupHosts bool
 }
 
 // The flags and variables that supply each setting, for hints.
@@ -346,7 +350,7 @@ func (r *resolver) hosts() error {
 		hosts []string
 		src   string
 	}{
-		{splitHosts(r.env("KAMAL_HOSTS")), "KAMAL_HOSTS"},
+		{r.kamalHosts(), "KAMAL_HOSTS"},
 		{splitHosts(r.env("HOOKSHIM_HOSTS")), "HOOKSHIM_HOSTS"},
 		{r.hostFlags(), "--host"},
 	} {
@@ -385,7 +389,7 @@ func (r *resolver) primaryHost() error {
 			fileErr = err
 		}
 	}
-	kamalHosts := splitHosts(r.env("KAMAL_HOSTS"))
+	kamalHosts := r.kamalHosts()
 	if len(kamalHosts) == 1 {
 		// Kamal ran on exactly one host (--hosts, --primary or a one-host
 		// config): that is where it keeps its lock.
@@ -419,6 +423,14 @@ func (r *resolver) primaryHost() error {
 	r.s.PrimaryHost = v
 	r.set("primary_host", src)
 	return nil
+}
+
+// kamalHosts is KAMAL_HOSTS, split; none for a hook that gets one boot group.
+func (r *resolver) kamalHosts() []string {
+	if r.need.GroupHosts {
+		return nil
+	}
+	return splitHosts(r.env("KAMAL_HOSTS"))
 }
 
 func (r *resolver) sshNeeded() bool { return r.need.PrimaryHost || r.need.Hosts }
