@@ -66,10 +66,10 @@ func TestLoadServersForms(t *testing.T) {
 	}{
 		{
 			name:    "plain list",
-			yml:     "service: app\nservers:\n  - 10.0.0.1\n  - 10.0.0.2\n",
-			roles:   []Role{{"web", []string{"10.0.0.1", "10.0.0.2"}}},
-			hosts:   []string{"10.0.0.1", "10.0.0.2"},
-			primary: "10.0.0.1",
+			yml:     "service: app\nservers:\n  - 127.0.0.1\n  - 127.0.0.2\n",
+			roles:   []Role{{"web", []string{"127.0.0.1", "127.0.0.2"}}},
+			hosts:   []string{"127.0.0.1", "127.0.0.2"},
+			primary: "127.0.0.1",
 		},
 		{
 			name:    "flow list",
@@ -95,14 +95,14 @@ servers:
 			yml: `service: app
 servers:
   workers:
-    - 10.0.0.3
+    - 127.0.0.3
   web:
-    - 10.0.0.1
-    - 10.0.0.2
+    - 127.0.0.1
+    - 127.0.0.2
 `,
-			roles:   []Role{{"workers", []string{"10.0.0.3"}}, {"web", []string{"10.0.0.1", "10.0.0.2"}}},
-			hosts:   []string{"10.0.0.3", "10.0.0.1", "10.0.0.2"},
-			primary: "10.0.0.1",
+			roles:   []Role{{"workers", []string{"127.0.0.3"}}, {"web", []string{"127.0.0.1", "127.0.0.2"}}},
+			hosts:   []string{"127.0.0.3", "127.0.0.1", "127.0.0.2"},
+			primary: "127.0.0.1",
 		},
 		{
 			name: "map of role to hosts map with cmd and tagged hosts",
@@ -110,20 +110,20 @@ servers:
 servers:
   web:
     hosts:
-      - 10.0.0.1: [eu]
-      - 10.0.0.2
+      - 127.0.0.1: [eu]
+      - 127.0.0.2
     proxy: false
   job:
     hosts:
-      - 10.0.0.2
-      - 10.0.0.9: eu
+      - 127.0.0.2
+      - 127.0.0.9: eu
     cmd: bin/jobs
     options:
       memory: 2g
 `,
-			roles:   []Role{{"web", []string{"10.0.0.1", "10.0.0.2"}}, {"job", []string{"10.0.0.2", "10.0.0.9"}}},
-			hosts:   []string{"10.0.0.1", "10.0.0.2", "10.0.0.9"},
-			primary: "10.0.0.1",
+			roles:   []Role{{"web", []string{"127.0.0.1", "127.0.0.2"}}, {"job", []string{"127.0.0.2", "127.0.0.9"}}},
+			hosts:   []string{"127.0.0.1", "127.0.0.2", "127.0.0.9"},
+			primary: "127.0.0.1",
 		},
 		{
 			name: "role without hosts and role with empty list",
@@ -929,11 +929,26 @@ func TestResolveKamalHosts(t *testing.T) {
 		wantHosts   []string
 		wantErr     string
 	}{
-		{"one host, no file", "", "10.0.0.5", "10.0.0.5", []string{"10.0.0.5"}, ""},
+		{"one host, no file", "", "127.0.0.5", "127.0.0.5", []string{"127.0.0.5"}, ""},
 		{"one host overrides the file's primary", "servers: [a, b]\n", "b", "b", []string{"b"}, ""},
 		{"several hosts keep the file's primary", "servers:\n  web: [a, b]\n  job: [c]\n", "c,b,a", "a", []string{"c", "b", "a"}, ""},
 		{"several hosts, no file", "", "a,b", "", nil, "KAMAL_HOSTS names 2 hosts, which does not tell which one is the primary"},
 		{"several hosts, file without the role", "servers:\n  job: [c]\n", "a,b", "", nil, "KAMAL_HOSTS names 2 hosts"},
+	}
+	// A boot group's KAMAL_HOSTS (app-boot hooks) never picks the primary host.
+	dir := repo(t, map[string]string{"config/deploy.yml": "servers: [a, b]\nboot:\n  limit: 1\n"})
+	s, err := Resolve(Inputs{RepoDir: dir, Env: envOf(map[string]string{"KAMAL_HOSTS": "b"})}, Need{PrimaryHost: true, GroupHosts: true})
+	if err != nil || s.PrimaryHost != "a" || s.Sources["primary_host"] != "config/deploy.yml" {
+		t.Errorf("boot group: primary %q from %q, %v", s.PrimaryHost, s.Sources["primary_host"], err)
+	}
+	// kamal --roles: KAMAL_ROLES names the role whose first host keeps the lock
+	// (the primary role when named, else the first named in deploy.yml's order).
+	dir = repo(t, map[string]string{"config/deploy.yml": "servers:\n  web: [a, b]\n  job: [c, d]\n  cron: [e]\n"})
+	for roles, want := range map[string]string{"job": "c", "job,web": "a", "cron,job": "c", "j*": "c", "nope": "a"} {
+		s, err := Resolve(Inputs{RepoDir: dir, Env: envOf(map[string]string{"KAMAL_ROLES": roles, "KAMAL_HOSTS": "c"})}, Need{PrimaryHost: true, GroupHosts: true})
+		if err != nil || s.PrimaryHost != want {
+			t.Errorf("KAMAL_ROLES=%s: primary %q, want %q (%v)", roles, s.PrimaryHost, want, err)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1263,7 +1278,7 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("ValidateName(%q): not one line: %q", v, err)
 		}
 	}
-	for _, v := range []string{"10.0.0.1", "host.example.com", "[::1]", "fe80::1%eth0", "deploy@h:22", "h_1"} {
+	for _, v := range []string{"127.0.0.1", "host.example.com", "[::1]", "fe80::1%eth0", "deploy@h:22", "h_1"} {
 		if err := ValidateHost(v); err != nil {
 			t.Errorf("ValidateHost(%q) = %v", v, err)
 		}
@@ -1280,7 +1295,7 @@ func TestResolveWithoutDeployFile(t *testing.T) {
 	env := map[string]string{
 		"KAMAL_SERVICE":     "app",
 		"KAMAL_DESTINATION": "staging",
-		"KAMAL_HOSTS":       "10.0.0.7",
+		"KAMAL_HOSTS":       "127.0.0.7",
 		"KAMAL_VERSION":     "d018f90b8de4599db01a44090e61eeb581595c52",
 	}
 	s, err := Resolve(Inputs{RepoDir: dir, Env: envOf(env)}, Need{Service: true, PrimaryHost: true, Hosts: true, HooksDir: true})
@@ -1288,7 +1303,7 @@ func TestResolveWithoutDeployFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Settings{
-		Service: "app", Destination: "staging", PrimaryHost: "10.0.0.7", Hosts: []string{"10.0.0.7"},
+		Service: "app", Destination: "staging", PrimaryHost: "127.0.0.7", Hosts: []string{"127.0.0.7"},
 		SSHUser: "root", HooksDir: filepath.Join(dir, ".kamal/hooks"), RunDir: ".kamal", RepoDir: dir,
 		Sources: map[string]string{
 			"service": "KAMAL_SERVICE", "destination": "KAMAL_DESTINATION", "primary_host": "KAMAL_HOSTS", "hosts": "KAMAL_HOSTS",

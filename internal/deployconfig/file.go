@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -659,6 +660,49 @@ func (f *File) AllHosts() []string {
 		}
 	}
 	return out
+}
+
+// RolePrimaryHost is where Kamal keeps its lock when run with --roles (which it
+// passes to hooks as KAMAL_ROLES since 2.6): the first host of the primary role
+// if it is among the roles named, else of the first role named, in deploy.yml's
+// order (Kamal 2.12 lib/kamal/commander/specifics.rb primary_specific_role).
+// Names may hold * wildcards, as in Kamal. ok is false when no named role is
+// in the file or the host is not known.
+func (f *File) RolePrimaryHost(names []string) (host string, ok bool) {
+	primary := f.PrimaryRole
+	if primary == "" {
+		primary = "web"
+	}
+	var chosen *Role
+	for i, r := range f.Roles {
+		if !matchesAny(r.Name, names) {
+			continue
+		}
+		if chosen == nil || r.Name == primary {
+			chosen = &f.Roles[i]
+		}
+	}
+	if chosen == nil || len(chosen.Hosts) == 0 {
+		return "", false
+	}
+	if first, ok := f.roleFirst[chosen.Name]; ok {
+		if _, hidden := f.Unresolved[first]; hidden {
+			return "", false
+		}
+	}
+	return chosen.Hosts[0], true
+}
+
+// matchesAny reports whether name matches one of the patterns, where * stands
+// for any run of characters (Kamal's Utils.filter_specific_items).
+func matchesAny(name string, patterns []string) bool {
+	for _, p := range patterns {
+		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$"
+		if ok, _ := regexp.MatchString(re, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // PrimaryHost returns the first host of the primary role, where Kamal keeps

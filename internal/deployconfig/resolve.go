@@ -389,6 +389,13 @@ func (r *resolver) primaryHost() error {
 			fileErr = err
 		}
 	}
+	if roles := splitHosts(r.env("KAMAL_ROLES")); len(roles) > 0 && r.f != nil {
+		// kamal --roles (2.6+ passes KAMAL_ROLES): the lock is on that role's
+		// primary host, which a boot group's KAMAL_HOSTS does not tell.
+		if h, ok := r.f.RolePrimaryHost(roles); ok {
+			v, src = h, "KAMAL_ROLES"
+		}
+	}
 	kamalHosts := r.kamalHosts()
 	if len(kamalHosts) == 1 {
 		// Kamal ran on exactly one host (--hosts, --primary or a one-host

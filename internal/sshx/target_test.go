@@ -16,7 +16,7 @@ func TestParseTarget(t *testing.T) {
 		{"web1", sshx.Target{Host: "web1"}, "web1", "web1"},
 		{"deploy@web1.example.com", sshx.Target{User: "deploy", Host: "web1.example.com"}, "deploy@web1.example.com", "web1.example.com"},
 		{"web1:2222", sshx.Target{Host: "web1", Port: 2222}, "web1:2222", "web1:2222"},
-		{"app_user@10.0.0.5:22", sshx.Target{User: "app_user", Host: "10.0.0.5", Port: 22}, "app_user@10.0.0.5:22", "10.0.0.5:22"},
+		{"app_user@127.0.0.5:22", sshx.Target{User: "app_user", Host: "127.0.0.5", Port: 22}, "app_user@127.0.0.5:22", "127.0.0.5:22"},
 		{"[::1]", sshx.Target{Host: "::1"}, "::1", "::1"},
 		{"::1", sshx.Target{Host: "::1"}, "::1", "::1"},
 		{"user@[::1]:2222", sshx.Target{User: "user", Host: "::1", Port: 2222}, "user@[::1]:2222", "[::1]:2222"},
