@@ -272,4 +272,3 @@ func TestConfigFileForList(t *testing.T) {
 		t.Error("a relative path was accepted")
 	}
 }
-
