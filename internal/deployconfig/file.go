@@ -55,9 +55,9 @@ type File struct {
 	// SSHKeyData says `ssh: key_data:` is set: keys given as text (Kamal 2.12
 	// lib/kamal/configuration/ssh.rb, from .kamal/secrets), which hookshim
 	// cannot give to OpenSSH.
-	SSHKeyData bool
-	HooksPath        string   // `hooks_path:` ("" when unset)
-	RunDirectory    string   // `run_directory:` (Kamal 1.x; "" when unset)
+	SSHKeyData   bool
+	HooksPath    string // `hooks_path:` ("" when unset)
+	RunDirectory string // `run_directory:` (Kamal 1.x; "" when unset)
 	// Accessories are the hosts of accessories (`host:`, `hosts:`, `role(s):`,
 	// `tag(s):`), each once, for the `locks` default host list.
 	Accessories []string
