@@ -77,8 +77,8 @@ const defaultSSHTimeout = 10 * time.Second
 // (sshx.Client documents them).
 func sshTimeoutFlag() cli.Flag {
 	return &cli.DurationFlag{Name: "ssh-timeout", Value: defaultSSHTimeout,
-	Usage: "give up on an SSH host that does not answer the connection within `D` (ssh's ConnectTimeout: TCP connect and SSH banner); " +
-		"after the banner, ssh gives up on a host silent for 15s (key exchange, login) or 20s (a running session) (ServerAliveInterval=5, ServerAliveCountMax=3); env HOOKSHIM_SSH_TIMEOUT"}
+		Usage: "give up on an SSH host that does not answer the connection within `D` (ssh's ConnectTimeout: TCP connect and SSH banner); " +
+			"after the banner, ssh gives up on a host silent for 15s (key exchange, login) or 20s (a running session) (ServerAliveInterval=5, ServerAliveCountMax=3); env HOOKSHIM_SSH_TIMEOUT"}
 }
 
 // sshClient is the OpenSSH client every command uses: BatchMode, a connect
