@@ -107,7 +107,7 @@ func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) (*sshx.Clien
 		case s.SSHConfigNone:
 			client.ConfigFile = "none"
 		case len(s.SSHConfigFiles) > 0:
-			cf, err := sshx.ConfigFileFor(s.SSHConfigFiles)
+			cf, err := sshx.ConfigFileFor(s.SSHConfigFiles, cacheDir(p))
 			if err != nil {
 				return nil, exitcode.New(exitcode.CantCreate, fmt.Errorf("config/deploy.yml ssh.config: %w", err),
 					"or pass one file with --ssh-config FILE")
@@ -131,6 +131,18 @@ func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) (*sshx.Clien
 		client.Options = append(client.Options, "IdentitiesOnly=yes")
 	}
 	return client, nil
+}
+
+// cacheDir is where hookshim keeps files it can make again: $XDG_CACHE_HOME,
+// else ~/.cache, from p's environment ("" when neither is set).
+func cacheDir(p Process) string {
+	if d := p.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return d
+	}
+	if h := p.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache")
+	}
+	return ""
 }
 
 // hostTarget turns a host named in settings into an SSH target, with the

@@ -226,7 +226,8 @@ func TestCheckCommandPastes(t *testing.T) {
 // Kamal's `ssh: config:` list: the files are read in order, the first value of
 // an option winning, as net-ssh does; unreadable ones are skipped.
 func TestConfigFileForList(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Parallel()
+	cache := t.TempDir()
 	h := sshtest.Start(t, sshtest.Options{})
 	dir := t.TempDir()
 	alias := filepath.Join(dir, "alias")
@@ -235,7 +236,7 @@ func TestConfigFileForList(t *testing.T) {
 	os.WriteFile(alias, []byte(fmt.Sprintf("Host web1\n  HostName %s\n  Port %d\nHost *\n  Port 1\n", h.Addr, h.Port)), 0o600)
 	missing := filepath.Join(dir, "missing")
 
-	cf, err := sshx.ConfigFileFor([]string{alias, missing, h.ConfigFile})
+	cf, err := sshx.ConfigFileFor([]string{alias, missing, h.ConfigFile}, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestConfigFileForList(t *testing.T) {
 		t.Fatalf("ConfigFileFor gave one of the files: %s", cf)
 	}
 	fi, err := os.Stat(filepath.Dir(cf))
-	if err != nil || fi.Mode().Perm() != 0o700 {
+	if filepath.Dir(cf) != filepath.Join(cache, "hookshim") || err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("directory of %s: %v, %v", cf, fi.Mode(), err)
 	}
 	c := &sshx.Client{ConfigFile: cf, ConnectTimeout: 5 * time.Second}
@@ -251,7 +252,7 @@ func TestConfigFileForList(t *testing.T) {
 	if err != nil || string(res.Stdout) != "ok\n" {
 		t.Fatalf("through the included files: %q, %v", res.Stdout, err)
 	}
-	again, err := sshx.ConfigFileFor([]string{alias, h.ConfigFile})
+	again, err := sshx.ConfigFileFor([]string{alias, h.ConfigFile}, cache)
 	if err != nil || again != cf {
 		t.Errorf("the same files gave %s (%v), want %s", again, err, cf)
 	}
@@ -264,11 +265,11 @@ func TestConfigFileForList(t *testing.T) {
 		{[]string{missing}, "none"},
 		{[]string{missing, h.ConfigFile}, h.ConfigFile},
 	} {
-		if got, err := sshx.ConfigFileFor(tc.files); err != nil || got != tc.want {
+		if got, err := sshx.ConfigFileFor(tc.files, cache); err != nil || got != tc.want {
 			t.Errorf("ConfigFileFor(%q) = %q, %v; want %q", tc.files, got, err, tc.want)
 		}
 	}
-	if _, err := sshx.ConfigFileFor([]string{"relative/file"}); err == nil {
+	if _, err := sshx.ConfigFileFor([]string{"relative/file"}, cache); err == nil {
 		t.Error("a relative path was accepted")
 	}
 }

@@ -16,8 +16,8 @@ import (
 // lib/net/ssh/config.rb): a file that cannot be read is skipped, and of the rest
 // the first value of an option wins, IdentityFile lines adding up. So: "none"
 // when no file can be read, the one file when one can, and for several the file
-// IncludeConfig writes (OpenSSH takes a single -F).
-func ConfigFileFor(files []string) (string, error) {
+// IncludeConfig writes in cacheDir (OpenSSH takes a single -F).
+func ConfigFileFor(files []string, cacheDir string) (string, error) {
 	var readable []string
 	for _, f := range files {
 		if !filepath.IsAbs(f) {
@@ -37,17 +37,18 @@ func ConfigFileFor(files []string) (string, error) {
 	case 1:
 		return readable[0], nil
 	}
-	return IncludeConfig(readable)
+	return IncludeConfig(readable, cacheDir)
 }
 
 // IncludeConfig writes, once, an ssh_config file that only Includes files
 // (absolute paths) in order, and returns its path:
-// <user cache dir>/hookshim/ssh_config-<hash of the content> (directory 0700,
+// <cacheDir>/hookshim/ssh_config-<hash of the content> (cacheDir "" means
+// os.UserCacheDir(), i.e. $XDG_CACHE_HOME or ~/.cache; directory 0700,
 // file 0600; the name comes from the content, so it is written once and may be
 // shared by any number of processes, and a hint that names it still works
 // after hookshim has exited). OpenSSH checks the owner and permissions of an
 // included file as it does ~/.ssh/config's: a file others can write is refused.
-func IncludeConfig(files []string) (string, error) {
+func IncludeConfig(files []string, cacheDir string) (string, error) {
 	var b strings.Builder
 	b.WriteString("# Written by hookshim: OpenSSH takes one -F, and deploy.yml's ssh: config:\n" +
 		"# lists several files. ssh reads them in this order; the first value of an\n" +
@@ -61,7 +62,10 @@ func IncludeConfig(files []string) (string, error) {
 	content := b.String()
 	sum := sha256.Sum256([]byte(content))
 
-	cache, err := os.UserCacheDir()
+	cache, err := cacheDir, error(nil)
+	if cache == "" {
+		cache, err = os.UserCacheDir()
+	}
 	if err != nil {
 		return "", fmt.Errorf("writing an ssh config that includes %s: %w (set XDG_CACHE_HOME, or list one file in ssh: config:)", strings.Join(files, ", "), err)
 	}
