@@ -112,7 +112,8 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console or json"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
 		&cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"},
-		&cli.StringFlag{Name: "ssh-config", Usage: "pass `FILE` to ssh as -F (default: ssh's own ~/.ssh/config); env HOOKSHIM_SSH_CONFIG"},
+		&cli.StringFlag{Name: "ssh-config", Usage: "pass `FILE` to ssh as -F, none for no file (default: ssh: config: in config/deploy.yml, else ssh's own ~/.ssh/config and /etc/ssh/ssh_config); env HOOKSHIM_SSH_CONFIG"},
+		sshTimeoutFlag(),
 	}
 }
 

@@ -300,8 +300,12 @@ func installRemote(c *cli.Context, p Process) error {
 		}()
 	}
 
+	client, err := sshClient(c, p, settings)
+	if err != nil {
+		return err
+	}
 	r := install.Remote{
-		Client:   sshClient(c, p, settings),
+		Client:   client,
 		Binaries: bins,
 		Dir:      dir,
 		Sudo:     c.Bool("sudo"),

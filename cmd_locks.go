@@ -246,7 +246,10 @@ func locksTargets(c *cli.Context, p Process) ([]locksTarget, *deployconfig.Setti
 		return []locksTarget{t}, s, nil
 	}
 
-	client := sshClient(c, p, s)
+	client, err := sshClient(c, p, s)
+	if err != nil {
+		return nil, nil, err
+	}
 	targets := make([]locksTarget, 0, len(s.Hosts))
 	for _, h := range s.Hosts {
 		t, err := hostTarget(h, s)

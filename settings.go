@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -70,18 +71,55 @@ func workDir(p Process) string {
 	return d
 }
 
+// defaultSSHTimeout is --ssh-timeout's default: ssh's ConnectTimeout.
+const defaultSSHTimeout = 10 * time.Second
+
+// sshTimeoutFlag is --ssh-timeout. Its help states every limit ssh is given
+// (sshx.Client documents them).
+func sshTimeoutFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "ssh-timeout", Value: defaultSSHTimeout,
+		Usage: "give up on an SSH host that does not answer the connection within `D` (ssh's ConnectTimeout: TCP connect and SSH banner); " +
+			"after the banner, ssh gives up on a host silent for 15s (key exchange, login) or 20s (a running session) (ServerAliveInterval=5, ServerAliveCountMax=3); env HOOKSHIM_SSH_TIMEOUT"}
+}
+
 // sshClient is the OpenSSH client every command uses: BatchMode, a connect
-// timeout, the user's ssh config (or --ssh-config), and what deploy.yml's
-// ssh: section tells Kamal (s may be nil): the jump host (proxy), the proxy
-// command, and the identity files (keys, keys_only), so that hookshim
-// reaches the hosts the way Kamal does.
-func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) *sshx.Client {
+// timeout (--ssh-timeout), Kamal's host key policy (sshx.Client), the ssh
+// config files (--ssh-config > HOOKSHIM_SSH_CONFIG > deploy.yml's ssh: config:),
+// and what else deploy.yml's ssh: section tells Kamal (s may be nil): the jump
+// host (proxy), the proxy command, and the identity files (keys, keys_only), so
+// that hookshim reaches the hosts the way Kamal does.
+func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) (*sshx.Client, error) {
+	timeout, err := durationFlagOrEnv(c, p, "ssh-timeout", "HOOKSHIM_SSH_TIMEOUT")
+	if err != nil {
+		return nil, err
+	}
+	if timeout <= 0 {
+		timeout = defaultSSHTimeout
+	}
 	client := &sshx.Client{
 		ConfigFile:     flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG"),
-		ConnectTimeout: 10 * time.Second,
+		ConnectTimeout: timeout,
 	}
 	if s == nil {
-		return client
+		return client, nil
+	}
+	if client.ConfigFile == "" {
+		switch {
+		case s.SSHConfigNone:
+			client.ConfigFile = "none"
+		case len(s.SSHConfigFiles) > 0:
+			cf, err := sshx.ConfigFileFor(s.SSHConfigFiles, cacheDir(p))
+			if err != nil {
+				return nil, exitcode.New(exitcode.CantCreate, fmt.Errorf("config/deploy.yml ssh.config: %w", err),
+					"or pass one file with --ssh-config FILE")
+			}
+			client.ConfigFile = cf
+		}
+	}
+	if s.SSHKeyData {
+		if log, err := newLogger(c, p); err == nil {
+			log.Warn().Msg("config/deploy.yml sets ssh: key_data: (keys as text), which hookshim does not use: list the key's file under ssh: keys:, or load it into an agent (ssh-add)")
+		}
 	}
 	client.ProxyJump = s.SSHProxy
 	if s.SSHProxyCommand != "" {
@@ -93,27 +131,19 @@ func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) *sshx.Client
 	if s.SSHKeysOnly {
 		client.Options = append(client.Options, "IdentitiesOnly=yes")
 	}
-	return client
+	return client, nil
 }
 
-// sshCommandLine is how a person reaches t by hand with the settings hookshim
-// uses, for hints: "ssh [-F FILE] [-J PROXY] [-p PORT] [USER@]HOST".
-func sshCommandLine(c *sshx.Client, t sshx.Target) string {
-	args := []string{"ssh"}
-	if c.ConfigFile != "" {
-		args = append(args, "-F", sshx.Quote(c.ConfigFile))
+// cacheDir is where hookshim keeps files it can make again: $XDG_CACHE_HOME,
+// else ~/.cache, from p's environment ("" when neither is set).
+func cacheDir(p Process) string {
+	if d := p.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return d
 	}
-	if c.ProxyJump != "" {
-		args = append(args, "-J", sshx.Quote(c.ProxyJump))
+	if h := p.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache")
 	}
-	if t.Port != 0 {
-		args = append(args, "-p", strconv.Itoa(t.Port))
-	}
-	dest := t.Host
-	if t.User != "" {
-		dest = t.User + "@" + t.Host
-	}
-	return strings.Join(append(args, sshx.Quote(dest)), " ")
+	return ""
 }
 
 // hostTarget turns a host named in settings into an SSH target, with the
@@ -148,14 +178,17 @@ func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings)
 	if err != nil {
 		return nil, nil, err
 	}
-	client := sshClient(c, p, s)
-	store = lockfile.Remote{Host: t.Host, SSH: sshCommandLine(client, t), Runner: lockfile.OnHost(client, t)}
+	client, err := sshClient(c, p, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	store = lockfile.Remote{Host: t.Host, SSH: t.Command(client), Runner: lockfile.OnHost(client, t)}
 	dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
 		conn, err := client.Dial(ctx, t)
 		if err != nil {
 			return nil, nil, err
 		}
-		return lockfile.Remote{Host: t.Host, SSH: sshCommandLine(client, t), Runner: conn}, conn, nil
+		return lockfile.Remote{Host: t.Host, SSH: t.Command(client), Runner: conn}, conn, nil
 	}
 	return store, dial, nil
 }

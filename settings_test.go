@@ -22,7 +22,11 @@ func TestSSHClientFollowsDeployYML(t *testing.T) {
 		SSHKeys:         []string{"~/.ssh/deploy_ed25519", "/keys/second"},
 		SSHKeysOnly:     true,
 	}
-	args := sshClient(c, p, s).Args(sshx.Target{Host: "web1", User: "deploy"}, "true")
+	client, err := sshClient(c, p, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := client.Args(sshx.Target{Host: "web1", User: "deploy"}, "true")
 	for _, want := range [][]string{
 		{"-J", "root@bastion"},
 		{"-o", "ProxyCommand=ssh -W %h:%p jump.example.invalid"},
@@ -37,7 +41,11 @@ func TestSSHClientFollowsDeployYML(t *testing.T) {
 		}
 	}
 	// Without deploy.yml settings: none of them.
-	bare := sshClient(c, Process{}, nil).Args(sshx.Target{Host: "web1"}, "true")
+	bareClient, err := sshClient(c, Process{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := bareClient.Args(sshx.Target{Host: "web1"}, "true")
 	for _, a := range bare {
 		if a == "-J" || a == "IdentitiesOnly=yes" {
 			t.Errorf("unexpected %q in %q", a, bare)

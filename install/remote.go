@@ -455,7 +455,7 @@ func sshError(ctx context.Context, err error, t sshx.Target, timeout time.Durati
 	var ue *sshx.UnreachableError
 	if errors.As(err, &ue) {
 		return exitcode.New(exitcode.Unavailable, err).
-			WithHint("check that `ssh %s true` works from here (hookshim runs ssh with BatchMode=yes: no prompts)", t)
+			WithHint("check that `%s` works from here (hookshim runs ssh with BatchMode=yes: no prompts)", ue.CheckCommand())
 	}
 	if ctx.Err() != nil {
 		return exitcode.New(exitcode.Unavailable, fmt.Errorf("ssh %s: %w", t, ctx.Err()))

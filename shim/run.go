@@ -225,7 +225,7 @@ func (r *Runner) lockError(s lockfile.Store, verb string, err error) error {
 	var ue *sshx.UnreachableError
 	if errors.As(err, &ue) {
 		return exitcode.New(exitcode.Unavailable, fmt.Errorf("%s: cannot %s the deploy lock: %w", r.Hook, verb, err),
-			"check that `ssh "+ue.Target.String()+" true` works (BatchMode, keys, host key), or pass --host / --ssh-user / --ssh-port")
+			"check that `"+ue.CheckCommand()+"` works (hookshim runs it with BatchMode=yes: no prompts), or pass --host / --ssh-user / --ssh-port")
 	}
 	if errors.Is(err, os.ErrPermission) {
 		return exitcode.New(exitcode.NoPerm, fmt.Errorf("%s: cannot %s the deploy lock on %s: %w", r.Hook, verb, s.Where(), err))

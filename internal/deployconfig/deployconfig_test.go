@@ -1378,6 +1378,8 @@ func FuzzLoad(f *testing.F) {
 		"servers:\n  web:\n    hosts:\n      - 1.2.3.4: [a]\n  job: [j]\nprimary_role: job\n",
 		"service: <%= ENV['S'] %>\nservers:\n<% 3.times do |i| %>\n  - h<%= i %>\n<% end %>\n",
 		"ssh:\n  user: u\n  port: 22\n  proxy: j\naccessories:\n  db:\n    host: d\n    roles: [web]\n",
+		"ssh:\n  config: [a, ~/b]\n  key_data: [K]\n",
+		"ssh:\n  config: no\n",
 		"a: &a {b: *a}\n",
 		"<<: {service: x}\nservers: 5\n",
 		"- x\n",

@@ -47,8 +47,18 @@ type File struct {
 	SSHProxyCommand string
 	SSHKeys         []string // `ssh: keys:`, identity files Kamal uses
 	SSHKeysOnly     bool     // `ssh: keys_only:`
-	HooksPath       string   // `hooks_path:` ("" when unset)
-	RunDirectory    string   // `run_directory:` (Kamal 1.x; "" when unset)
+	// SSHConfigFiles is `ssh: config:` when it names a file or a list of files,
+	// as written (Kamal expands "~" and relative paths, against the directory
+	// Kamal runs in); SSHConfigNone is `config: false`. Both unset for `true`
+	// or no `config:`: ssh's own ~/.ssh/config and /etc/ssh/ssh_config.
+	SSHConfigFiles []string
+	SSHConfigNone  bool
+	// SSHKeyData says `ssh: key_data:` is set: keys given as text (Kamal 2.12
+	// lib/kamal/configuration/ssh.rb, from .kamal/secrets), which hookshim
+	// cannot give to OpenSSH.
+	SSHKeyData   bool
+	HooksPath    string // `hooks_path:` ("" when unset)
+	RunDirectory string // `run_directory:` (Kamal 1.x; "" when unset)
 	// Accessories are the hosts of accessories (`host:`, `hosts:`, `role(s):`,
 	// `tag(s):`), each once, for the `locks` default host list.
 	Accessories []string
@@ -528,6 +538,62 @@ func (x *extractor) ssh(n *node) error {
 	}
 	if _, v = n.get("keys_only"); v != nil && v.kind == kindScalar && v.erb == "" {
 		f.SSHKeysOnly = v.tag == "!!bool" && v.value == "true"
+	}
+	if _, v = n.get("key_data"); v != nil && v.kind != kindNull {
+		f.SSHKeyData = true
+	}
+	_, v = n.get("config")
+	return x.sshConfig(v)
+}
+
+// yaml11Bool is "true" or "false" for a plain scalar that YAML 1.1 (Ruby's
+// Psych, so Kamal) reads as a boolean and YAML 1.2 as a string, else "".
+func yaml11Bool(s string) string {
+	switch strings.ToLower(s) {
+	case "yes", "on":
+		return "true"
+	case "no", "off":
+		return "false"
+	}
+	return ""
+}
+
+// sshConfig reads `ssh: config:`: true (the default), false, a file, or a
+// list of files (Kamal 2.12 lib/kamal/configuration/docs/ssh.yml).
+func (x *extractor) sshConfig(v *node) error {
+	f := x.f
+	switch {
+	case v == nil || v.kind == kindNull:
+	case v.erb != "":
+		x.unresolved("ssh.config", v)
+	case v.kind == kindScalar && v.tag == "!!bool":
+		f.SSHConfigNone = v.value == "false"
+	case v.kind == kindScalar && v.tag == "!!str" && yaml11Bool(v.value) != "":
+		// Ruby's YAML (1.1) reads yes/no/on/off as booleans.
+		f.SSHConfigNone = yaml11Bool(v.value) == "false"
+	case v.kind == kindScalar && v.tag == "!!str":
+		if v.value == "" || pathProblem(v.value) != "" {
+			return x.fail(v, "ssh.config", "%s is not a file name", v.describe())
+		}
+		f.SSHConfigFiles = []string{v.value}
+	case v.kind == kindSeq:
+		for i, it := range v.items {
+			k, err := x.str("ssh.config["+strconv.Itoa(i)+"]", it)
+			if err != nil {
+				return err
+			}
+			if p := pathProblem(k); p != "" {
+				return x.fail(it, "ssh.config["+strconv.Itoa(i)+"]", "%s", p)
+			}
+			if k != "" {
+				f.SSHConfigFiles = append(f.SSHConfigFiles, k)
+			}
+		}
+		if len(v.items) == 0 {
+			f.SSHConfigNone = true // net-ssh reads no file from an empty list
+		}
+	default:
+		return x.fail(v, "ssh.config", "must be true, false, a file or a list of files, got %s", v.describe())
 	}
 	return nil
 }

@@ -35,6 +35,14 @@ type Settings struct {
 	SSHProxyCommand string   // deploy.yml ssh.proxy_command
 	SSHKeys         []string // deploy.yml ssh.keys
 	SSHKeysOnly     bool     // deploy.yml ssh.keys_only
+	// SSHConfigFiles are deploy.yml's ssh.config files, absolute: "~/" is $HOME
+	// and a relative path is under RepoDir, as Ruby's File.expand_path makes them
+	// for Kamal run in the repository. SSHConfigNone is `config: false`. Neither
+	// set: ssh reads its own files. (--ssh-config / HOOKSHIM_SSH_CONFIG override
+	// both; the CLI applies them.)
+	SSHConfigFiles []string
+	SSHConfigNone  bool
+	SSHKeyData     bool // deploy.yml sets ssh.key_data, which hookshim does not use
 	// HooksDir is <repo>/<hooks_path>, default <repo>/.kamal/hooks;
 	// HOOKSHIM_HOOKS_DIR; --hooks-dir. Relative values are taken relative to
 	// RepoDir. It is "" only when deploy.yml hides hooks_path and Need.HooksDir
@@ -569,7 +577,29 @@ func (r *resolver) ssh() error {
 	r.s.SSHProxyCommand = f.SSHProxyCommand
 	r.s.SSHKeys = f.SSHKeys
 	r.s.SSHKeysOnly = f.SSHKeysOnly
+	r.s.SSHConfigNone = f.SSHConfigNone
+	r.s.SSHKeyData = f.SSHKeyData
+	for _, p := range f.SSHConfigFiles {
+		r.s.SSHConfigFiles = append(r.s.SSHConfigFiles, expandPath(p, r.s.RepoDir))
+	}
 	return nil
+}
+
+// expandPath is Ruby's File.expand_path(p) run in dir: "~" and "~/..." under
+// $HOME, a relative path under dir.
+func expandPath(p, dir string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[1:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		abs, err := filepath.Abs(filepath.Join(dir, p))
+		if err == nil {
+			return abs
+		}
+	}
+	return filepath.Clean(p)
 }
 
 func (r *resolver) hooksDir() error {

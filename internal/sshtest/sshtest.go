@@ -59,6 +59,10 @@ type Options struct {
 	// HostBin, when set, is put first in PATH for the commands run on the host
 	// (a fake uname, say).
 	HostBin string
+	// FreshClient makes the client side what a fresh CI runner has: ConfigFile
+	// sets no StrictHostKeyChecking (OpenSSH's default applies, unless the
+	// client passes one) and KnownHosts starts empty.
+	FreshClient bool
 }
 
 // Host is one running SSH server.
@@ -75,6 +79,9 @@ type Host struct {
 	ConfigFile string
 	// Client is ready to use: ConfigFile set, ConnectTimeout 5s.
 	Client *sshx.Client
+	// KnownHosts is the known_hosts file ConfigFile names (UserKnownHostsFile).
+	// It holds this host's key, unless Options.FreshClient.
+	KnownHosts string
 
 	t          testing.TB
 	keys       *keySet
@@ -100,6 +107,7 @@ type keySet struct {
 	knownHosts string
 	config     string
 	user       string
+	fresh      bool // Options.FreshClient
 }
 
 // Start starts one SSH server. It is stopped and its files removed when the test
@@ -112,6 +120,7 @@ func Start(t testing.TB, opts Options) *Host {
 	}
 	checkLoopback(t, addr)
 	ks := newKeySet(t)
+	ks.fresh = opts.FreshClient
 	h := newHost(t, ks, addr, opts)
 	ks.writeClientConfig(t, []*Host{h})
 	return h
@@ -224,9 +233,15 @@ func (ks *keySet) writeClientConfig(t testing.TB, hosts []*Host) {
 	t.Helper()
 	var kh strings.Builder
 	for _, h := range hosts {
-		fmt.Fprintf(&kh, "[%s]:%d %s\n", h.Addr, h.Port, ks.hostPub)
+		if !ks.fresh {
+			fmt.Fprintf(&kh, "[%s]:%d %s\n", h.Addr, h.Port, ks.hostPub)
+		}
 	}
 	writeFile(t, ks.knownHosts, kh.String(), 0o600)
+	strict := "StrictHostKeyChecking yes\n"
+	if ks.fresh {
+		strict = ""
+	}
 	cfg := fmt.Sprintf(`# written by sshtest for a test's own sshd
 Host *
 	IdentityFile %s
@@ -237,13 +252,13 @@ Host *
 	KbdInteractiveAuthentication no
 	UserKnownHostsFile %s
 	GlobalKnownHostsFile /dev/null
-	StrictHostKeyChecking yes
 	UpdateHostKeys no
 	CheckHostIP no
-`, ks.userKey, ks.knownHosts)
+	%s`, ks.userKey, ks.knownHosts, strict)
 	writeFile(t, ks.config, cfg, 0o600)
 	for _, h := range hosts {
 		h.ConfigFile = ks.config
+		h.KnownHosts = ks.knownHosts
 		h.Client = &sshx.Client{ConfigFile: ks.config, ConnectTimeout: 5 * time.Second}
 	}
 }
@@ -544,6 +559,62 @@ func SilentTarget(t testing.TB) sshx.Target {
 	}
 	// Never accepted: the kernel completes the handshakes into the backlog.
 	t.Cleanup(func() { ln.Close() })
+	return sshx.Target{User: currentUser(), Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
+}
+
+// BannerThenSilentTarget returns a loopback address and port that accepts a
+// connection, sends an SSH banner and then never says another word, as a
+// server that hangs in the key exchange would: ssh gives up after
+// ServerAliveInterval x ServerAliveCountMax, not after its ConnectTimeout.
+func BannerThenSilentTarget(t testing.TB) sshx.Target {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	closed := false
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed at cleanup
+			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			conns = append(conns, c)
+			mu.Unlock()
+			c.Write([]byte("SSH-2.0-OpenSSH_9.2 sshtest-silent\r\n"))
+			wg.Add(1)
+			go func() { // read and drop what the client sends, until it leaves
+				defer wg.Done()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	return sshx.Target{User: currentUser(), Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
 }
 

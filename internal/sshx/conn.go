@@ -43,9 +43,10 @@ type Conn struct {
 	sock    string
 	errFile *os.File // the master's stderr, already unlinked
 
-	cmd    *exec.Cmd
-	stdinW *os.File      // the master's stdin; closing it ends the master's session
-	done   chan struct{} // closed once the master has exited
+	cmd     *exec.Cmd
+	started time.Time     // when the master was started
+	stdinW  *os.File      // the master's stdin; closing it ends the master's session
+	done    chan struct{} // closed once the master has exited
 
 	mu     sync.Mutex
 	closed bool
@@ -138,6 +139,7 @@ func (cn *Conn) start(ctx context.Context) error {
 	cmd.Stdout = stdoutW
 	cmd.Stderr = errFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cn.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		stdinW.Close()
 		stdoutR.Close()
@@ -205,10 +207,14 @@ func (cn *Conn) masterGone() error {
 	if status != 255 && status != -1 && msg == "" {
 		msg = fmt.Sprintf("the SSH master connection ended (ssh exited with status %d)", status)
 	}
+	if msg == "" && status == 255 {
+		// ssh says nothing at LogLevel=ERROR when it gives up on a silent server.
+		return cn.client.unreachable(cn.target, "", time.Since(cn.started))
+	}
 	if msg == "" {
 		msg = "the SSH master connection ended"
 	}
-	return &UnreachableError{Target: cn.target, Stderr: msg}
+	return cn.client.unreachable(cn.target, msg, time.Since(cn.started))
 }
 
 // Run runs script under sh on the Conn's host over the master, with the same
@@ -231,7 +237,7 @@ func (cn *Conn) Run(ctx context.Context, script string, stdin io.Reader) (Result
 	default:
 	}
 	cmd := exec.CommandContext(ctx, cn.client.binary(), cn.clientArgs(nil, remoteCommand(script))...)
-	res, err := run(ctx, cmd, cn.target, stdin)
+	res, err := run(ctx, cmd, &cn.client, cn.target, stdin)
 	var ue *UnreachableError
 	if errors.As(err, &ue) {
 		select {

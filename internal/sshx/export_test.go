@@ -18,5 +18,5 @@ func SocketDir(cn *Conn) string { return cn.dir }
 // whether the master is still alive.
 func RunOverSocket(ctx context.Context, cn *Conn, script string) (Result, error) {
 	cmd := exec.CommandContext(ctx, cn.client.binary(), cn.clientArgs(nil, remoteCommand(script))...)
-	return run(ctx, cmd, cn.target, nil)
+	return run(ctx, cmd, &cn.client, cn.target, nil)
 }

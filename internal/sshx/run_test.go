@@ -26,18 +26,19 @@ func testContext(t *testing.T) context.Context {
 func TestArgs(t *testing.T) {
 	c := &sshx.Client{ConfigFile: "/cfg", ConnectTimeout: 1500 * time.Millisecond, Options: []string{"Foo=bar"}, ProxyJump: "jump@bastion"}
 	got := strings.Join(c.Args(sshx.Target{User: "deploy", Host: "web1", Port: 2222}, "echo 'hi'"), " ")
-	want := "-o BatchMode=yes -o ConnectTimeout=2 -o ControlMaster=no -o Foo=bar" +
+	want := "-o BatchMode=yes -o ConnectTimeout=2 -o ControlMaster=no -o Foo=bar -o StrictHostKeyChecking=accept-new" +
 		" -o ClearAllForwardings=yes -o RemoteCommand=none -o LogLevel=ERROR -o ServerAliveInterval=5 -o ServerAliveCountMax=3" +
 		" -F /cfg -J jump@bastion -l deploy -p 2222 -T -- web1 exec sh -c 'echo '\\''hi'\\'"
 	if got != want {
 		t.Errorf("Args:\n got %s\nwant %s", got, want)
 	}
-	got = strings.Join((&sshx.Client{}).Args(sshx.Target{Host: "h"}, ""), " ")
-	want = "-o BatchMode=yes -o ConnectTimeout=10 -o ControlMaster=no" +
+	// (No config file, so that the test's user's own cannot set StrictHostKeyChecking.)
+	got = strings.Join((&sshx.Client{ConfigFile: "none"}).Args(sshx.Target{Host: "h"}, ""), " ")
+	want = "-o BatchMode=yes -o ConnectTimeout=10 -o ControlMaster=no -o StrictHostKeyChecking=accept-new" +
 		" -o ClearAllForwardings=yes -o RemoteCommand=none -o LogLevel=ERROR -o ServerAliveInterval=5 -o ServerAliveCountMax=3" +
-		" -T -- h exec sh -c ''"
+		" -F none -T -- h exec sh -c ''"
 	if got != want {
-		t.Errorf("Args of the zero Client:\n got %s\nwant %s", got, want)
+		t.Errorf("Args with -F none:\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -178,7 +179,7 @@ func TestRunUnreachable(t *testing.T) {
 		_, err := c.Run(testContext(t), silent, "true", nil)
 		d := time.Since(start)
 		var ue *sshx.UnreachableError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "timed out") {
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "within 1s (ConnectTimeout)") {
 			t.Fatalf("got %v (%T), want an *UnreachableError saying it timed out", err, err)
 		}
 		if d < 900*time.Millisecond || d > 4*time.Second {

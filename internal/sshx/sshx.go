@@ -28,21 +28,45 @@ const DefaultConnectTimeout = 10 * time.Second
 //	                              (a master with ControlPersist would outlive the call);
 //	                              a Conn passes its own multiplexing options here
 //	-o <each of Options>
+//	-o StrictHostKeyChecking=accept-new
+//	                              Kamal's host key policy (net-ssh's default): a new
+//	                              host's key is accepted and remembered, a changed one
+//	                              refused; left out when Options or the ssh config
+//	                              for the host set StrictHostKeyChecking
 //	-o ClearAllForwardings=yes    a script needs none of the user's port forwards
 //	-o RemoteCommand=none         a RemoteCommand in the config would make ssh refuse
-//	-o LogLevel=ERROR -o ServerAliveInterval=5 -o ServerAliveCountMax=3
+//	-o LogLevel=ERROR -o ServerAliveInterval=S -o ServerAliveCountMax=3
 //	[-F ConfigFile] [-J ProxyJump] [-l user] [-p port]
 //	-T -- host 'exec sh -c ...'   no tty; the host can never be taken as an option
 //
 // ssh keeps the first value it sees for an option, so Options can change the
 // options after them but not the ones before.
+//
+// Time limits: ConnectTimeout bounds the TCP connect and the wait for the
+// server's SSH banner. After the banner, ssh gives up on a server that sends
+// nothing for ServerAliveInterval x ServerAliveCountMax (key exchange and login:
+// 15 s by default), or, once the session runs, that leaves that many keepalives
+// unanswered (20 s). A remote command that runs long while its host still
+// answers is not limited: bound it with the context.
 type Client struct {
 	Binary         string        // default "ssh"
-	ConfigFile     string        // passed as -F when non-empty (then ~/.ssh/config is not read)
+	ConfigFile     string        // passed as -F when non-empty (then ~/.ssh/config is not read); "none" reads no file
 	ConnectTimeout time.Duration // default DefaultConnectTimeout
-	Options        []string      // extra options as "Key=Value", each passed after -o
-	ProxyJump      string        // passed as -J when non-empty
+	// ServerAliveInterval is ssh's ServerAliveInterval, rounded up to whole
+	// seconds; default DefaultServerAliveInterval.
+	ServerAliveInterval time.Duration
+	Options             []string // extra options as "Key=Value", each passed after -o
+	ProxyJump           string   // passed as -J when non-empty
 }
+
+// DefaultServerAliveInterval is the keepalive interval when
+// Client.ServerAliveInterval is zero.
+const DefaultServerAliveInterval = 5 * time.Second
+
+// ServerAliveCountMax is ssh's ServerAliveCountMax: keepalives left unanswered
+// before ssh gives up (and, times ServerAliveInterval, the silence it allows
+// during the key exchange and login).
+const ServerAliveCountMax = 3
 
 // Result is what a script produced on the remote host.
 type Result struct {
@@ -57,11 +81,32 @@ type Result struct {
 type UnreachableError struct {
 	Target Target
 	Stderr string // ssh's standard error, trimmed
+	// Reason, when set, says what happened better than Stderr's last line: a
+	// time limit that ran out, or a changed host key.
+	Reason string
+	// Check is a command a person can paste to try the same connection (see
+	// Target.CheckCommand); "" when unknown.
+	Check string
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach %s over SSH: %s", e.Target, summarize(e.Stderr))
+	why := e.Reason
+	if why == "" {
+		why = summarize(e.Stderr)
+	}
+	return fmt.Sprintf("cannot reach %s over SSH: %s", e.Target, why)
 }
+
+// CheckCommand is Check, or a plain `ssh ... true` for Target when Check is unset.
+func (e *UnreachableError) CheckCommand() string {
+	if e.Check != "" {
+		return e.Check
+	}
+	return e.Target.CheckCommand(nil)
+}
+
+// noMessage is summarize's answer when ssh said nothing.
+const noMessage = "ssh exited with status 255 and no message"
 
 // summarize gives the last non-empty line of ssh's stderr, where ssh puts the
 // reason, without control characters and at most 400 bytes long.
@@ -81,7 +126,7 @@ func summarize(stderr string) string {
 		return r
 	}, last)
 	if last == "" {
-		return "ssh exited with status 255 and no message"
+		return noMessage
 	}
 	if len(last) > 400 {
 		last = strings.ToValidUTF8(last[:400], "") + "..."
@@ -109,15 +154,25 @@ func (c *Client) connectTimeoutSeconds() int {
 	return s
 }
 
+// serverAliveSeconds is ServerAliveInterval in whole seconds, rounded up, at least 1.
+func (c *Client) serverAliveSeconds() int {
+	d := c.ServerAliveInterval
+	if d <= 0 {
+		d = DefaultServerAliveInterval
+	}
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
 // Args is the argv after the binary that Run and Command use for script on t.
 func (c *Client) Args(t Target, script string) []string {
 	return c.args(t, []string{"ControlMaster=no"}, nil, true, remoteCommand(script))
 }
 
 // args builds an ssh argv. first are options that go right after BatchMode and
-// ConnectTimeout, before c.Options; flags go just before "-T -- host"; jump says
-// whether to pass -J; tail is what follows the host (the remote command, or nothing).
-func (c *Client) args(t Target, first, flags []string, jump bool, tail ...string) []string {
+// ConnectTimeout, before c.Options; flags go just before "-T -- host"; direct
+// says the ssh connects by itself, not through a master: it gets -J and the host
+// key policy; tail is what follows the host (the remote command, or nothing).
+func (c *Client) args(t Target, first, flags []string, direct bool, tail ...string) []string {
 	a := []string{
 		"-o", "BatchMode=yes",
 		"-o", "ConnectTimeout=" + strconv.Itoa(c.connectTimeoutSeconds()),
@@ -128,17 +183,22 @@ func (c *Client) args(t Target, first, flags []string, jump bool, tail ...string
 	for _, o := range c.Options {
 		a = append(a, "-o", o)
 	}
+	if direct {
+		for _, o := range c.hostKeyOptions(t) {
+			a = append(a, "-o", o)
+		}
+	}
 	a = append(a,
 		"-o", "ClearAllForwardings=yes",
 		"-o", "RemoteCommand=none",
 		"-o", "LogLevel=ERROR",
-		"-o", "ServerAliveInterval=5",
-		"-o", "ServerAliveCountMax=3",
+		"-o", "ServerAliveInterval="+strconv.Itoa(c.serverAliveSeconds()),
+		"-o", "ServerAliveCountMax="+strconv.Itoa(ServerAliveCountMax),
 	)
 	if c.ConfigFile != "" {
 		a = append(a, "-F", c.ConfigFile)
 	}
-	if jump && c.ProxyJump != "" {
+	if direct && c.ProxyJump != "" {
 		a = append(a, "-J", c.ProxyJump)
 	}
 	if t.User != "" {
@@ -178,11 +238,13 @@ func (c *Client) Run(ctx context.Context, t Target, script string, stdin io.Read
 	if strings.IndexByte(script, 0) >= 0 {
 		return Result{}, fmt.Errorf("ssh %s: the script holds a NUL byte, which cannot be sent", t)
 	}
-	return run(ctx, c.Command(ctx, t, script), t, stdin)
+	return run(ctx, c.Command(ctx, t, script), c, t, stdin)
 }
 
-// run runs cmd (an ssh) and sorts out its result the way Run documents.
-func run(ctx context.Context, cmd *exec.Cmd, t Target, stdin io.Reader) (Result, error) {
+// run runs cmd (an ssh that c built for t) and sorts out its result the way Run
+// documents.
+func run(ctx context.Context, cmd *exec.Cmd, c *Client, t Target, stdin io.Reader) (Result, error) {
+	start := time.Now()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdin = stdin
 	cmd.Stdout = &stdout
@@ -204,7 +266,7 @@ func run(ctx context.Context, cmd *exec.Cmd, t Target, stdin io.Reader) (Result,
 	}
 	switch code := ps.ExitCode(); code {
 	case 255:
-		return res, &UnreachableError{Target: t, Stderr: strings.TrimSpace(stderr.String())}
+		return res, c.unreachable(t, stderr.String(), time.Since(start))
 	case -1:
 		return res, fmt.Errorf("ssh %s: %v", t, ps)
 	default:
