@@ -128,13 +128,13 @@ func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings)
 		return nil, nil, err
 	}
 	client := sshClient(c, p, s)
-	store = lockfile.Remote{Host: t.Host, Runner: lockfile.OnHost(client, t)}
+	store = lockfile.Remote{Host: t.Host, Runner: lockfile.OnHost(client, t), Login: t}
 	dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
 		conn, err := client.Dial(ctx, t)
 		if err != nil {
 			return nil, nil, err
 		}
-		return lockfile.Remote{Host: t.Host, Runner: conn}, conn, nil
+		return lockfile.Remote{Host: t.Host, Runner: conn, Login: t}, conn, nil
 	}
 	return store, dial, nil
 }

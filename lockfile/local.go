@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/hookshim/hookshim/internal/sshx"
 )
 
 // Local is a lock tree on this machine: Root stands in for the SSH user's home
@@ -24,6 +26,12 @@ func (s Local) Where() string { return "local " + s.Root }
 
 // Ref implements Store.
 func (s Local) Ref(p string) string { return "local:" + s.abs(p) }
+
+// RemoveCommand implements Store.
+func (s Local) RemoveCommand(p string) string {
+	q := sshx.Quote(s.abs(p))
+	return "rm " + q + "/details && rm -r " + q
+}
 
 func (s Local) abs(p string) string {
 	if path.IsAbs(p) {

@@ -37,6 +37,9 @@ func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader) (ss
 type Remote struct {
 	Host   string // for people: the host as it was named
 	Runner Runner
+	// Login is how people reach the host with ssh, for the command that
+	// removes a lock by hand; zero means Host.
+	Login sshx.Target
 }
 
 // Where implements Store.
@@ -44,6 +47,19 @@ func (s Remote) Where() string { return s.Host }
 
 // Ref implements Store.
 func (s Remote) Ref(p string) string { return s.Host + ":" + p }
+
+// RemoveCommand implements Store: Kamal's own release commands, run over ssh.
+func (s Remote) RemoveCommand(p string) string {
+	login := s.Host
+	if s.Login.Host != "" {
+		login = sshx.Target{User: s.Login.User, Host: s.Login.Host}.String()
+		if s.Login.Port != 0 {
+			login = "-p " + strconv.Itoa(s.Login.Port) + " " + login
+		}
+	}
+	q := sshx.Quote(p)
+	return "ssh " + login + " " + sshx.Quote("rm "+q+"/details && rm -r "+q)
+}
 
 // Exit statuses of the acquire and release scripts.
 const (

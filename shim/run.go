@@ -57,6 +57,7 @@ type Runner struct {
 	watchFailed atomic.Bool    // Watch failed once: poll from then on
 	sess        lockfile.Store // the multiplexed store, once dialled
 	closer      io.Closer
+	lostTokens  map[string]bool // tokens of takes whose answer was lost: a lock with one is ours
 }
 
 // Run decides and acts. It returns nil when the hook ran and succeeded (or was

@@ -57,7 +57,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 				continue
 			case held == nil:
 				r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (policy %s)", r.Hook, t.path, s.Where(), r.Policy)
-				return r.runHeld(ctx, s, t)
+				return r.runHeld(ctx, t)
 			}
 			now := Classify(held.Lock, r.Kamal, r.Hook, r.GitUser)
 			if now.State == Ours {
@@ -137,12 +137,16 @@ func (r *Runner) session(ctx context.Context) lockfile.Store {
 	return s
 }
 
-// redial drops a broken multiplexed connection so the next look opens a new one.
+// redial drops a broken multiplexed connection so the next look opens a new
+// one, and returns the store to use from now on: s may be a connection that
+// was replaced already (a settled take redials too).
 func (r *Runner) redial(s lockfile.Store) lockfile.Store {
-	if r.sess == nil || s != r.sess {
+	if r.Dial == nil {
 		return s
 	}
-	r.closeSession()
+	if r.sess != nil && s == r.sess {
+		r.closeSession()
+	}
 	return r.session(context.Background())
 }
 
