@@ -30,7 +30,11 @@ now, under a hold, after a wait, deferred, or refused, by --policy:
   free         take, run, release   run now      run now         run now
   ours         run now              defer        refuse          2.6+: run now; older: defer
   theirs       wait, take, run      defer        wait, refuse    wait, refuse
-  unreachable  refuse (exit 69)`,
+  unreachable  refuse (exit 69)
+
+Each step on the lock host (connecting, a look, a take, a release) is bounded
+by 30s; one that runs out counts as unreachable (69), never as free. SIGINT
+and SIGTERM end hookshim at once, releasing any lock it holds.`,
 		Flags: withCommon(append(settingsFlags(false),
 			&cli.StringFlag{Name: "policy", Value: "auto", Usage: "auto, hold, defer or strict; env HOOKSHIM_POLICY"},
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to `D` for a lock held by someone else (e.g. 5m); env HOOKSHIM_WAIT"},

@@ -14,10 +14,6 @@ import (
 // leaving a lock behind blocks every later deploy, so it is worth a few seconds.
 const releaseTries = 4
 
-// remoteStep bounds each look, take or release on the lock host: a host that
-// answers the handshake and then hangs must not keep hookshim for ever.
-const remoteStep = 30 * time.Second
-
 // hold takes the lock the Kamal way, runs the hook with the hold's identity,
 // and releases the lock however the hook ends.
 func (r *Runner) hold(ctx context.Context, o Ownership) error {
@@ -54,7 +50,11 @@ func (r *Runner) take(ctx context.Context, s lockfile.Store, p string) (taken, *
 	token := lockfile.NewToken()
 	h := lockfile.Hold{Hook: r.Hook, Token: token, User: r.User, Host: r.Hostname, PID: r.PID}
 	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.Kamal.Version, Message: h.Message()}
-	err := s.Acquire(ctx, p, d)
+	// Not ended by a signal: a take cut off half-way would leave a lock that
+	// only settleTake could find again. A signal is seen before the hook starts.
+	actx, cancel := context.WithTimeout(ctx, r.stepTimeout())
+	err := s.Acquire(actx, p, d)
+	cancel()
 	var held *lockfile.HeldError
 	switch {
 	case err == nil:
@@ -91,7 +91,7 @@ func (r *Runner) settleTake(s lockfile.Store, p, token string) (taken, bool) {
 	pause := 100 * time.Millisecond
 	for {
 		s = r.redial(s)
-		ctx, cancel := context.WithTimeout(context.Background(), remoteStep)
+		ctx, cancel := context.WithTimeout(context.Background(), r.stepTimeout())
 		ls, err := s.Read(ctx, p)
 		cancel()
 		if err == nil && len(ls) == 1 {
@@ -150,7 +150,7 @@ func (r *Runner) release(s lockfile.Store, p, token string) error {
 	var err error
 	for i := range releaseTries {
 		// Released even when the run was interrupted: never tie it to ctx.
-		ctx, cancel := context.WithTimeout(context.Background(), remoteStep)
+		ctx, cancel := context.WithTimeout(context.Background(), r.stepTimeout())
 		err = s.Release(ctx, p, token)
 		cancel()
 		switch {

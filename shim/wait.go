@@ -67,7 +67,15 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 			last = now
 			continue
 		}
-		now, err := r.observe(ctx, s)
+		var now Ownership
+		err := r.interruptible(ctx, "waiting for the lock", func(ctx context.Context) error {
+			var err error
+			now, err = r.observe(ctx, s)
+			return err
+		})
+		if exitcode.Code(err) > exitcode.SignalBase {
+			return err
+		}
 		if err != nil {
 			// A dropped connection is retried until the deadline: the lock is
 			// unknown, not free.
@@ -128,7 +136,9 @@ func (r *Runner) session(ctx context.Context) lockfile.Store {
 	if r.Dial == nil {
 		return r.Store
 	}
-	s, c, err := r.Dial(ctx)
+	dctx, cancel := context.WithTimeout(ctx, r.stepTimeout())
+	defer cancel()
+	s, c, err := r.Dial(dctx)
 	if err != nil {
 		r.Log.Debug().Err(err).Msg("multiplexed connection failed; using one SSH connection per look")
 		return r.Store
