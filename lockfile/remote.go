@@ -201,8 +201,9 @@ var readDetailsFn = `readdetails() {
   fi
 }`
 
-// ParseScan reads the output of the scan script. Lines before the header (a
-// login banner, say) are ignored; a missing END means the output was cut.
+// ParseScan reads the output of the scan script. Output before the header (a
+// login banner, say, with or without its newline) is ignored; a missing END
+// means the output was cut.
 func ParseScan(out []byte) ([]Lock, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -211,7 +212,9 @@ func ParseScan(out []byte) ([]Lock, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		if !started {
-			started = line == scanHeaderLine
+			// Noise before the header (a login banner, an rc file's output)
+			// may lack its newline and run into the header's line.
+			started = strings.HasSuffix(line, scanHeaderLine)
 			continue
 		}
 		if line == "END" {

@@ -64,6 +64,10 @@ type Options struct {
 	// user with a POSIX login shell (see UnprivilegedUser). Home is then owned
 	// by it, and the host's own files readable by it. Only root can do this.
 	User string
+	// Noise, when set, is printed on stdout by every session before its
+	// command runs, as a login shell's rc file or motd may do; no newline is
+	// added.
+	Noise string
 }
 
 // Host is one running SSH server.
@@ -314,6 +318,10 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 	if opts.HostBin != "" {
 		path = `PATH=` + sshx.Quote(opts.HostBin) + `:"$PATH"; export PATH` + "\n"
 	}
+	noise := ""
+	if opts.Noise != "" {
+		noise = "printf '%s' " + sshx.Quote(opts.Noise) + "\n"
+	}
 	// The command goes to the log NUL-terminated, so that commands spanning lines
 	// survive. No command at all (ssh without one) reads a script from stdin, as a
 	// login shell would.
@@ -322,7 +330,7 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 printf '%s\0' "${SSH_ORIGINAL_COMMAND-}" >>`+sshx.Quote(h.cmdLog)+`
 cd `+sshx.Quote(h.Home)+` || exit 1
 HOME=`+sshx.Quote(h.Home)+`; export HOME
-`+path+`if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh; fi
+`+path+noise+`if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh; fi
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 `, 0o755)
 
