@@ -31,7 +31,9 @@ func holder(l lockfile.Lock, now time.Time) string {
 	} else {
 		b.WriteString("an unknown holder")
 	}
-	if since := l.Since(); !since.IsZero() {
+	if since, ahead := l.Since(), l.Ahead(now); ahead > 0 {
+		fmt.Fprintf(&b, " since %s (%s in the future: clock skew between this machine and the one that took it; its age is unknown)", since.Format(lockfile.TimeLayout), Ago(ahead))
+	} else if !since.IsZero() {
 		fmt.Fprintf(&b, " since %s (%s ago)", since.Format(lockfile.TimeLayout), Ago(now.Sub(since)))
 	}
 	if d := l.Details; d != nil {

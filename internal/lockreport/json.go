@@ -36,20 +36,23 @@ type jsonHost struct {
 }
 
 type jsonLock struct {
-	Host        string    `json:"host"`
-	Path        string    `json:"path"`
-	Layout      string    `json:"layout"`
-	Name        string    `json:"name"`
-	State       string    `json:"state"`
-	Stale       bool      `json:"stale"`
-	Holder      *string   `json:"holder"`
-	Since       *string   `json:"since"`
-	SinceSource *string   `json:"since_source"`
-	AgeSeconds  *int64    `json:"age_seconds"`
-	Version     *string   `json:"version"`
-	Message     *string   `json:"message"`
-	Problem     *string   `json:"problem"`
-	Hold        *jsonHold `json:"hold"`
+	Host        string  `json:"host"`
+	Path        string  `json:"path"`
+	Layout      string  `json:"layout"`
+	Name        string  `json:"name"`
+	State       string  `json:"state"`
+	Stale       bool    `json:"stale"`
+	Holder      *string `json:"holder"`
+	Since       *string `json:"since"`
+	SinceSource *string `json:"since_source"`
+	AgeSeconds  *int64  `json:"age_seconds"`
+	// ClockSkewSeconds: how far in the future the lock's time is (flagged
+	// past lockfile.ClockSkewTolerance), else null.
+	ClockSkewSeconds *int64    `json:"clock_skew_seconds"`
+	Version          *string   `json:"version"`
+	Message          *string   `json:"message"`
+	Problem          *string   `json:"problem"`
+	Hold             *jsonHold `json:"hold"`
 }
 
 type jsonHold struct {
@@ -153,6 +156,10 @@ func jsonLockOf(r *Report, host string, l lockfile.Lock) jsonLock {
 	if a, ok := r.Age(l); ok {
 		sec := int64(a / time.Second)
 		j.AgeSeconds = &sec
+	}
+	if ahead := l.Ahead(r.Now); ahead > 0 {
+		sec := int64(ahead / time.Second)
+		j.ClockSkewSeconds = &sec
 	}
 	if d := l.Details; d != nil {
 		j.Holder, j.Version, j.Message = ptr(d.LockedBy), ptr(d.Version), ptr(d.Message)
