@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/user"
 	"strconv"
@@ -97,6 +98,10 @@ func runAction(c *cli.Context, p Process) error {
 		return err
 	}
 	spec := lockfile.Spec{Service: settings.Service, Destination: settings.Destination, RunDir: settings.RunDir}
+	if err := lockfile.ValidateRunDir(spec.RunDir); err != nil {
+		// run_directory comes only from deploy.yml: a config error (78).
+		return exitcode.New(exitcode.Config, fmt.Errorf("%s: run_directory: %w", deployconfig.DeployFile, err))
+	}
 	if err := spec.Validate(); err != nil {
 		return exitcode.New(exitcode.Usage, err)
 	}
