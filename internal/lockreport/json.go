@@ -36,23 +36,23 @@ type jsonHost struct {
 }
 
 type jsonLock struct {
-	Host        string  `json:"host"`
-	Path        string  `json:"path"`
-	Layout      string  `json:"layout"`
-	Name        string  `json:"name"`
-	State       string  `json:"state"`
-	Stale       bool    `json:"stale"`
-	Holder      *string `json:"holder"`
-	Since       *string `json:"since"`
-	SinceSource *string `json:"since_source"`
-	AgeSeconds  *int64  `json:"age_seconds"`
+	Host        string    `json:"host"`
+	Path        string    `json:"path"`
+	Layout      string    `json:"layout"`
+	Name        string    `json:"name"`
+	State       string    `json:"state"`
+	Stale       bool      `json:"stale"`
+	Holder      *string   `json:"holder"`
+	Since       *string   `json:"since"`
+	SinceSource *string   `json:"since_source"`
+	AgeSeconds  *int64    `json:"age_seconds"`
+	Version     *string   `json:"version"`
+	Message     *string   `json:"message"`
+	Problem     *string   `json:"problem"`
+	Hold        *jsonHold `json:"hold"`
 	// ClockSkewSeconds: how far in the future the lock's time is (flagged
 	// past lockfile.ClockSkewTolerance), else null.
-	ClockSkewSeconds *int64    `json:"clock_skew_seconds"`
-	Version          *string   `json:"version"`
-	Message          *string   `json:"message"`
-	Problem          *string   `json:"problem"`
-	Hold             *jsonHold `json:"hold"`
+	ClockSkewSeconds *int64 `json:"clock_skew_seconds"`
 }
 
 type jsonHold struct {
