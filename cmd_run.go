@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/user"
@@ -31,7 +32,11 @@ now, under a hold, after a wait, deferred, or refused, by --policy:
   free         take, run, release   run now      run now         run now
   ours         run now              defer        refuse          2.6+: run now; older: defer
   theirs       wait, take, run      defer        wait, refuse    wait, refuse
-  unreachable  refuse (exit 69)`,
+  unreachable  refuse (exit 69)
+
+Each step on the lock host (connecting, a look, a take, a release) is bounded
+by 30s; one that runs out counts as unreachable (69), never as free. SIGINT
+and SIGTERM end hookshim at once, releasing any lock it holds.`,
 		Flags: withCommon(append(settingsFlags(false),
 			&cli.StringFlag{Name: "policy", Value: "auto", Usage: "auto, hold, defer or strict; env HOOKSHIM_POLICY"},
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to `D` for a lock held by someone else (e.g. 5m); env HOOKSHIM_WAIT"},
@@ -96,6 +101,10 @@ func runAction(c *cli.Context, p Process) error {
 		return err
 	}
 	spec := lockfile.Spec{Service: settings.Service, Destination: settings.Destination, RunDir: settings.RunDir}
+	if err := lockfile.ValidateRunDir(spec.RunDir); err != nil {
+		// run_directory comes only from deploy.yml: a config error (78).
+		return exitcode.New(exitcode.Config, fmt.Errorf("%s: run_directory: %w", deployconfig.DeployFile, err))
+	}
 	if err := spec.Validate(); err != nil {
 		return exitcode.New(exitcode.Usage, err)
 	}

@@ -231,10 +231,15 @@ func ValidateName(kind, name string) error {
 }
 
 // ValidateRunDir checks a Kamal 1.x run_directory: a plain path with no "..",
-// control characters or newlines. It is always shell-quoted where it is used.
+// control characters or newlines, not starting with "-" (quoting cannot stop
+// a command on the host taking such a word for an option). It is always
+// shell-quoted where it is used.
 func ValidateRunDir(dir string) error {
 	if dir == "" {
 		return nil
+	}
+	if dir[0] == '-' {
+		return fmt.Errorf("run directory %q must not start with \"-\" (write ./%s for a directory of that name)", dir, dir)
 	}
 	for _, r := range dir {
 		if r < 0x20 || r == 0x7f {

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/hookshim/hookshim/internal/sshx"
 )
 
 // Local is a lock tree on this machine: Root stands in for the SSH user's home
@@ -25,6 +27,11 @@ func (s Local) Where() string { return "local " + s.Root }
 // Ref implements Store.
 func (s Local) Ref(p string) string { return "local:" + s.abs(p) }
 
+// RemoveCommand implements Store.
+func (s Local) RemoveCommand(p string) string {
+	return "rm -r -- " + sshx.Quote(s.abs(p))
+}
+
 func (s Local) abs(p string) string {
 	if path.IsAbs(p) {
 		return filepath.FromSlash(p)
@@ -35,16 +42,23 @@ func (s Local) abs(p string) string {
 // Scan implements Store.
 func (s Local) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
 	var paths []string
-	if _, err := os.Lstat(s.abs("mrsk_lock")); err == nil {
-		paths = append(paths, "mrsk_lock")
+	if _, err := os.Lstat(s.abs("mrsk_lock")); !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+		paths = append(paths, "mrsk_lock") // there, or cannot be told: read says which
 	}
+	var closed []Lock // directories that cannot be listed: what is in them is unknown
 	for _, sd := range scanDirs(runDirs) {
 		entries, err := os.ReadDir(s.abs(sd.dir))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 				continue
 			}
-			return nil, fmt.Errorf("reading %s: %w", sd.dir, err)
+			if !underAny(sd.dir, closed) {
+				p := sd.dir + "/" + sd.prefix + "*"
+				layout, name := classify(p)
+				closed = append(closed, Lock{Path: p, Layout: layout, Name: name, State: Unreadable,
+					Problem: fmt.Sprintf("%s cannot be listed (%s): whether a lock is there cannot be told", sd.dir, errText(err))})
+			}
+			continue
 		}
 		for _, e := range entries {
 			// Names with a newline cannot be reported on one line; no Kamal makes them.
@@ -54,7 +68,20 @@ func (s Local) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
 		}
 	}
 	sort.Strings(paths)
-	return s.Read(ctx, paths...)
+	locks, err := s.Read(ctx, paths...)
+	return append(locks, closed...), err
+}
+
+// underAny reports whether dir is inside (or is) the directory of a lock
+// pattern already reported as unlistable.
+func underAny(dir string, closed []Lock) bool {
+	for _, l := range closed {
+		d := path.Dir(l.Path)
+		if dir == d || strings.HasPrefix(dir, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Read implements Store.

@@ -45,6 +45,21 @@ func (l Lock) Since() time.Time {
 	return l.ModTime
 }
 
+// ClockSkewTolerance is how far in the future a lock's time may be before it
+// is flagged: Kamal writes the deployer's clock, truncated to the second.
+const ClockSkewTolerance = time.Second
+
+// Ahead is how far in the future of now the lock's time is, when that is more
+// than ClockSkewTolerance (the clock of the machine that took it is ahead of
+// now's), else 0. Such a lock's age cannot be told.
+func (l Lock) Ahead(now time.Time) time.Duration {
+	since := l.Since()
+	if since.IsZero() || since.Sub(now) <= ClockSkewTolerance {
+		return 0
+	}
+	return since.Sub(now)
+}
+
 // Hold returns the hookshim hold recorded in the lock's message, if any.
 func (l Lock) Hold() (Hold, bool) {
 	if l.Details == nil {

@@ -50,6 +50,17 @@ func (s Remote) Where() string { return s.Host }
 // Ref implements Store.
 func (s Remote) Ref(p string) string { return s.Host + ":" + p }
 
+// RemoveCommand implements Store: rm -r of the lock directory, over ssh as
+// SSH says (rm -r, not Kamal's rm details && rm -r, which stops at a lock
+// without details).
+func (s Remote) RemoveCommand(p string) string {
+	ssh := s.SSH
+	if ssh == "" {
+		ssh = "ssh " + sshx.Quote(s.Host)
+	}
+	return ssh + " " + sshx.Quote("rm -r -- "+sshx.Quote(p))
+}
+
 // Exit statuses of the acquire and release scripts.
 const (
 	statusHeld     = 3 // acquire: the lock exists; release: not ours
@@ -60,11 +71,7 @@ const (
 
 // Scan implements Store.
 func (s Remote) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
-	words := []string{"mrsk_lock"}
-	for _, sd := range scanDirs(runDirs) {
-		words = append(words, sd.pattern(sshx.Quote))
-	}
-	locks, err := s.run(ctx, scanScript(words))
+	locks, err := s.run(ctx, scanScript(scanDirs(runDirs), []string{"mrsk_lock"}))
 	// In path order, as Local.Scan gives them.
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Path < locks[j].Path })
 	return locks, err
@@ -79,7 +86,7 @@ func (s Remote) Read(ctx context.Context, paths ...string) ([]Lock, error) {
 	for i, p := range paths {
 		words[i] = sshx.Quote(p)
 	}
-	found, err := s.run(ctx, scanScript(words))
+	found, err := s.run(ctx, scanScript(nil, words))
 	if err != nil {
 		return nil, err
 	}
@@ -110,36 +117,101 @@ func (s Remote) run(ctx context.Context, script string) ([]Lock, error) {
 	return ParseScan(res.Stdout)
 }
 
-// scanScript reports every existing path among the words (literal quoted paths
-// or glob patterns) as one record: a header line
-// "KIND<TAB>MTIME<TAB>PATH" where KIND is D (details follow as base64 lines and
-// a line "."), N (no details), U (details unreadable), L (symlink), F (not a
-// directory), X (directory not searchable). Paths holding a newline are skipped.
-func scanScript(words []string) string {
-	return `LC_ALL=C; export LC_ALL
+// scanScript reports what is at each literal path (quoted shell words) and at
+// every entry of each scan dir that starts with its prefix, one record each: a
+// header line "KIND<TAB>MTIME<TAB>PATH" where KIND is D (details follow as
+// base64 lines and a line "."), N (no details), U (details unreadable), L
+// (symlink), F (not a directory), X (directory not searchable), or B (a
+// directory on the way cannot be searched or listed by the SSH user, so what
+// is there cannot be told: that directory follows on a line of its own; PATH
+// is the literal path, or DIR/PREFIX* for a scan dir). Paths holding a newline
+// are skipped.
+//
+// Nothing it opens can block: details are read only when they are a regular
+// file, with O_NONBLOCK|O_NOFOLLOW (dd), so a fifo or device swapped in
+// meanwhile gives an error or garbage, not a hang.
+func scanScript(dirs []scanDir, paths []string) string {
+	var b strings.Builder
+	b.WriteString(`LC_ALL=C; export LC_ALL
 echo '` + scanHeaderLine + `'
 nl='
 '
-for d in ` + strings.Join(words, " ") + `; do
-  [ -e "$d" ] || [ -L "$d" ] || continue
-  case "$d" in *"$nl"*) continue;; esac
+seen=$nl
+` + readDetailsFn + `
+# closed P: sets c to the nearest existing ancestor of P that cannot be searched.
+closed() {
+  c=$1
+  while :; do
+    case "$c" in */*) c=${c%/*}; [ -n "$c" ] || c=/;; *) c=.;; esac
+    if [ -e "$c" ]; then
+      [ -d "$c" ] && [ ! -x "$c" ] && return 0
+      return 1
+    fi
+    case "$c" in .|/) return 1;; esac
+  done
+}
+one() {
+  d=$1
+  case "$d" in *"$nl"*) return;; esac
+  if [ ! -e "$d" ] && [ ! -L "$d" ]; then
+    if [ "$2" = lit ] && closed "$d"; then printf 'B\t0\t%s\n%s\n' "$d" "$c"; fi
+    return
+  fi
   m=$(stat -c %Y -- "$d" 2>/dev/null) || m=0
-  if [ -L "$d" ]; then printf 'L\t%s\t%s\n' "$m" "$d"; continue; fi
-  if [ ! -d "$d" ]; then printf 'F\t%s\t%s\n' "$m" "$d"; continue; fi
-  if [ ! -x "$d" ]; then printf 'X\t%s\t%s\n' "$m" "$d"; continue; fi
+  if [ -L "$d" ]; then printf 'L\t%s\t%s\n' "$m" "$d"; return; fi
+  if [ ! -d "$d" ]; then printf 'F\t%s\t%s\n' "$m" "$d"; return; fi
+  if [ ! -x "$d" ]; then printf 'X\t%s\t%s\n' "$m" "$d"; return; fi
   f="$d/details"
-  if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'N\t%s\t%s\n' "$m" "$d"; continue; fi
-  if [ -L "$f" ] || [ ! -f "$f" ] || [ ! -r "$f" ]; then printf 'U\t%s\t%s\n' "$m" "$d"; continue; fi
+  if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'N\t%s\t%s\n' "$m" "$d"; return; fi
+  if [ -L "$f" ] || [ ! -f "$f" ] || [ ! -r "$f" ]; then printf 'U\t%s\t%s\n' "$m" "$d"; return; fi
   printf 'D\t%s\t%s\n' "$m" "$d"
-  head -c ` + strconv.Itoa(MaxDetailsSize+1) + ` -- "$f" | base64
+  readdetails "$f" | base64
   echo .
-done
-echo END
-`
+}
+# scandir D P: every entry of D starting with P; or, when D cannot be listed, one B record.
+# D empty is the home itself (the working directory), which is always listed.
+scandir() {
+  if [ -z "$1" ]; then
+    for d in "$2"*; do one "$d"; done
+    return
+  fi
+  if [ -d "$1" ] && { [ ! -r "$1" ] || [ ! -x "$1" ]; }; then c=$1
+  elif [ -e "$1" ] || ! closed "$1"; then
+    for d in "$1"/"$2"*; do one "$d"; done
+    return
+  fi
+  case "$seen" in *"$nl$c$nl"*) return;; esac
+  seen=$seen$c$nl
+  printf 'B\t0\t%s\n%s\n' "$1/$2*" "$c"
+}
+`)
+	for _, p := range paths {
+		b.WriteString("one " + p + " lit\n")
+	}
+	for _, sd := range dirs {
+		b.WriteString("scandir " + sshx.Quote(sd.dir) + " " + sshx.Quote(sd.prefix) + "\n")
+	}
+	b.WriteString("echo END\n")
+	return b.String()
 }
 
-// ParseScan reads the output of the scan script. Lines before the header (a
-// login banner, say) are ignored; a missing END means the output was cut.
+// readDetailsFn defines `readdetails FILE`: at most MaxDetailsSize+1 bytes of
+// FILE on stdout, opened so that it cannot block (GNU dd's iflag=nonblock,
+// nofollow); where dd lacks those flags (BusyBox), head under a 5 s timeout.
+var readDetailsFn = `readdetails() {
+  if [ -z "${rdd-}" ]; then
+    if dd if=/dev/null iflag=nonblock,nofollow count=0 status=none 2>/dev/null; then rdd=dd; else rdd=head; fi
+  fi
+  if [ "$rdd" = dd ]; then
+    dd if="$1" iflag=nonblock,nofollow,fullblock bs=` + strconv.Itoa(MaxDetailsSize+1) + ` count=1 status=none 2>/dev/null
+  else
+    timeout 5 head -c ` + strconv.Itoa(MaxDetailsSize+1) + ` -- "$1" 2>/dev/null
+  fi
+}`
+
+// ParseScan reads the output of the scan script. Output before the header (a
+// login banner, say, with or without its newline) is ignored; a missing END
+// means the output was cut.
 func ParseScan(out []byte) ([]Lock, error) {
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -148,7 +220,9 @@ func ParseScan(out []byte) ([]Lock, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		if !started {
-			started = line == scanHeaderLine
+			// Noise before the header (a login banner, an rc file's output)
+			// may lack its newline and run into the header's line.
+			started = strings.HasSuffix(line, scanHeaderLine)
 			continue
 		}
 		if line == "END" {
@@ -187,6 +261,11 @@ func ParseScan(out []byte) ([]Lock, error) {
 			l.State, l.Problem = Unreadable, "lock path is a file, not a directory"
 		case "X":
 			l.State, l.Problem = Unreadable, "lock directory is not searchable (permission denied)"
+		case "B":
+			if !sc.Scan() {
+				return nil, fmt.Errorf("lock scan output was cut short")
+			}
+			l.State, l.Problem = Unreadable, fmt.Sprintf("%s cannot be searched or listed (permission denied): whether a lock is there cannot be told", sc.Text())
 		default:
 			return nil, fmt.Errorf("unexpected record %q in lock scan output", kind)
 		}
@@ -220,7 +299,7 @@ while :; do
   tries=$((tries + 1))
   [ "$tries" -lt 5 ] || exit 1
 done
-`, sshx.Quote(parentDir(p)), q, Encode64([]byte(d.Text())), q, q, q, q, q, scanScript([]string{q}), statusHeld)
+`, sshx.Quote(parentDir(p)), q, Encode64([]byte(d.Text())), q, q, q, q, q, scanScript(nil, []string{q}), statusHeld)
 	res, err := s.Runner.Run(ctx, script, nil)
 	if err != nil {
 		return err
@@ -248,10 +327,11 @@ func (s Remote) Release(ctx context.Context, p, token string) error {
 	// Only the first Message: line counts, matched whole: a token that merely
 	// appears in the name, the version or a later line proves nothing.
 	q := sshx.Quote(p)
-	script := fmt.Sprintf(`d=%s
+	script := fmt.Sprintf(readDetailsFn+`
+d=%s
 [ -e "$d" ] || [ -L "$d" ] || exit %d
 [ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/details" ] || exit %d
-base64 -d < "$d/details" 2>/dev/null | sed -n '/^Message:/{p;q;}' | grep -q -x -E -e %s || exit %d
+readdetails "$d/details" | base64 -d 2>/dev/null | sed -n '/^Message:/{p;q;}' | grep -q -x -E -e %s || exit %d
 rm "$d/details" && rm -r "$d"
 `, q, statusGone, statusNotOurs, sshx.Quote("Message: ?("+AutomaticMessage+" \\()?hookshim [A-Za-z0-9._-]+ hold "+token+"( .*)?"), statusNotOurs)
 	res, err := s.Runner.Run(ctx, script, nil)

@@ -206,6 +206,8 @@ func TestRemoteUnreachable(t *testing.T) {
 func FuzzParseScan(f *testing.F) {
 	f.Add([]byte(scanHeaderLine + "\nD\t1\t.kamal/lock-app\nTG9j\n.\nEND\n"))
 	f.Add([]byte("banner\n" + scanHeaderLine + "\nN\t0\tx\nEND\n"))
+	f.Add([]byte(scanHeaderLine + "\nB\t0\t.kamal/lock-*\n.kamal\nEND\n"))
+	f.Add([]byte("motd without a newline" + scanHeaderLine + "\nEND\n"))
 	f.Fuzz(func(t *testing.T, out []byte) {
 		locks, err := ParseScan(out)
 		if err == nil {

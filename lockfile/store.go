@@ -11,6 +11,9 @@ type Store interface {
 	// Ref names the lock at path as HOST:PATH (local:/abs/path for a local
 	// tree), the form hooks receive in HOOKSHIM_LOCK.
 	Ref(path string) string
+	// RemoveCommand is the shell command a person runs (here) to remove the
+	// lock directory at path by hand (rm -r), when hookshim could not or no Kamal can.
+	RemoveCommand(path string) string
 	// Scan finds every lock of every layout, plus locks in the extra Kamal 1.x
 	// run directories given.
 	Scan(ctx context.Context, runDirs ...string) ([]Lock, error)

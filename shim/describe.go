@@ -3,12 +3,10 @@ package shim
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
-	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -34,7 +32,9 @@ func holder(l lockfile.Lock, now time.Time) string {
 	} else {
 		b.WriteString("an unknown holder")
 	}
-	if since := l.Since(); !since.IsZero() {
+	if since, ahead := l.Since(), l.Ahead(now); ahead > 0 {
+		fmt.Fprintf(&b, " since %s (%s in the future: clock skew between this machine and the one that took it; its age is unknown)", since.Format(lockfile.TimeLayout), Ago(ahead))
+	} else if !since.IsZero() {
 		fmt.Fprintf(&b, " since %s (%s ago)", since.Format(lockfile.TimeLayout), Ago(now.Sub(since)))
 	}
 	if d := l.Details; d != nil {
@@ -121,7 +121,7 @@ func (r *Runner) releaseCommand(l lockfile.Lock) string {
 	if l.Path == r.Spec.Path(r.Layouts[0]) {
 		return KamalCommand(r.Spec.Destination, "lock", "release")
 	}
-	return RemoveCommand(r.Store, l.Path)
+	return r.Store.RemoveCommand(l.Path)
 }
 
 // KamalCommand renders a kamal command line for a hint, with -d DESTINATION
@@ -132,21 +132,4 @@ func KamalCommand(destination string, args ...string) string {
 		cmd += " -d " + destination
 	}
 	return cmd
-}
-
-// RemoveCommand is a command a person can paste to remove the lock directory at
-// path in s: rm -r for a lock tree here, over ssh for a host.
-func RemoveCommand(s lockfile.Store, path string) string {
-	rm := "rm -r -- " + sshx.Quote(path)
-	switch st := s.(type) {
-	case lockfile.Local:
-		return "rm -r -- " + sshx.Quote(filepath.Join(st.Root, path))
-	case lockfile.Remote:
-		ssh := st.SSH
-		if ssh == "" {
-			ssh = "ssh " + sshx.Quote(st.Host)
-		}
-		return ssh + " " + sshx.Quote(rm)
-	}
-	return rm
 }

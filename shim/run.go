@@ -61,12 +61,16 @@ type Runner struct {
 	Watch func(ctx context.Context, path string) error
 	// Defer hands the hook to a deferral; nil means deferring is not available.
 	Defer func(ctx context.Context, o Ownership, why string) error
+	// StepTimeout bounds each step on the lock host (connecting, a look, a
+	// take, a release); 0 means DefaultStepTimeout.
+	StepTimeout time.Duration
 
 	waitUntil     time.Time      // the --wait deadline, once waiting began
 	leftoversSaid bool           // leftovers of another Kamal generation were reported
 	watchFailed   atomic.Bool    // Watch failed once: poll from then on
 	sess          lockfile.Store // the multiplexed store, once dialled
 	closer        io.Closer
+	lostTokens    map[string]bool // tokens of takes whose answer was lost: a lock with one is ours
 }
 
 // Run decides and acts. It returns nil when the hook ran and succeeded (or was
@@ -94,17 +98,52 @@ func (r *Runner) Run(ctx context.Context) error {
 		return r.exec(ctx, identityEnv(r.Env, "", lockfile.Lock{}, "", false))
 	}
 	defer r.closeSession()
-	first := r.Store
-	if r.Policy == Hold || r.Wait > 0 {
-		// A take, a release or more looks are likely to follow: make even the
-		// first look over the one connection they will all share.
-		first = r.session(ctx)
-	}
-	o, err := r.observe(ctx, first)
+	var o Ownership
+	err := r.interruptible(ctx, "reading the lock", func(ctx context.Context) error {
+		first := r.Store
+		if r.Policy == Hold || r.Wait > 0 {
+			// A take, a release or more looks are likely to follow: make even the
+			// first look over the one connection they will all share.
+			first = r.session(ctx)
+		}
+		var err error
+		o, err = r.observe(ctx, first)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	return r.act(ctx, o)
+}
+
+// DefaultStepTimeout bounds each step on the lock host when StepTimeout is 0:
+// a host that answers the handshake and then hangs (a stuck file system, a
+// login script that never returns) must not keep hookshim, or Kamal, for ever.
+const DefaultStepTimeout = 30 * time.Second
+
+func (r *Runner) stepTimeout() time.Duration {
+	if r.StepTimeout > 0 {
+		return r.StepTimeout
+	}
+	return DefaultStepTimeout
+}
+
+// interruptible runs f, a step that takes nothing on the host (connecting or
+// looking), bounded by the step timeout and ended at once by SIGINT or SIGTERM:
+// the error then carries 128+N and says nothing was run.
+func (r *Runner) interruptible(ctx context.Context, what string, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, r.stepTimeout())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case sig := <-r.Exec.Signals:
+		cancel()
+		<-done
+		return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %v while %s; nothing was run", r.Hook, sig, what)
+	}
 }
 
 // observe reads, in one round trip, every place the caller's lock may be (the
@@ -120,6 +159,9 @@ func (r *Runner) observe(ctx context.Context, s lockfile.Store) (Ownership, erro
 	}
 	locks, err := s.Read(ctx, paths...)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: no answer within %s", err, r.stepTimeout())
+		}
 		return Ownership{}, r.lockError(s, "read", err)
 	}
 	l := lockfile.Lock{Path: live[0], Layout: r.Layouts[0], State: lockfile.Free}
@@ -153,7 +195,7 @@ func (r *Runner) reportLeftovers(s lockfile.Store, leftovers []lockfile.Lock) {
 	r.leftoversSaid = true
 	for _, l := range leftovers {
 		r.Log.Warn().Msgf("%s: leftover lock %s on %s (%s layout), held by %s: the caller is %s (%s), which never looks there, so it is not waited for; remove it with: %s",
-			r.Hook, l.Path, s.Where(), l.Layout.Versions(), holder(l, r.Now()), r.Kamal.Range, r.Kamal.Range.Source, RemoveCommand(s, l.Path))
+			r.Hook, l.Path, s.Where(), l.Layout.Versions(), holder(l, r.Now()), r.Kamal.Range, r.Kamal.Range.Source, s.RemoveCommand(l.Path))
 	}
 }
 

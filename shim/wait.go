@@ -60,7 +60,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 				continue
 			case held == nil:
 				r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (policy %s)", r.Hook, t.path, s.Where(), r.Policy)
-				return r.runHeld(ctx, s, t)
+				return r.runHeld(ctx, t)
 			}
 			now := Classify(held.Lock, r.caller(s))
 			if now.State == Ours {
@@ -73,7 +73,15 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 			last = now
 			continue
 		}
-		now, err := r.observe(ctx, s)
+		var now Ownership
+		err := r.interruptible(ctx, "waiting for the lock", func(ctx context.Context) error {
+			var err error
+			now, err = r.observe(ctx, s)
+			return err
+		})
+		if exitcode.Code(err) > exitcode.SignalBase {
+			return err
+		}
 		if err != nil {
 			// A dropped connection is retried until the deadline: the lock is
 			// unknown, not free.
@@ -151,7 +159,9 @@ func (r *Runner) session(ctx context.Context) lockfile.Store {
 	if r.Dial == nil {
 		return r.Store
 	}
-	s, c, err := r.Dial(ctx)
+	dctx, cancel := context.WithTimeout(ctx, r.stepTimeout())
+	defer cancel()
+	s, c, err := r.Dial(dctx)
 	if err != nil {
 		r.Log.Debug().Err(err).Msg("multiplexed connection failed; using one SSH connection per look")
 		return r.Store
@@ -160,12 +170,16 @@ func (r *Runner) session(ctx context.Context) lockfile.Store {
 	return s
 }
 
-// redial drops a broken multiplexed connection so the next look opens a new one.
+// redial drops a broken multiplexed connection so the next look opens a new
+// one, and returns the store to use from now on: s may be a connection that
+// was replaced already (a settled take redials too).
 func (r *Runner) redial(s lockfile.Store) lockfile.Store {
-	if r.sess == nil || s != r.sess {
+	if r.Dial == nil {
 		return s
 	}
-	r.closeSession()
+	if r.sess != nil && s == r.sess {
+		r.closeSession()
+	}
 	return r.session(context.Background())
 }
 

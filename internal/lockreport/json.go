@@ -50,6 +50,9 @@ type jsonLock struct {
 	Message     *string   `json:"message"`
 	Problem     *string   `json:"problem"`
 	Hold        *jsonHold `json:"hold"`
+	// ClockSkewSeconds: how far in the future the lock's time is (flagged
+	// past lockfile.ClockSkewTolerance), else null.
+	ClockSkewSeconds *int64 `json:"clock_skew_seconds"`
 }
 
 type jsonHold struct {
@@ -153,6 +156,10 @@ func jsonLockOf(r *Report, host string, l lockfile.Lock) jsonLock {
 	if a, ok := r.Age(l); ok {
 		sec := int64(a / time.Second)
 		j.AgeSeconds = &sec
+	}
+	if ahead := l.Ahead(r.Now); ahead > 0 {
+		sec := int64(ahead / time.Second)
+		j.ClockSkewSeconds = &sec
 	}
 	if d := l.Details; d != nil {
 		j.Holder, j.Version, j.Message = ptr(d.LockedBy), ptr(d.Version), ptr(d.Message)

@@ -330,7 +330,7 @@ func TestWriteJSON(t *testing.T) {
 		t.Fatalf("%d hosts, %d locks, %d jobs; want 4, 8, 1", len(doc.Hosts), len(doc.Locks), len(doc.Jobs))
 	}
 	hostKeys := []string{"host", "transport", "address", "ok", "error", "locks", "elapsed_ms"}
-	lockKeys := []string{"host", "path", "layout", "name", "state", "stale", "holder", "since", "since_source", "age_seconds", "version", "message", "problem", "hold"}
+	lockKeys := []string{"host", "path", "layout", "name", "state", "stale", "holder", "since", "since_source", "age_seconds", "clock_skew_seconds", "version", "message", "problem", "hold"}
 	jobKeys := []string{"id", "hook", "state", "repo", "lock", "since", "age_seconds", "log", "exit_status", "error"}
 	for _, h := range doc.Hosts {
 		checkKeys(t, "host", h, hostKeys)

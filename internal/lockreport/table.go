@@ -93,7 +93,9 @@ func lockRow(r *Report, host string, l lockfile.Lock) []string {
 	if t := l.Since(); !t.IsZero() {
 		since = t.UTC().Format(lockfile.TimeLayout)
 	}
-	if a, ok := r.Age(l); ok {
+	if ahead := l.Ahead(r.Now); ahead > 0 {
+		age = "-" + shim.Ago(ahead) + " (clock skew)"
+	} else if a, ok := r.Age(l); ok {
 		age = shim.Ago(a)
 	}
 	if d := l.Details; d != nil {

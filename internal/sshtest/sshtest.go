@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,6 +64,14 @@ type Options struct {
 	// sets no StrictHostKeyChecking (OpenSSH's default applies, unless the
 	// client passes one) and KnownHosts starts empty.
 	FreshClient bool
+	// User, when set, is the SSH user instead of the one running the tests: a
+	// user with a POSIX login shell (see UnprivilegedUser). Home is then owned
+	// by it, and the host's own files readable by it. Only root can do this.
+	User string
+	// Noise, when set, is printed on stdout by every session before its
+	// command runs, as a login shell's rc file or motd may do; no newline is
+	// added.
+	Noise string
 }
 
 // Host is one running SSH server.
@@ -121,6 +130,9 @@ func Start(t testing.TB, opts Options) *Host {
 	checkLoopback(t, addr)
 	ks := newKeySet(t)
 	ks.fresh = opts.FreshClient
+	if opts.User != "" {
+		ks.user = opts.User
+	}
 	h := newHost(t, ks, addr, opts)
 	ks.writeClientConfig(t, []*Host{h})
 	return h
@@ -300,10 +312,30 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 		keys = string(pub)
 	}
 	writeFile(t, authorized, keys, 0o600)
+	if opts.User != "" {
+		// sshd reads authorized_keys, and the session runs the hostshell and
+		// logs to cmdLog, as the login user.
+		uid, gid := lookupIDs(t, opts.User)
+		for _, f := range []struct {
+			name string
+			mode os.FileMode
+		}{{dir, 0o755}, {authorized, 0o644}, {h.cmdLog, 0o666}} {
+			if err := os.Chmod(f.name, f.mode); err != nil {
+				t.Fatalf("sshtest: %v", err)
+			}
+		}
+		if err := os.Chown(h.Home, uid, gid); err != nil {
+			t.Fatalf("sshtest: a host for user %s needs root: %v", opts.User, err)
+		}
+	}
 
 	path := ""
 	if opts.HostBin != "" {
 		path = `PATH=` + sshx.Quote(opts.HostBin) + `:"$PATH"; export PATH` + "\n"
+	}
+	noise := ""
+	if opts.Noise != "" {
+		noise = "printf '%s' " + sshx.Quote(opts.Noise) + "\n"
 	}
 	// The command goes to the log NUL-terminated, so that commands spanning lines
 	// survive. No command at all (ssh without one) reads a script from stdin, as a
@@ -313,9 +345,9 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 printf '%s\0' "${SSH_ORIGINAL_COMMAND-}" >>`+sshx.Quote(h.cmdLog)+`
 cd `+sshx.Quote(h.Home)+` || exit 1
 HOME=`+sshx.Quote(h.Home)+`; export HOME
-`+path+`if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh; fi
+`+path+noise+`if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh; fi
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
-`, 0o700)
+`, 0o755)
 
 	writeFile(t, h.sshdConfig, fmt.Sprintf(`# written by sshtest; each connection is served by sshd -i with this file
 HostKey %s
@@ -616,6 +648,53 @@ func BannerThenSilentTarget(t testing.TB) sshx.Target {
 		wg.Wait()
 	})
 	return sshx.Target{User: currentUser(), Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
+}
+
+// unprivilegedName is the user UnprivilegedUser makes.
+const unprivilegedName = "hookshim-test"
+
+var unprivilegedMu sync.Mutex
+
+// UnprivilegedUser returns the name of a user that is not root and has /bin/sh
+// as its login shell (nobody has none) and a login sshd allows (password "*",
+// not locked "!"), creating the system user
+// "hookshim-test" (no home) if it does not exist. It needs root.
+func UnprivilegedUser(t testing.TB) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("sshtest: another user is needed, and only root can make one and log in as it (./test.sh runs as root in CI)")
+	}
+	unprivilegedMu.Lock()
+	defer unprivilegedMu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := user.Lookup(unprivilegedName); err == nil {
+			return unprivilegedName
+		}
+		out, err := exec.Command("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+			"--shell", "/bin/sh", "--user-group", "--password", "*", unprivilegedName).CombinedOutput()
+		if err == nil {
+			return unprivilegedName
+		}
+		// 9: made meanwhile by another test process; 10: /etc/passwd is
+		// locked by one: look again.
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 9 && ee.ExitCode() != 10 || time.Now().After(deadline) {
+			t.Fatalf("sshtest: useradd %s: %v: %s", unprivilegedName, err, bytes.TrimSpace(out))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func lookupIDs(t testing.TB, name string) (uid, gid int) {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid
 }
 
 func currentUser() string {

@@ -159,7 +159,8 @@ func (cn *Conn) start(ctx context.Context) error {
 		br := bufio.NewReader(stdoutR)
 		for {
 			line, err := br.ReadString('\n')
-			if strings.TrimRight(line, "\r\n") == readyMarker {
+			// Startup noise without a newline runs into the marker's line.
+			if strings.HasSuffix(strings.TrimRight(line, "\r\n"), readyMarker) {
 				ready <- true
 				io.Copy(io.Discard, br)
 				return
