@@ -257,3 +257,130 @@ func TestRealFailingHooks(t *testing.T) {
 		})
 	}
 }
+
+// miscSteps splits a misc-*.txt recording into its commands: the arguments,
+// the output lines that are not SSHKit INFO lines, the lock directories left
+// and the exit code.
+type miscStep struct {
+	args  string
+	out   []string
+	dirs  []string
+	rc    string
+	first bool
+}
+
+func miscSteps(text string) []miscStep {
+	var steps []miscStep
+	var cur *miscStep
+	sect := ""
+	for _, l := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(l, "$ kamal "):
+			steps = append(steps, miscStep{args: strings.TrimPrefix(l, "$ kamal ")})
+			cur, sect = &steps[len(steps)-1], "out"
+		case cur == nil:
+		case strings.HasPrefix(l, "# rc="):
+			cur.rc = strings.TrimPrefix(l, "# rc=")
+		case l == "# lock dirs after:":
+			sect = "dirs"
+		case strings.HasPrefix(l, "# ") && !strings.HasPrefix(l, "#   "):
+			sect = ""
+		case sect == "dirs" && strings.HasPrefix(l, "#   "):
+			cur.dirs = append(cur.dirs, strings.TrimPrefix(l, "#   "))
+		case sect == "out" && !strings.HasPrefix(l, "  INFO"):
+			cur.out = append(cur.out, l)
+		}
+	}
+	return steps
+}
+
+// TestRealLockCommands replays the lock-command recordings (misc.sh,
+// legacy.sh): -d staging, a lock directory without details, a Kamal 1.9 lock
+// seen by Kamal 2. Output (without INFO lines), lock directories left and exit
+// codes must be the real Kamal's.
+func TestRealLockCommands(t *testing.T) {
+	for _, ver := range realVersions {
+		t.Run(ver, func(t *testing.T) {
+			t.Parallel()
+			for _, c := range []struct {
+				file  string
+				setup func(r *realRepo)
+			}{
+				{"misc-lock-staging.txt", nil},
+				{"misc-lock-no-details.txt", func(r *realRepo) {
+					if err := os.MkdirAll(filepath.Join(r.home, ".kamal", "lock-app"), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}},
+				{"misc-legacy19.txt", func(r *realRepo) {
+					if err := os.MkdirAll(filepath.Join(r.home, ".kamal", "locks"), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}},
+			} {
+				r := newRealRepo(t, ver, "basic", "")
+				if c.setup != nil {
+					c.setup(r)
+				}
+				steps := miscSteps(readReal(t, ver, c.file))
+				for i, st := range steps {
+					if strings.Contains(st.args, "--lock-wait") || strings.HasPrefix(st.args, "deploy") {
+						continue // TestLockWait and TestRealHookRecordings cover these
+					}
+					// legacy19: steps 0, 4 and 5 are Kamal 1.9.0's.
+					if c.file == "misc-legacy19.txt" {
+						v := ver
+						if i == 0 || i >= 4 {
+							v = "1.9.0"
+						}
+						r.setenv(EnvVersion, v)
+					}
+					out, _, code := r.run(strings.Fields(st.args)...)
+					var got []string
+					for _, l := range strings.Split(r.normalize(out), "\n") {
+						// The 1.9 project of legacy.sh has no hooks.
+						skip := r.getenv(EnvVersion) == "1.9.0" && l == "Running the pre-connect hook..."
+						if !skip && !strings.HasPrefix(l, "  INFO") && !strings.HasPrefix(l, "rec-hook") {
+							got = append(got, l)
+						}
+					}
+					// misc.sh's $(...) dropped the output's trailing newlines.
+					got, want := trimEmpty(got), trimEmpty(st.out)
+					dirs := r.lockDirsAndDetails()
+					if strconv.Itoa(code) != st.rc || strings.Join(got, "\n") != strings.Join(want, "\n") || strings.Join(dirs, "\n") != strings.Join(st.dirs, "\n") {
+						t.Errorf("%s/%s: kamal %s: exit %d (want %s), lock dirs %q (want %q):\n%s", ver, c.file, st.args, code, st.rc, dirs, st.dirs,
+							diffLines(got, want))
+					}
+				}
+			}
+		})
+	}
+}
+
+// lockDirsAndDetails is misc.sh's listing: lock directories and their files.
+func (r *realRepo) lockDirsAndDetails() []string {
+	var out []string
+	for _, d := range r.lockDirs() {
+		out = append(out, d)
+		if _, err := os.Stat(filepath.Join(r.home, d, "details")); err == nil {
+			out = append(out, d+"/details")
+		}
+	}
+	return out
+}
+
+func trimEmpty(ls []string) []string {
+	for len(ls) > 0 && ls[len(ls)-1] == "" {
+		ls = ls[:len(ls)-1]
+	}
+	return ls
+}
+
+func (r *repo) getenv(key string) string {
+	for i := len(r.env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(r.env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
