@@ -54,6 +54,10 @@ type options struct {
 	lockWait         bool
 	lockWaitTimeout  time.Duration
 	lockWaitInterval time.Duration
+	// The two as Kamal prints them ("#{timeout}s"): Thor's numeric, so "3"
+	// for 3 and "0.5" or "1.0" for a float.
+	lockWaitTimeoutText  string
+	lockWaitIntervalText string
 }
 
 func (o *options) has(name string) bool { return o.set[name] }
@@ -102,9 +106,11 @@ func findOpt(long string, short byte) *optSpec {
 // command of `accessory exec NAME CMD...`.
 func parseArgs(args []string, v kamalVersion) (options, error) {
 	o := options{
-		set:              map[string]bool{},
-		lockWaitTimeout:  900 * time.Second,
-		lockWaitInterval: 15 * time.Second,
+		set:                  map[string]bool{},
+		lockWaitTimeout:      900 * time.Second,
+		lockWaitInterval:     15 * time.Second,
+		lockWaitTimeoutText:  "900",
+		lockWaitIntervalText: "15",
 	}
 	stop := false
 	for i := 0; i < len(args); i++ {
@@ -176,9 +182,9 @@ func parseArgs(args []string, v kamalVersion) (options, error) {
 				return o, fmt.Errorf("Expected numeric value for '--%s'; got %q", spec.name, value)
 			}
 			if spec.name == "lock-wait-timeout" {
-				o.lockWaitTimeout = d
+				o.lockWaitTimeout, o.lockWaitTimeoutText = d, rubyNumeric(value, d)
 			} else {
-				o.lockWaitInterval = d
+				o.lockWaitInterval, o.lockWaitIntervalText = d, rubyNumeric(value, d)
 			}
 		}
 	}
@@ -195,4 +201,18 @@ func parseSeconds(s string) (time.Duration, error) {
 		err = fmt.Errorf("negative")
 	}
 	return d, err
+}
+
+// rubyNumeric is how Ruby prints a Thor numeric option given as s: an integer
+// as written ("3"), a float with at least one decimal ("0.5", "1.0"); a Go
+// duration (the emulator's extension) as seconds the same way.
+func rubyNumeric(s string, d time.Duration) string {
+	if n, err := strconv.Atoi(s); err == nil {
+		return strconv.Itoa(n)
+	}
+	f := strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+	if !strings.Contains(f, ".") {
+		f += ".0"
+	}
+	return f
 }

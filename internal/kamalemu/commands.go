@@ -63,22 +63,26 @@ func (e *emu) lockedWork(bootAccessories bool) error {
 	return nil
 }
 
-// appBoot is app:boot: one boot batch of every host, with the app-boot hooks
-// (since 2.4) around it.
+// appBoot is app:boot: per boot group (boot: limit:), the app-boot hooks
+// (since 2.4) around booting that group, with KAMAL_HOSTS that group's hosts
+// (recorded: Kamal 2.5.3, 2.6.0, 2.12.0 with two hosts and limit 1).
 func (e *emu) appBoot() error {
 	return e.withLock(func() error {
 		e.say("Start container with version %s (or reboot if already running)...", e.hookVersion)
-		if e.ver.atLeast(2, 4) {
-			if err := e.runHook("pre-app-boot", hookOpts{hosts: e.hostNames()}); err != nil {
-				return err
-			}
-		}
-		if err := e.preConnect(); err != nil {
+		if err := e.preConnect(); err != nil { // the assets step asks every host first
 			return err
 		}
-		if e.ver.atLeast(2, 4) {
-			if err := e.runHook("post-app-boot", hookOpts{hosts: e.hostNames()}); err != nil {
-				return err
+		for _, group := range e.bootGroups() {
+			hosts := joinHostNames(group)
+			if e.ver.atLeast(2, 4) {
+				if err := e.runHook("pre-app-boot", hookOpts{hosts: hosts}); err != nil {
+					return err
+				}
+			}
+			if e.ver.atLeast(2, 4) {
+				if err := e.runHook("post-app-boot", hookOpts{hosts: hosts}); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -114,6 +118,14 @@ func (e *emu) setup() error {
 			e.say("Ensure Docker is installed...")
 			if err := e.preConnect(); err != nil {
 				return err
+			}
+			// server:bootstrap ends with docker-setup (since 1.4), inside setup's
+			// lock; recorded under setup on 2.5.3, 2.6.0, 2.12.0 (the hosts
+			// report Docker installed, so nothing is installed first).
+			if e.ver.atLeast(1, 4) {
+				if err := e.runHook("docker-setup", hookOpts{}); err != nil {
+					return err
+				}
 			}
 			if !e.ver.atLeast(2, 0) {
 				e.say("Evaluate and push env files...")
@@ -190,20 +202,20 @@ func (e *emu) rollback(version string) error {
 }
 
 // accessory is `kamal accessory SUB NAME [CMD...]`: inside with_lock for every
-// command that changes an accessory (and, as hookshim's tests want it, exec);
-// no accessory is actually there to boot.
+// command that changes an accessory, not for exec, details and logs; no
+// accessory is actually there to boot.
 func (e *emu) accessory(sub, name string, cmd []string) error {
 	switch sub {
 	case "details", "logs":
 		return e.preConnect()
 	case "exec":
-		return e.withLock(func() error {
-			if err := e.preConnect(); err != nil {
-				return err
-			}
-			e.say("Launching command from new container...")
-			return nil
-		})
+		// No with_lock: exec runs while anyone holds the lock (recorded:
+		// 2.5.3, 2.6.0, 2.12.0, testdata/real/*/misc-accessory.txt).
+		if err := e.preConnect(); err != nil {
+			return err
+		}
+		e.say("Launching command from new container...")
+		return nil
 	}
 	return e.withLock(func() error {
 		if name == "all" {

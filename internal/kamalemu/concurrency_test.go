@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,63 +123,178 @@ func TestHoldFIFO(t *testing.T) {
 	}
 }
 
-// TestLockWait: Kamal 2.12's --lock-wait polls an automatic lock until it goes,
-// refuses to wait on a manual one, and gives up after its timeout.
+// lockWaitShape is the part of a `deploy --lock-wait` output from "Acquiring
+// the deploy lock (waiting" on that the lock wait prints, normalised (times,
+// versions, timings), without the "Retrying in ..." lines, which it checks
+// apart: well formed, with the interval as Kamal prints it and the remaining
+// seconds counting down. How many there are depends on the machine's speed
+// (remaining is the time left, truncated), so no test counts them.
+func lockWaitShape(t *testing.T, out, interval string) (shape []string, retries int) {
+	t.Helper()
+	retry := regexp.MustCompile(`^Retrying in ` + regexp.QuoteMeta(interval) + `s \((\d+)s remaining\)\.\.\.$`)
+	keep := regexp.MustCompile(`^(Acquiring the deploy lock \(waiting|Deploy lock is held by:|Locked by: |Version: |Message: |Timed out after |  Finished all in |  ERROR |$)`)
+	started := false
+	last := -1
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if strings.HasPrefix(l, "Acquiring the deploy lock (waiting") {
+			started = true
+		}
+		if !started {
+			continue
+		}
+		if m := retry.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			if last >= 0 && n >= last {
+				t.Errorf("remaining seconds do not count down: %q after %ds", l, last)
+			}
+			last = n
+			retries++
+			continue
+		}
+		if strings.HasPrefix(l, "Retrying") {
+			t.Errorf("malformed retry line %q (interval %s)", l, interval)
+			continue
+		}
+		if !keep.MatchString(l) {
+			break // the deploy goes on
+		}
+		l = regexp.MustCompile(` at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|<TIME>)$`).ReplaceAllString(l, " at TIME")
+		l = regexp.MustCompile(`^Version: .*`).ReplaceAllString(l, "Version: V")
+		l = regexp.MustCompile(`Finished all in [0-9.]+ seconds`).ReplaceAllString(l, "Finished all in X seconds")
+		shape = append(shape, l)
+	}
+	return shape, retries
+}
+
+// lockWaitFixture is a recorded --lock-wait output: its shape and exit code.
+func lockWaitFixture(t *testing.T, name, interval string) ([]string, int) {
+	t.Helper()
+	text := readReal(t, "2.12.0", name)
+	body, rc, ok := strings.Cut(text, "\nrc=")
+	if !ok {
+		t.Fatalf("%s: no rc= line", name)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(rc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape, _ := lockWaitShape(t, body+"\n", interval)
+	return shape, code
+}
+
+// TestLockWait: Kamal 2.12's --lock-wait, against the real Kamal's output
+// (testdata/real/v2.12.0/deploy-lock-wait-*.out, misc-lock-*.txt). No test
+// depends on how fast the machine is: the waits are whole seconds and only
+// their shape is compared, the release happens after an event (the first
+// "Retrying" line), and the timeouts only bound how long a test takes.
 func TestLockWait(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, message     string
+		timeout, interval string // "" for Kamal's defaults
+		fixture           string
+		minRetries        int
+	}{
+		{"manual", "maintenance window", "", "", "deploy-lock-wait-manual.out", 0},
+		{"substring", "Automatic deploy lock (held by another tool)", "2", "1", "deploy-lock-wait-substring.out", 0},
+		{"timeout", "Automatic deploy lock", "3", "1", "deploy-lock-wait-timeout.out", 0},
+		// Fractions are printed as Ruby prints a Float (misc-lock-wait-float.txt).
+		{"float", "Automatic deploy lock", "1.5", "1.0", "", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t, "2.12.0", deployYML)
+			r.mustRun("lock", "acquire", "-m", c.message)
+			args := []string{"deploy", "--skip-push", "-H", "--lock-wait"}
+			if c.timeout != "" {
+				args = append(args, "--lock-wait-timeout", c.timeout, "--lock-wait-interval", c.interval)
+			}
+			out, _, code := r.run(args...)
+			interval := c.interval
+			if interval == "" {
+				interval = "15"
+			}
+			got, _ := lockWaitShape(t, out, interval)
+			var want []string
+			wantCode := 1
+			if c.fixture != "" {
+				want, wantCode = lockWaitFixture(t, c.fixture, interval)
+			} else {
+				want = floatLockWaitShape(t)
+			}
+			if code != wantCode || !slices.Equal(got, want) {
+				t.Errorf("exit %d (want %d):\n%s\nfull output:\n%s", code, wantCode, diffLines(got, want), out)
+			}
+			if d := readDetails(t, r, ".kamal/lock-app"); d.Message != c.message {
+				t.Errorf("the lock waited on changed: %+v", d)
+			}
+		})
+	}
 	t.Run("released", func(t *testing.T) {
+		t.Parallel()
 		r := newRepo(t, "2.12.0", deployYML)
 		r.mustRun("lock", "acquire", "-m", "Automatic deploy lock")
-		ch, wait := start(t, r, "deploy", "--lock-wait", "--lock-wait-interval", "0.005", "--lock-wait-timeout", "600")
-		waiting := false
+		// 600 s only bounds the test on a stalled machine; the release comes
+		// on the first "Retrying" line, and the next attempt a second later.
+		ch, wait := start(t, r, "deploy", "--skip-push", "-H", "--lock-wait", "--lock-wait-timeout", "600", "--lock-wait-interval", "1")
+		var seen []string
 		for l := range ch {
-			if strings.HasPrefix(l, "Deploy lock held by "+testerName) && strings.Contains(l, "waiting for it") {
-				waiting = true
+			seen = append(seen, l)
+			if strings.HasPrefix(l, "Retrying in 1s (") {
 				break
 			}
 		}
-		if !waiting {
-			_, code := wait()
-			t.Fatalf("deploy did not wait (exit %d)", code)
-		}
-		// Released in one step (a rename, then removal out of the way):
-		// `kamal lock release` removes details before the directory, and a
-		// waiting Kamal that looks in between sees a lock without details,
-		// which it does not wait on. This test is about the waiting.
-		gone := filepath.Join(r.home, ".kamal", "released")
-		if err := os.Rename(filepath.Join(r.home, ".kamal", "lock-app"), gone); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.RemoveAll(gone); err != nil {
-			t.Fatal(err)
-		}
-		out, code := wait()
-		if code != 0 || !slices.Contains(out, "Releasing the deploy lock...") {
-			t.Errorf("exit %d:\n%s", code, strings.Join(out, "\n"))
+		// Kamal shows the lock once, before the first retry, so a release
+		// that removes details before the directory is safe from here on.
+		r.mustRun("lock", "release")
+		rest, code := wait()
+		out := strings.Join(append(seen, rest...), "\n") + "\n"
+		got, retries := lockWaitShape(t, out, "1")
+		want, wantCode := lockWaitFixture(t, "deploy-lock-wait-released.out", "1")
+		want[0] = strings.Replace(want[0], "30s", "600s", 1) // the recording waited up to 30 s
+		if code != wantCode || retries < 1 || !slices.Equal(got, want) || !slices.Contains(rest, "Releasing the deploy lock...") {
+			t.Errorf("exit %d, %d retries:\n%s\nfull output:\n%s", code, retries, diffLines(got, want), out)
 		}
 		if r.exists(".kamal/lock-app") {
 			t.Errorf("lock left behind")
 		}
 	})
-	t.Run("manual", func(t *testing.T) {
+	t.Run("no-details", func(t *testing.T) {
+		t.Parallel()
+		// A lock directory without details: its status is empty, which does
+		// not contain "Automatic deploy lock": refused at once
+		// (misc-lock-no-details.txt).
 		r := newRepo(t, "2.12.0", deployYML)
-		r.mustRun("lock", "acquire", "-m", "maintenance")
-		out, _, code := r.run("deploy", "--lock-wait", "--lock-wait-interval", "0.005")
-		if code != 1 || !strings.Contains(out, "Not waiting for a deploy lock taken by hand (Message: maintenance)\nDeploy lock already in place!\n") ||
-			!strings.HasSuffix(out, "  ERROR (Kamal::Cli::LockError): Deploy lock found. Run 'kamal lock help' for more information\n") {
-			t.Errorf("exit %d:\n%s", code, out)
+		if err := os.MkdirAll(filepath.Join(r.home, ".kamal", "lock-app"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, _, code := r.run("deploy", "--skip-push", "-H", "--lock-wait", "--lock-wait-timeout", "3", "--lock-wait-interval", "1")
+		got, _ := lockWaitShape(t, out, "1")
+		want := []string{"Acquiring the deploy lock (waiting up to 3s)...", "Deploy lock is held by:", "",
+			"  Finished all in X seconds",
+			"  ERROR (Kamal::Cli::LockError): Deploy lock held manually, not waiting. Run 'kamal lock help' for more information"}
+		if code != 1 || !slices.Equal(got, want) {
+			t.Errorf("exit %d:\n%s\nfull output:\n%s", code, diffLines(got, want), out)
+		}
+		if !r.exists(".kamal/lock-app") {
+			t.Errorf("the lock directory went away")
 		}
 	})
-	t.Run("timeout", func(t *testing.T) {
-		r := newRepo(t, "2.12.0", deployYML)
-		r.mustRun("lock", "acquire", "-m", "Automatic deploy lock")
-		out, _, code := r.run("setup", "--lock-wait", "--lock-wait-interval", "5ms", "--lock-wait-timeout", "30ms")
-		if code != 1 || !strings.Contains(out, "waiting for it") || !strings.Contains(out, "Deploy lock found") {
-			t.Errorf("exit %d:\n%s", code, out)
-		}
-		if d := readDetails(t, r, ".kamal/lock-app"); !d.IsAutomatic() {
-			t.Errorf("the lock waited on changed: %+v", d)
-		}
-	})
+}
+
+// floatLockWaitShape is the shape of the second deploy in
+// misc-lock-wait-float.txt (--lock-wait-timeout 1.5 --lock-wait-interval 1.0).
+func floatLockWaitShape(t *testing.T) []string {
+	t.Helper()
+	text := readReal(t, "2.12.0", "misc-lock-wait-float.txt")
+	const cmd = "$ kamal deploy --skip-push -H --lock-wait --lock-wait-timeout 1.5 --lock-wait-interval 1.0\n"
+	_, rest, ok := strings.Cut(text, cmd)
+	if !ok {
+		t.Fatalf("misc-lock-wait-float.txt has no %q", cmd)
+	}
+	body, _, _ := strings.Cut(rest, "\n# ")
+	shape, _ := lockWaitShape(t, body+"\n", "1.0")
+	return shape
 }
 
 // waitExit blocks until process pid has exited (a zombie counts), through a

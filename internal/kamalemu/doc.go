@@ -25,36 +25,49 @@
 // (default 900) and --lock-wait-interval SECS (default 15; fractions and Go
 // durations such as 20ms are taken too, so tests can poll fast).
 //
-// The order of hooks and lock is Kamal's:
+// The order of hooks and lock is Kamal's, recorded with the real Kamal 2.5.3,
+// 2.6.0 and 2.12.0 (testdata/real, README.md there; --skip-push paths):
 //
-//	setup:    pre-connect, lock, pre-build, pre-deploy, [hold], pre-app-boot,
-//	          post-app-boot, post-deploy, release
-//	deploy:   pre-connect, pre-build, lock, pre-deploy, [hold], pre-app-boot,
+//	setup:    pre-connect, lock, docker-setup, [pre-build], pre-deploy, [hold],
+//	          pre-app-boot, post-app-boot, post-deploy, release
+//	deploy:   pre-connect, [pre-build], lock, pre-deploy, [hold], pre-app-boot,
 //	          post-app-boot, release, post-deploy
-//	redeploy: as deploy (pre-build too, unless -P)
+//	redeploy: as deploy
 //	rollback: pre-connect, lock, pre-deploy, [hold], pre-app-boot,
 //	          post-app-boot, release, post-deploy
 //
-// Before 1.5 (Kamal's "mutating" block) the lock is taken before pre-build under
-// deploy and redeploy too. pre-app-boot and post-app-boot run since 2.4 (the
-// recordings have none; the release that added them is this emulator's
-// assumption), once: one boot batch of all hosts. pre-connect runs once, before the first command sent
-// to a host; a Kamal that never reaches a host (a nested `kamal accessory boot
-// all` under KAMAL_LOCK=true on 2.6+) runs no pre-connect. A hook that fails
-// aborts the command with "  ERROR (Kamal::Cli::HookError): Hook `NAME` failed:"
-// and its output, exit status 1, after releasing the lock the command took (as
-// Kamal's with_lock does on the way out). Under rollback the lock's Version: is
-// the version being deployed (taken before the rollback version is set), while
-// the hooks get KAMAL_VERSION = the rollback version, as in Kamal.
+// pre-build (without -P) is placed from Kamal's source, not recorded. Before
+// 1.5 (Kamal's "mutating" block) the lock is taken before pre-build under
+// deploy and redeploy too (source). docker-setup runs since 1.4 (source;
+// recorded on 2.5.3+), the app-boot hooks since 2.4 (source; recorded on
+// 2.5.3+): once per boot group (boot: limit:, a count or "N%", read from the
+// deploy files as plain YAML), KAMAL_HOSTS that group's hosts. pre-connect runs
+// once, before the first command sent to a host; a Kamal that never reaches a
+// host (a nested `kamal accessory boot all` under KAMAL_LOCK=true on 2.6+)
+// runs no pre-connect. A hook that fails aborts the command with
+// "  ERROR (Kamal::Cli::HookError): Hook `NAME` failed:", SSHKit's message
+// (whose exit status is the raw wait status: 768 for exit 3) and an empty
+// line, exit status 1, after releasing the lock the command took (recorded
+// for pre-connect, docker-setup, pre-deploy, post-app-boot, post-deploy).
+// Under rollback the lock's Version: is the version being deployed (git HEAD,
+// taken before the rollback version is set), and so is pre-connect's
+// KAMAL_VERSION, while the later hooks get the rollback version (recorded).
 //
-// The accessory commands run inside with_lock (take the lock unless this Kamal
-// holds it: on 2.6+ a Kamal started with KAMAL_LOCK=true holds it). No accessory
-// is booted: `all` is no accessory at all (as for a deploy.yml without any), and
-// any NAME is accepted. `accessory exec` takes the lock here too, as
-// kamal-locks.md describes it; the Kamal source read while writing this
-// (lib/kamal/cli/accessory.rb) runs exec without with_lock, so a test that
-// relies on exec failing under setup relies on this emulator, while boot and
-// reboot failing there is Kamal's recorded behaviour.
+// The accessory commands that change an accessory run inside with_lock (take
+// the lock unless this Kamal holds it: on 2.6+ a Kamal started with
+// KAMAL_LOCK=true holds it). No accessory is booted: `all` is no accessory at
+// all (as for a deploy.yml without any), and any NAME is accepted. `accessory
+// exec` takes no lock (recorded on 2.5.3, 2.6.0, 2.12.0: it runs while a
+// manual lock is held; kamal-locks.md said otherwise).
+//
+// --lock-wait (2.12+) is Kamal 2.12's acquire_lock_with_wait, with its
+// messages (recorded: testdata/real/v2.12.0/deploy-lock-wait-*.out): retry the
+// mkdir every --lock-wait-interval; after the first failure print "Deploy
+// lock is held by:" and the status once, and refuse at once ("Deploy lock held
+// manually, not waiting") unless the status contains "Automatic deploy lock"
+// (a lock without details has an empty status: refused); "Retrying in Ns (Rs
+// remaining)..." with R truncated to whole seconds; "Timed out after Ns waiting
+// for the deploy lock". The numbers are printed as given ("0.5", "1.0").
 //
 // Errors are printed as bin/kamal prints them, on standard output, without the
 // colour codes (the fixtures have none): "  ERROR (CLASS): MESSAGE", exit status
@@ -76,7 +89,8 @@
 //	KAMAL_RECORDED_AT      always (UTC, 2006-01-02T15:04:05Z)
 //	KAMAL_PERFORMER        git config user.email, else `whoami`; before 1.8 `whoami`
 //	KAMAL_VERSION          the version (under rollback: the rollback version)
-//	KAMAL_SERVICE_VERSION  service@first 7 characters of the version
+//	KAMAL_SERVICE_VERSION  service@first 7 characters of the version (all of it
+//	                       when it has an "_", as Kamal's abbreviated_version)
 //	KAMAL_SERVICE          since 1.8
 //	KAMAL_DESTINATION      only with -d
 //	KAMAL_HOSTS            comma-separated (pre/post-app-boot: the boot batch)
@@ -86,9 +100,12 @@
 //	KAMAL_LOCK             since 2.6: "true" exactly when this Kamal holds the lock
 //	KAMAL_RUNTIME          post-deploy only: whole seconds the deploy took
 //
-// and, since 2.0, for pre-connect, pre-deploy and post-deploy, every variable
-// of .kamal/secrets-common and .kamal/secrets (.kamal/secrets.DEST with -d) as
-// plain variables. Those files are read as KEY=VALUE lines (dotenv: comments,
+// and, since 2.0, for pre-deploy and post-deploy (and pre-connect since 2.11),
+// every variable of .kamal/secrets-common and .kamal/secrets
+// (.kamal/secrets.DEST with -d) as plain variables (recorded: 2.5.3 and 2.6.0
+// give pre-connect none, 2.12.0 does; 2.11 from the source). Before 2.11 a
+// hook is announced with "Running the NAME hook..." (recorded on 2.5.3, 2.6.0;
+// gone in 2.12.0). Those files are read as KEY=VALUE lines (dotenv: comments,
 // `export`, single quotes literal, double quotes with \n and \" escapes, $VAR and
 // ${VAR} expanded from earlier keys and the environment; $(...) command
 // substitution is not run). Since hooks get the emulator's environment, they see
@@ -98,8 +115,11 @@
 // Locked by: is `git config user.name` (empty when git runs but no name is set,
 // "Unknown" only when git cannot be run, as in Kamal); the version is, in order,
 // --version, KAMAL_EMU_DEPLOY_VERSION, VERSION, `git rev-parse HEAD`, and else
-// d018f90b8de4599db01a44090e61eeb581595c52 (the fixtures' version). Kamal 2's
-// "_uncommitted_<hex>" suffix for a dirty work tree is not emulated.
+// d018f90b8de4599db01a44090e61eeb581595c52 (the fixtures' version; Kamal
+// itself fails without git). A dirty work tree adds "_uncommitted_<16 hex>"
+// only when builder: context: is set, as in Kamal's git_version (source);
+// recorded: with the default builder, Version: stays git HEAD with modified
+// and with untracked files (testdata/real/*/misc-version.txt).
 //
 // # Knobs (environment, test-only)
 //
@@ -110,7 +130,8 @@
 //	           2.x      .kamal/lock-<service>[-<dest>]
 //	run dir    run_directory: (default .kamal) before 2.0, .kamal since
 //	KAMAL_SERVICE in hooks since 1.8; git email as performer since 1.8
-//	secrets in hooks since 2.0; pre/post-app-boot since 2.4
+//	secrets in hooks since 2.0 (pre-connect 2.11); pre/post-app-boot since 2.4
+//	docker-setup under setup since 1.4; "Running the NAME hook..." before 2.11
 //	KAMAL_LOCK in hooks and honoured since 2.6; --lock-wait since 2.12
 //
 // The lock commands are exactly Kamal's, e.g. for 2.x and service app:

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -58,11 +59,7 @@ func (e *emu) hookEnv(o hookOpts) ([]string, error) {
 	set("KAMAL_RECORDED_AT", time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	set("KAMAL_PERFORMER", e.performer)
 	set("KAMAL_VERSION", e.hookVersion)
-	short := e.hookVersion
-	if len(short) > 7 {
-		short = short[:7]
-	}
-	set("KAMAL_SERVICE_VERSION", e.svc+"@"+short)
+	set("KAMAL_SERVICE_VERSION", e.svc+"@"+abbreviatedVersion(e.hookVersion))
 	if e.ver.atLeast(1, 8) {
 		set("KAMAL_SERVICE", e.svc)
 	}
@@ -118,7 +115,9 @@ func (e *emu) runHook(name string, o hookOpts) error {
 	if err != nil {
 		return err
 	}
-	e.say("Running the %s hook...", name)
+	if !e.ver.atLeast(2, 11) { // 2.11 dropped the line (Kamal 2.11 lib/kamal/cli/base.rb run_hook)
+		e.say("Running the %s hook...", name)
+	}
 	id := uuid()
 	cmdline := "/usr/bin/env " + rel
 	e.say("  INFO [%s] Running %s on localhost", id, cmdline)
@@ -137,7 +136,7 @@ func (e *emu) runHook(name string, o hookOpts) error {
 
 // runPiped starts `/usr/bin/env HOOK` in the repository with three pipes, copies
 // its stdout and stderr to the emulator's until both reach end-of-file (however
-// long that takes: no timeout, as in Kamal), and only then waits for it.
+// long that takes: no timeout, as in Kamal), and only then waits for it. code is the raw wait status (see below).
 func (e *emu) runPiped(rel string, env []string) (code int, stdout, stderr string, err error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -189,9 +188,12 @@ func (e *emu) runPiped(rel string, env []string) (code int, stdout, stderr strin
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
-		code = ee.ExitCode()
-		if code < 0 {
-			code = 1 // killed by a signal: Ruby's to_i is not 0 either
+		// SSHKit's local backend reports Process::Status#to_i, the raw wait
+		// status: exit 3 is "exit status: 768", a SIGTERM 15 (sshkit 1.21-1.25
+		// lib/sshkit/backends/local.rb; recorded with Kamal 2.5.3-2.12.0).
+		code = 1
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			code = int(ws)
 		}
 		err = nil
 	}

@@ -177,11 +177,10 @@ func (e *emu) main(args []string) int {
 	} else if !errors.As(err, &ke) {
 		ke = &kamalError{class: "RuntimeError", msg: err.Error()}
 	}
-	msg := ke.msg
-	if !strings.HasSuffix(msg, "\n") {
-		msg += "\n"
-	}
-	fmt.Fprintf(e.stdout, "  ERROR (%s): %s", ke.class, msg)
+	// bin/kamal puts "  ERROR (CLASS): MESSAGE\e[0m": a message that ends in a
+	// newline (SSHKit's, a HookError's) is followed by an empty line once the
+	// colour code is gone (recorded: testdata/real/*/fail-*.txt).
+	fmt.Fprintf(e.stdout, "  ERROR (%s): %s\n", ke.class, ke.msg)
 	return 1
 }
 
@@ -310,7 +309,7 @@ func (e *emu) load() error {
 	}
 	if e.deployVersion == "" {
 		if out, err := e.git("rev-parse", "HEAD"); err == nil && out != "" {
-			e.deployVersion = out
+			e.deployVersion = out + e.uncommittedSuffix()
 		}
 	}
 	if e.deployVersion == "" {
@@ -462,6 +461,33 @@ func (e *emu) hostNames() string {
 		names[i] = h.name
 	}
 	return strings.Join(names, ",")
+}
+
+// uncommittedSuffix is Kamal's git_version suffix for a work tree with
+// changes (`git status --porcelain` not empty, untracked files included):
+// "_uncommitted_" and 16 random hex digits, but only when builder: context: is
+// set; the default builder builds a clean git clone and the version stays the
+// plain commit (Kamal 2.12 lib/kamal/configuration.rb git_version and
+// configuration/builder.rb git_clone?, the same in 1.9.0 and 2.5.3; recorded:
+// 2.5.3-2.12.0 without a context, testdata/real/*/misc-version.txt).
+func (e *emu) uncommittedSuffix() string {
+	if !e.readExtras().builderContext {
+		return ""
+	}
+	if out, err := e.git("status", "--porcelain"); err != nil || out == "" {
+		return ""
+	}
+	return "_uncommitted_" + uuid() + uuid()
+}
+
+// abbreviatedVersion is Kamal's abbreviated_version, for
+// KAMAL_SERVICE_VERSION: the first 7 characters, or all of a version with an
+// "_" in it (<sha>_uncommitted_<hex>) (Kamal 1.9.0-2.12.0 lib/kamal/configuration.rb).
+func abbreviatedVersion(v string) string {
+	if strings.Contains(v, "_") || len(v) <= 7 {
+		return v
+	}
+	return v[:7]
 }
 
 // hooksPath is hooks_path: (default .kamal/hooks), as Kamal joins it.

@@ -79,7 +79,9 @@ func (e *emu) preConnect() error {
 	if e.connected {
 		return nil
 	}
-	if err := e.runHook("pre-connect", hookOpts{secrets: true}); err != nil {
+	// Secrets reach pre-connect since 2.11 (recorded: 2.6.0 passes none,
+	// 2.12.0 does; Kamal 2.11 lib/kamal/cli/base.rb pre_connect_if_required).
+	if err := e.runHook("pre-connect", hookOpts{secrets: e.ver.atLeast(2, 11)}); err != nil {
 		return err
 	}
 	e.connected = true
@@ -131,47 +133,66 @@ func (e *emu) showLock() error {
 	return nil
 }
 
-// raiseIfLocked is Kamal's raise_if_locked around try (called with the attempt
-// number); with --lock-wait (2.12+) it polls while an automatic lock is held.
-func (e *emu) raiseIfLocked(try func(attempt int) error, canWait bool) error {
-	wait := canWait && e.opts.lockWait && e.ver.atLeast(2, 12)
-	deadline := time.Now().Add(e.opts.lockWaitTimeout)
-	announced := false
-	for attempt := 0; ; attempt++ {
-		err := try(attempt)
+// raiseIfLocked is Kamal's raise_if_locked around try: a lock already in place
+// (mkdir's "cannot create directory") is reported with the lock's status.
+func (e *emu) raiseIfLocked(try func() error) error {
+	err := try()
+	if err == nil || !isExec(err, "cannot create directory") {
+		return err
+	}
+	e.say("Deploy lock already in place!")
+	if err := e.showLock(); err != nil {
+		return err
+	}
+	return lockError()
+}
+
+// lockMissingError is Kamal::Cli::Base::LockMissingError raised without a
+// message (Ruby's message is then the class name), as capture_lock_status
+// raises it when the lock went away between the failed mkdir and the status.
+func lockMissingError() error {
+	const class = "Kamal::Cli::Base::LockMissingError"
+	return &kamalError{class: class, msg: class}
+}
+
+// acquireLockWithWait is Kamal 2.12's acquire_lock_with_wait (--lock-wait,
+// lib/kamal/cli/base.rb): retry the mkdir every interval until the deadline;
+// after the first failure show the status once and give up at once unless its
+// text contains "Automatic deploy lock" (a substring test: a lock without
+// details has an empty status and is not waited on). Remaining seconds are
+// truncated, as Ruby's to_i, and the sleep is min(interval, remaining).
+func (e *emu) acquireLockWithWait() error {
+	timeout, interval := e.opts.lockWaitTimeout, e.opts.lockWaitInterval
+	deadline := time.Now().Add(timeout)
+	e.say("Acquiring the deploy lock (waiting up to %ss)...", e.opts.lockWaitTimeoutText)
+	shown := false
+	for {
+		err := e.execute(e.prim, e.cmdAcquire(lockfile.AutomaticMessage), false)
 		if err == nil || !isExec(err, "cannot create directory") {
 			return err
 		}
-		if wait && time.Now().Before(deadline) {
-			out, serr := e.capture(e.prim, e.cmdStatus())
-			if serr != nil && isExec(serr, "No such file or directory") {
-				continue // released meanwhile: try again at once
-			}
-			if serr == nil {
-				d, perr := lockfile.ParseText([]byte(out))
-				if perr == nil && d.IsAutomatic() {
-					if !announced {
-						e.say("Deploy lock held by %s since %s (%s), waiting for it (up to %s, checking every %s)...",
-							d.LockedBy, d.AtText, d.Message, e.opts.lockWaitTimeout, e.opts.lockWaitInterval)
-						announced = true
-					}
-					pause := e.opts.lockWaitInterval
-					if left := time.Until(deadline); left < pause {
-						pause = left
-					}
-					time.Sleep(pause)
-					continue
+		if !shown {
+			status, err := e.capture(e.prim, e.cmdStatus())
+			if err != nil {
+				if isExec(err, "No such file or directory") {
+					return lockMissingError()
 				}
-				if perr == nil {
-					e.say("Not waiting for a deploy lock taken by hand (Message: %s)", d.Message)
-				}
+				return err
 			}
+			e.say("Deploy lock is held by:")
+			e.say("%s", status)
+			if !strings.Contains(status, lockfile.AutomaticMessage) {
+				return &kamalError{class: "Kamal::Cli::LockError", msg: "Deploy lock held manually, not waiting. Run 'kamal lock help' for more information"}
+			}
+			shown = true
 		}
-		e.say("Deploy lock already in place!")
-		if err := e.showLock(); err != nil {
-			return err
+		remaining := time.Until(deadline).Truncate(time.Second)
+		if remaining <= 0 {
+			e.say("Timed out after %ss waiting for the deploy lock", e.opts.lockWaitTimeoutText)
+			return &kamalError{class: "Kamal::Cli::LockError", msg: "Timed out waiting for deploy lock"}
 		}
-		return lockError()
+		e.say("Retrying in %ss (%ds remaining)...", e.opts.lockWaitIntervalText, int(remaining/time.Second))
+		time.Sleep(min(interval, remaining))
 	}
 }
 
@@ -200,7 +221,7 @@ func (e *emu) lockAcquire(message string) error {
 			return err
 		}
 	}
-	return e.raiseIfLocked(func(int) error {
+	return e.raiseIfLocked(func() error {
 		if err := e.preConnect(); err != nil {
 			return err
 		}
@@ -214,7 +235,7 @@ func (e *emu) lockAcquire(message string) error {
 		}
 		e.say("Acquired the deploy lock")
 		return nil
-	}, false)
+	})
 }
 
 // lockRelease is `kamal lock release`.
@@ -239,15 +260,15 @@ func (e *emu) acquireLock() error {
 	if err := e.ensureRunDirectory(true); err != nil {
 		return err
 	}
-	err := e.raiseIfLocked(func(attempt int) error {
-		if attempt == 0 {
+	var err error
+	if e.opts.lockWait && e.ver.atLeast(2, 12) {
+		err = e.acquireLockWithWait()
+	} else {
+		err = e.raiseIfLocked(func() error {
 			e.say("Acquiring the deploy lock...")
-		}
-		if err := e.preConnect(); err != nil {
-			return err
-		}
-		return e.execute(e.prim, e.cmdAcquire(lockfile.AutomaticMessage), false)
-	}, true)
+			return e.execute(e.prim, e.cmdAcquire(lockfile.AutomaticMessage), false)
+		})
+	}
 	if err != nil {
 		return err
 	}
