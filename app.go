@@ -24,8 +24,10 @@ type Process struct {
 	Stderr io.Writer
 	Env    []string // os.Environ() form: KEY=VALUE
 	// Signals starts delivering SIGINT, SIGTERM and SIGHUP to the returned
-	// channel instead of killing the process, until stop is called. Only
-	// commands that must clean up (run) ask for it; nil means no trapping.
+	// channel instead of killing the process, until stop is called, and from
+	// then on turns a write to a closed stdout or stderr into an error
+	// instead of death by SIGPIPE. Only commands that must clean up (run) ask
+	// for it; nil means no trapping.
 	Signals func() (ch <-chan os.Signal, stop func())
 	// Dir is the working directory ("" means the process's own).
 	Dir string
