@@ -129,6 +129,7 @@ func runAction(c *cli.Context, p Process) error {
 		Poll:             c.Duration("poll"),
 		ConflictExitCode: c.Int("conflict-exit-code"),
 		FromDir:          command == nil,
+		HooksDir:         settings.HooksDir,
 		Spec:             spec,
 		TakeLayout:       layout,
 		Store:            store,
