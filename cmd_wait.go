@@ -73,6 +73,8 @@ func waitAction(c *cli.Context, p Process) error {
 			case errors.Is(err, jobs.ErrNotFound):
 				return exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir).
 					WithHint("hookshim locks lists this machine's jobs")
+			case isUnsafe(err):
+				return exitcode.New(exitcode.NoPerm, err)
 			case errors.As(err, &ce):
 				return exitcode.New(exitcode.DataErr, fmt.Errorf("job %s: %w", id, err),
 					"its log, if any: "+j.LogPath(), "the hook's outcome cannot be told from the record; check the log")
@@ -83,7 +85,10 @@ func waitAction(c *cli.Context, p Process) error {
 		}
 	} else {
 		all, err := jobs.List(dir)
-		if err != nil {
+		switch {
+		case isUnsafe(err):
+			return exitcode.New(exitcode.NoPerm, err)
+		case err != nil:
 			return exitcode.New(exitcode.IOErr, err)
 		}
 		repo := canonDir(workDir(p))
@@ -262,4 +267,12 @@ func (s *jobStreams) flush(j jobs.Job) {
 		fmt.Fprintf(s.w, "%s| %s\n", j.ID, rest)
 		delete(s.partial, j.ID)
 	}
+}
+
+// isUnsafe reports a state directory (or a job in it) that another user owns
+// or can write: refused with exitcode.NoPerm, as OpenSSH refuses a ~/.ssh
+// others can write.
+func isUnsafe(err error) bool {
+	var ue *jobs.UnsafeError
+	return errors.As(err, &ue)
 }

@@ -124,8 +124,11 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 	j, err = jobs.Create(dir, j)
 	if err != nil {
 		code := exitcode.CantCreate
-		if isIOError(err) {
+		switch {
+		case isIOError(err):
 			code = exitcode.IOErr
+		case isUnsafe(err):
+			code = exitcode.NoPerm
 		}
 		return notDeferred(r.Hook, p, exitcode.New(code, fmt.Errorf("cannot record the deferred job in %s: %w", dir, err)).
 			WithHint("give hookshim a writable state directory: --state-dir DIR or HOOKSHIM_STATE_DIR"))
@@ -271,6 +274,8 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 		jobs.CloseReadyFD(readyFD)
 		var ce *jobs.CorruptError
 		switch {
+		case isUnsafe(err):
+			return exitcode.New(exitcode.NoPerm, err, "the hook was not run")
 		case errors.As(err, &ce):
 			return exitcode.New(exitcode.DataErr, err, "the hook was not run")
 		case errors.Is(err, jobs.ErrNotStarting), errors.Is(err, jobs.ErrTaken):
