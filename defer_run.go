@@ -406,7 +406,7 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 	if runErr != nil {
 		// Said here, into the log, before the job is recorded as ended and
 		// its lock released: whoever follows the job sees it all.
-		runErr = exitcode.Status(exitcode.Report(p.Stderr, runErr))
+		runErr = exitcode.Status(exitcode.Report(escapedLines{p.Stderr}, runErr))
 	}
 	if err := cl.Update(func(j *jobs.Job) {
 		j.State, j.ExitStatus, j.Ended, j.Error = final, &status, &ended, msg

@@ -34,8 +34,10 @@ func holder(l lockfile.Lock, now time.Time) string {
 	if since := l.Since(); !since.IsZero() {
 		fmt.Fprintf(&b, " since %s (%s ago)", since.Format(lockfile.TimeLayout), Ago(now.Sub(since)))
 	}
+	// Raw: every line hookshim prints is escaped on its way out (see
+	// lockreport.Clean); escaping here too would double the backslashes.
 	if d := l.Details; d != nil {
-		fmt.Fprintf(&b, ", version %s, message %q", orDash(d.Version), d.Message)
+		fmt.Fprintf(&b, ", version %s, message \"%s\"", orDash(d.Version), d.Message)
 	} else if l.Problem != "" {
 		fmt.Fprintf(&b, ", %s", l.Problem)
 	}
