@@ -37,13 +37,14 @@ func identityEnv(env []string, ref string, l lockfile.Lock, token string, ours b
 		}
 		return out
 	}
-	out = append(out, "KAMAL_LOCK=true", EnvLock+"="+ref)
+	out = append(out, "KAMAL_LOCK=true", EnvLock+"="+envValue(ref))
 	if d := l.Details; d != nil {
+		// Values from the lock file: whatever its writer put there.
 		out = append(out,
-			EnvLockHolder+"="+d.LockedBy,
+			EnvLockHolder+"="+envValue(d.LockedBy),
 			EnvLockSince+"="+l.Since().Format(lockfile.TimeLayout),
-			EnvLockVersion+"="+d.Version,
-			EnvLockMessage+"="+oneLine(d.Message))
+			EnvLockVersion+"="+envValue(d.Version),
+			EnvLockMessage+"="+envValue(d.Message))
 	}
 	if token != "" {
 		out = append(out, EnvLockToken+"="+token)
@@ -109,5 +110,3 @@ func unset(env []string, keys ...string) []string {
 	}
 	return out
 }
-
-func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

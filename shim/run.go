@@ -82,6 +82,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.Log.Warn().Msgf("%s: no hook scripts to run; nothing to do", r.Hook)
 		return nil
 	}
+	if err := r.checkHoldValues(); err != nil {
+		return err
+	}
 	defer r.closeSession()
 	first := r.Store
 	if r.Policy == Hold || r.Wait > 0 {
