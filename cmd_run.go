@@ -142,6 +142,7 @@ func runAction(c *cli.Context, p Process) error {
 		User:             loginName(p),
 		Hostname:         hostname,
 		PID:              os.Getpid(),
+		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
 	}
 	// Deferred hooks (defer_run.go): sets r.Defer and r.Watch; in `hookshim
 	// waiter`, runs the deferred job itself (done is then true).

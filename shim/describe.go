@@ -69,8 +69,8 @@ func (r *Runner) conflict(o Ownership, why string) error {
 	if o.State == Ours {
 		err = exitcode.Newf(r.ConflictExitCode, "%s: refused: lock %s on %s is ours (%s), and %s",
 			r.Hook, o.Lock.Path, r.Store.Where(), o.Reason, why)
-		return err.WithHint("to run it inside the lock: --policy auto (Kamal 2.6+) or --policy hold").
-			WithHint("to run it once the lock is released: --policy defer")
+		return err.WithHint("to run it inside the lock (on Kamal 2.6+ --policy auto does too): %s", r.suggest("policy", "hold")).
+			WithHint("to run it once the lock is released: %s", r.suggest("policy", "defer"))
 	}
 	err = exitcode.Newf(r.ConflictExitCode, "%s: refused: lock %s on %s is held by %s (%s)",
 		r.Hook, o.Lock.Path, r.Store.Where(), holder(o.Lock, now), o.Reason)
@@ -78,13 +78,25 @@ func (r *Runner) conflict(o Ownership, why string) error {
 		err.WithHint("waited %s for it to be released", r.Wait)
 	}
 	if !Gates(r.Hook) {
-		err.WithHint("to run it once the lock is released: --policy defer")
+		err.WithHint("to run it once the lock is released: %s", r.suggest("policy", "defer"))
 	}
-	err.WithHint("to wait for it: --wait 5m")
+	err.WithHint("to wait for it: %s", r.suggest("wait", "5m"))
 	if since := o.Lock.Since(); since.IsZero() || now.Sub(since) > staleAfter || o.State == Unknown {
 		err.WithHint("if it is stale (its holder is gone): kamal lock release")
 	} else {
 		err.WithHint("if it turns out to be stale: kamal lock release")
 	}
 	return err
+}
+
+// suggest is the command line that runs the hook again with --flag=value,
+// or, when there is none (Rerun unset, or a word that cannot be shown
+// safely), the flag to add.
+func (r *Runner) suggest(flag, value string) string {
+	if r.Rerun != nil {
+		if line := r.Rerun(flag, value); line != "" {
+			return line
+		}
+	}
+	return "--" + flag + " " + value
 }

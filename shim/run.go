@@ -56,6 +56,10 @@ type Runner struct {
 	Watch func(ctx context.Context, path string) error
 	// Defer hands the hook to a deferral; nil means deferring is not available.
 	Defer func(ctx context.Context, o Ownership, why string) error
+	// Rerun, when set, is the shell command line that runs this hook again
+	// as it was run, with --flag=value instead of what was given; "" when it
+	// cannot be shown safely. Refusals suggest it.
+	Rerun func(flag, value string) string
 
 	waitUntil   time.Time      // the --wait deadline, once waiting began
 	watchFailed atomic.Bool    // Watch failed once: poll from then on
