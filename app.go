@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/lockreport"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,8 +25,10 @@ type Process struct {
 	Stderr io.Writer
 	Env    []string // os.Environ() form: KEY=VALUE
 	// Signals starts delivering SIGINT, SIGTERM and SIGHUP to the returned
-	// channel instead of killing the process, until stop is called. Only
-	// commands that must clean up (run) ask for it; nil means no trapping.
+	// channel instead of killing the process, until stop is called, and from
+	// then on turns a write to a closed stdout or stderr into an error
+	// instead of death by SIGPIPE. Only commands that must clean up (run) ask
+	// for it; nil means no trapping.
 	Signals func() (ch <-chan os.Signal, stop func())
 	// Dir is the working directory ("" means the process's own).
 	Dir string
@@ -53,7 +56,27 @@ func (p Process) LookupEnv(key string) (string, bool) {
 func Main(p Process) int {
 	app := newApp(p)
 	err := app.Run(p.Args)
-	return exitcode.Report(p.Stderr, err)
+	return exitcode.Report(escapedLines{p.Stderr}, err)
+}
+
+// escapedLines is where hookshim's own lines go on their way to stderr (log
+// lines, errors and hints; never a hook's output): each write, one line,
+// passes through lockreport.Clean, the one escaping hookshim has. A lock's
+// Locked by, Version or Message, a host's error or a job record's text in
+// a line can then neither start a fake line, hide text nor retitle the
+// terminal, whichever message it ends up in.
+type escapedLines struct{ w io.Writer }
+
+func (e escapedLines) Write(p []byte) (int, error) {
+	line, nl := strings.CutSuffix(string(p), "\n")
+	line = lockreport.Clean(line)
+	if nl {
+		line += "\n"
+	}
+	if _, err := io.WriteString(e.w, line); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func newApp(p Process) *cli.App {
@@ -134,7 +157,7 @@ func newLogger(c *cli.Context, p Process) (zerolog.Logger, error) {
 	switch format {
 	case "console":
 		w = zerolog.ConsoleWriter{
-			Out:         p.Stderr,
+			Out:         escapedLines{p.Stderr}, // one Write per event
 			NoColor:     true,
 			PartsOrder:  []string{zerolog.LevelFieldName, zerolog.MessageFieldName},
 			FormatLevel: consoleLevel,

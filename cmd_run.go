@@ -143,6 +143,7 @@ func runAction(c *cli.Context, p Process) error {
 		Poll:             c.Duration("poll"),
 		ConflictExitCode: c.Int("conflict-exit-code"),
 		FromDir:          command == nil,
+		HooksDir:         settings.HooksDir,
 		Spec:             spec,
 		Layouts:          shim.LiveLayouts(kamal.Range, spec.Destination),
 		WaitManual:       c.Bool("wait-manual"),
@@ -157,6 +158,7 @@ func runAction(c *cli.Context, p Process) error {
 		User:             loginName(p),
 		Hostname:         hostname,
 		PID:              os.Getpid(),
+		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
 	}
 	// Deferred hooks (defer_run.go): sets r.Defer and r.Watch; in `hookshim
 	// waiter`, runs the deferred job itself (done is then true).

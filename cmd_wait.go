@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
 )
 
@@ -73,6 +74,8 @@ func waitAction(c *cli.Context, p Process) error {
 			case errors.Is(err, jobs.ErrNotFound):
 				return exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir).
 					WithHint("hookshim locks lists this machine's jobs")
+			case isUnsafe(err):
+				return exitcode.New(exitcode.NoPerm, err)
 			case errors.As(err, &ce):
 				return exitcode.New(exitcode.DataErr, fmt.Errorf("job %s: %w", id, err),
 					"its log, if any: "+j.LogPath(), "the hook's outcome cannot be told from the record; check the log")
@@ -83,7 +86,10 @@ func waitAction(c *cli.Context, p Process) error {
 		}
 	} else {
 		all, err := jobs.List(dir)
-		if err != nil {
+		switch {
+		case isUnsafe(err):
+			return exitcode.New(exitcode.NoPerm, err)
+		case err != nil:
 			return exitcode.New(exitcode.IOErr, err)
 		}
 		repo := canonDir(workDir(p))
@@ -167,7 +173,7 @@ func jobResult(j jobs.Job) error {
 		return nil
 	case jobs.Expired:
 		return exitcode.Newf(exitcode.Conflict, "job %s (%s) expired: %s; log: %s", j.ID, j.Hook, orText(j.Error, "the lock was not released in time"), j.LogPath()).
-			WithHint("run it by hand once the lock is free: cd %s && hookshim run %s", j.RepoDir, j.Hook)
+			WithHint("run it by hand once the lock is free: %s", jobByHand(j))
 	case jobs.Orphaned:
 		what := "while it waited for the lock: the hook was not run"
 		if j.Recorded == jobs.Running {
@@ -178,7 +184,7 @@ func jobResult(j jobs.Job) error {
 			pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
 		}
 		return exitcode.Newf(orphanedStatus, "job %s (%s) is orphaned: its waiter%s died %s; it is not run again automatically; log: %s", j.ID, j.Hook, pid, what, j.LogPath()).
-			WithHint("if it still needs to run: cd %s && hookshim run %s", j.RepoDir, j.Hook)
+			WithHint("if it still needs to run: %s", jobByHand(j))
 	case jobs.Failed:
 		if j.Started == nil {
 			if status == 0 {
@@ -262,4 +268,30 @@ func (s *jobStreams) flush(j jobs.Job) {
 		fmt.Fprintf(s.w, "%s| %s\n", j.ID, rest)
 		delete(s.partial, j.ID)
 	}
+}
+
+// isUnsafe reports a state directory (or a job in it) that another user owns
+// or can write: refused with exitcode.NoPerm, as OpenSSH refuses a ~/.ssh
+// others can write.
+func isUnsafe(err error) bool {
+	var ue *jobs.UnsafeError
+	return errors.As(err, &ue)
+}
+
+// jobByHand is the command line that runs a job's hook by hand: from its
+// repository, its service and destination, its `--` command, each word
+// quoted (see shellWords); or words that say so when that cannot be shown.
+func jobByHand(j jobs.Job) string {
+	words := []string{"hookshim", "run", "--service=" + j.Service}
+	if j.Destination != "" {
+		words = append(words, "--destination="+j.Destination)
+	}
+	words = append(words, j.Hook)
+	if len(j.Command) > 0 {
+		words = append(append(words, "--"), j.Command...)
+	}
+	if line := cdAnd(j.RepoDir, words); line != "" {
+		return line
+	}
+	return "hookshim run " + j.Hook + " with the same command, from " + lockreport.Clean(j.RepoDir)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
 	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
@@ -85,11 +86,11 @@ func stateDir(c *cli.Context, p Process) (string, error) {
 func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why string, timeout time.Duration) error {
 	dir, err := stateDir(c, p)
 	if err != nil {
-		return notDeferred(r.Hook, p, err)
+		return notDeferred(c, r.Hook, p, err)
 	}
 	exe, err := executable()
 	if err != nil {
-		return notDeferred(r.Hook, p, exitcode.New(exitcode.Software, fmt.Errorf("cannot find hookshim's own executable to start the waiter: %w", err)))
+		return notDeferred(c, r.Hook, p, exitcode.New(exitcode.Software, fmt.Errorf("cannot find hookshim's own executable to start the waiter: %w", err)))
 	}
 	args := c.Args().Slice()
 	var command []string
@@ -124,10 +125,13 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 	j, err = jobs.Create(dir, j)
 	if err != nil {
 		code := exitcode.CantCreate
-		if isIOError(err) {
+		switch {
+		case isIOError(err):
 			code = exitcode.IOErr
+		case isUnsafe(err):
+			code = exitcode.NoPerm
 		}
-		return notDeferred(r.Hook, p, exitcode.New(code, fmt.Errorf("cannot record the deferred job in %s: %w", dir, err)).
+		return notDeferred(c, r.Hook, p, exitcode.New(code, fmt.Errorf("cannot record the deferred job in %s: %w", dir, err)).
 			WithHint("give hookshim a writable state directory: --state-dir DIR or HOOKSHIM_STATE_DIR"))
 	}
 	w := jobs.Waiter{
@@ -140,7 +144,7 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 	if err != nil {
 		abandoned, aerr := jobs.Abandon(dir, j.ID, "the waiter did not start: "+err.Error())
 		if abandoned || aerr != nil {
-			return notDeferred(r.Hook, p, exitcode.New(exitcode.CantCreate, fmt.Errorf("job %s: %w", j.ID, err)).
+			return notDeferred(c, r.Hook, p, exitcode.New(exitcode.CantCreate, fmt.Errorf("job %s: %w", j.ID, err)).
 				WithHint("its log: %s", j.LogPath()))
 		}
 		// The waiter holds the job after all: it only answered late.
@@ -154,13 +158,22 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 
 // notDeferred is the refusal when a hook could not be deferred: it says the
 // hook was not run, and how to run it by hand.
-func notDeferred(hook string, p Process, err error) error {
+func notDeferred(c *cli.Context, hook string, p Process, err error) error {
 	var e *exitcode.Error
 	if !errors.As(err, &e) {
 		e = exitcode.New(exitcode.CantCreate, err)
 	}
 	return exitcode.New(e.Code, fmt.Errorf("%s was NOT run and could not be deferred: %w", hook, err)).
-		WithHint("run it by hand once the deploy has released the lock: cd %s && hookshim run %s", workDir(p), hook)
+		WithHint("run it by hand once the deploy has released the lock: %s", byHand(c, workDir(p)))
+}
+
+// byHand is the command line that runs the hook again as c ran it, from dir,
+// or, when it cannot be shown safely, words that say so.
+func byHand(c *cli.Context, dir string) string {
+	if line := runAgain(c, dir, "", ""); line != "" {
+		return line
+	}
+	return "the same hookshim run command, from " + lockreport.Clean(dir)
 }
 
 // isIOError tells a full or failing disk from a directory that cannot be made.
@@ -178,26 +191,7 @@ func isIOError(err error) bool {
 // hook with its arguments or `--` command.
 func waiterArgs(c *cli.Context, id, dir string) []string {
 	args := []string{"hookshim", waiterName, "--job", id, "--ready-fd", strconv.Itoa(jobs.ReadyFD), "--state-dir", dir}
-	for _, f := range c.Command.Flags {
-		name := f.Names()[0]
-		if name == "state-dir" || !isSet(c, name) {
-			continue
-		}
-		switch f.(type) {
-		case *cli.StringSliceFlag:
-			for _, v := range c.StringSlice(name) {
-				args = append(args, "--"+name+"="+v)
-			}
-		case *cli.DurationFlag:
-			args = append(args, "--"+name+"="+c.Duration(name).String())
-		case *cli.IntFlag:
-			args = append(args, "--"+name+"="+strconv.Itoa(c.Int(name)))
-		case *cli.BoolFlag:
-			args = append(args, "--"+name+"="+strconv.FormatBool(c.Bool(name)))
-		default:
-			args = append(args, "--"+name+"="+c.String(name))
-		}
-	}
+	args = append(args, setFlagArgs(c, "state-dir")...)
 	return append(args, c.Args().Slice()...)
 }
 
@@ -271,6 +265,8 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 		jobs.CloseReadyFD(readyFD)
 		var ce *jobs.CorruptError
 		switch {
+		case isUnsafe(err):
+			return exitcode.New(exitcode.NoPerm, err, "the hook was not run")
 		case errors.As(err, &ce):
 			return exitcode.New(exitcode.DataErr, err, "the hook was not run")
 		case errors.Is(err, jobs.ErrNotStarting), errors.Is(err, jobs.ErrTaken):
@@ -378,7 +374,7 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 		msg = fmt.Sprintf("lock %s on %s was still held at the deadline, %s after the hook was deferred (--defer-timeout); the hook was not run",
 			j.Lock.Path, j.Lock.Host, j.Deadline.Sub(j.Created).Round(time.Millisecond))
 		runErr = exitcode.Newf(exitcode.Conflict, "job %s (%s) expired: %s", j.ID, j.Hook, msg).
-			WithHint("run it by hand once the lock is free: cd %s && hookshim run %s", j.RepoDir, j.Hook)
+			WithHint("run it by hand once the lock is free: %s", byHand(c, j.RepoDir))
 	case runErr == nil:
 		final = jobs.Succeeded
 		if !didStart {
@@ -401,7 +397,7 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 	if runErr != nil {
 		// Said here, into the log, before the job is recorded as ended and
 		// its lock released: whoever follows the job sees it all.
-		runErr = exitcode.Status(exitcode.Report(p.Stderr, runErr))
+		runErr = exitcode.Status(exitcode.Report(escapedLines{p.Stderr}, runErr))
 	}
 	if err := cl.Update(func(j *jobs.Job) {
 		j.State, j.ExitStatus, j.Ended, j.Error = final, &status, &ended, msg

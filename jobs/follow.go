@@ -164,7 +164,7 @@ func (f *Follower) Follow(ctx context.Context, jobs []Job) ([]Job, error) {
 // waitUnlocked blocks until the job's waiter releases its lock (it ended, or
 // died), then reports it on freed. It takes a shared lock only for an instant.
 func waitUnlocked(fj *followed, lockPath string, freed chan<- *followed) {
-	fl := flock.New(lockPath, flock.SetFlag(os.O_RDONLY))
+	fl := flock.New(lockPath, flock.SetFlag(os.O_RDONLY|noFollow))
 	if err := fl.RLock(); err == nil {
 		_ = fl.Unlock()
 	}
@@ -173,7 +173,7 @@ func waitUnlocked(fj *followed, lockPath string, freed chan<- *followed) {
 
 // pump copies what was appended to the job's log since the last call.
 func (f *Follower) pump(fj *followed) {
-	lf, err := os.Open(fj.job.LogPath())
+	lf, err := openJobFile(fj.job.LogPath())
 	if err != nil {
 		return
 	}

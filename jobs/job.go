@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -174,7 +173,11 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("job record %s is corrupt: %v", e.Path, e.Err)
+	what := "job record"
+	if filepath.Base(e.Path) != RecordFile {
+		what = "job file"
+	}
+	return fmt.Sprintf("%s %s is corrupt: %v", what, e.Path, e.Err)
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
@@ -205,7 +208,42 @@ func decode(path string, b []byte) (Job, error) {
 	default:
 		return j, &CorruptError{path, fmt.Errorf("unknown state %q", j.State)}
 	}
+	if err := consistent(j); err != nil {
+		return j, &CorruptError{path, err}
+	}
 	return j, nil
+}
+
+// consistent checks that a record's state agrees with its exit status and
+// times, as the waiter writes them: a record that says "failed" with exit
+// status 0 was not written by a waiter, and `hookshim wait` must not pass
+// its 0 on.
+func consistent(j Job) error {
+	st := j.ExitStatus
+	switch {
+	case st != nil && (*st < 0 || *st > 255):
+		return fmt.Errorf("exit status %d is not an exit status", *st)
+	case j.State.Pending() && (st != nil || j.Ended != nil):
+		return fmt.Errorf("state %s with an exit status or an end: a pending job has neither", j.State)
+	case j.State == Running && j.Started == nil:
+		return errors.New("state running without a start time")
+	case j.State.Pending():
+		return nil
+	case j.Ended == nil:
+		return fmt.Errorf("state %s without an end time", j.State)
+	case j.State == Succeeded && (st == nil || *st != 0):
+		return fmt.Errorf("state succeeded with exit status %s: they disagree", statusText(st))
+	case j.State != Succeeded && st != nil && *st == 0:
+		return fmt.Errorf("state %s with exit status 0: they disagree", j.State)
+	}
+	return nil
+}
+
+func statusText(st *int) string {
+	if st == nil {
+		return "none"
+	}
+	return fmt.Sprint(*st)
 }
 
 // encode renders a record.
@@ -221,7 +259,7 @@ func encode(j Job) ([]byte, error) {
 // readRecord loads job.json of the job in dir, with the id the directory names.
 func readRecord(dir string) (Job, error) {
 	path := filepath.Join(dir, RecordFile)
-	f, err := os.Open(path)
+	f, err := openJobFile(path)
 	if err != nil {
 		return Job{}, err
 	}

@@ -40,7 +40,7 @@ func StartWaiter(j Job, w Waiter, timeout time.Duration) (pid int, err error) {
 		return 0, err
 	}
 	defer devnull.Close()
-	logf, err := os.OpenFile(j.LogPath(), os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(j.LogPath(), os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("opening the job log: %w", err)
 	}

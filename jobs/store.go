@@ -30,6 +30,9 @@ func Create(stateDir string, j Job) (Job, error) {
 	if err := os.Mkdir(root, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return j, err
 	}
+	if err := checkStateDirs(stateDir); err != nil {
+		return j, err
+	}
 	if j.Created.IsZero() {
 		j.Created = time.Now().UTC()
 	}
@@ -106,8 +109,11 @@ func Load(stateDir, id string) (Job, error) {
 	if err := ValidateID(id); err != nil {
 		return Job{}, err
 	}
+	if err := checkStateDirs(stateDir); err != nil {
+		return Job{}, err
+	}
 	dir := Dir(stateDir, id)
-	if _, err := os.Stat(dir); err != nil {
+	if _, err := os.Lstat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return Job{}, fmt.Errorf("job %s: %w in %s", id, ErrNotFound, stateDir)
 		}
@@ -116,8 +122,22 @@ func Load(stateDir, id string) (Job, error) {
 	return load(dir)
 }
 
+// load reads the job in dir, once its directory and files passed
+// checkJobFiles: an *UnsafeError is returned as it is, a file that is not a
+// regular one makes the job Corrupt.
 func load(dir string) (Job, error) {
-	j, err := readRecord(dir)
+	err := checkJobFiles(dir)
+	var ue *UnsafeError
+	if errors.As(err, &ue) {
+		return Job{}, err
+	}
+	j := Job{}
+	if err == nil {
+		j, err = readRecord(dir)
+	}
+	if errors.As(err, &ue) {
+		return Job{}, err
+	}
 	if err != nil {
 		var ce *CorruptError
 		if errors.As(err, &ce) || errors.Is(err, fs.ErrNotExist) {
@@ -130,7 +150,7 @@ func load(dir string) (Job, error) {
 		}
 		return j, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, ReportedFile)); err == nil {
+	if _, err := os.Lstat(filepath.Join(dir, ReportedFile)); err == nil {
 		j.Reported = true
 	}
 	j.State = derive(j, time.Now())
@@ -164,7 +184,7 @@ func derive(j Job, now time.Time) State {
 // It takes a shared lock for an instant when the lock is free, which never
 // stands in a waiter's way for long: waiters retry taking theirs.
 func WaiterAlive(j Job) (bool, error) {
-	fl := flock.New(j.LockPath(), flock.SetFlag(os.O_RDONLY))
+	fl := flock.New(j.LockPath(), flock.SetFlag(os.O_RDONLY|noFollow))
 	ok, err := fl.TryRLock()
 	if err != nil {
 		return false, err
@@ -181,6 +201,9 @@ func WaiterAlive(j Job) (bool, error) {
 // with State Corrupt and the Problem. A state directory that does not exist
 // holds no jobs.
 func List(stateDir string) ([]Job, error) {
+	if err := checkStateDirs(stateDir); err != nil {
+		return nil, err
+	}
 	root := filepath.Join(stateDir, "jobs")
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -195,6 +218,10 @@ func List(stateDir string) ([]Job, error) {
 			continue
 		}
 		j, err := load(filepath.Join(root, e.Name()))
+		var ue *UnsafeError
+		if errors.As(err, &ue) {
+			return nil, err
+		}
 		if err != nil && j.State != Corrupt {
 			return nil, fmt.Errorf("reading job %s: %w", e.Name(), err)
 		}
@@ -216,7 +243,7 @@ func List(stateDir string) ([]Job, error) {
 // MarkReported records that `hookshim wait` has reported j's end, so later
 // waits leave it out. Idempotent, and safe from several waits at once.
 func MarkReported(j Job) error {
-	f, err := os.OpenFile(filepath.Join(j.Dir, ReportedFile), os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(j.Dir, ReportedFile), os.O_WRONLY|os.O_CREATE|noFollow, 0o600)
 	if err != nil {
 		return err
 	}
@@ -248,8 +275,17 @@ func Claim(ctx context.Context, stateDir, id string, pid int) (*Claimed, error) 
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	if err := checkStateDirs(stateDir); err != nil {
+		return nil, err
+	}
 	dir := Dir(stateDir, id)
-	fl := flock.New(filepath.Join(dir, LockFile), flock.SetFlag(os.O_RDONLY))
+	if err := checkJobFiles(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("job %s: %w in %s", id, ErrNotFound, stateDir)
+		}
+		return nil, err
+	}
+	fl := flock.New(filepath.Join(dir, LockFile), flock.SetFlag(os.O_RDONLY|noFollow))
 	ctx, cancel := context.WithTimeout(ctx, claimRetry)
 	defer cancel()
 	ok, err := fl.TryLockContext(ctx, 2*time.Millisecond)
@@ -297,7 +333,10 @@ func (c *Claimed) Close() error { return c.fl.Unlock() }
 // the job is no longer starting.
 func Abandon(stateDir, id, why string) (bool, error) {
 	dir := Dir(stateDir, id)
-	fl := flock.New(filepath.Join(dir, LockFile), flock.SetFlag(os.O_RDONLY))
+	if err := checkJobFiles(dir); err != nil {
+		return false, err
+	}
+	fl := flock.New(filepath.Join(dir, LockFile), flock.SetFlag(os.O_RDONLY|noFollow))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	ok, err := fl.TryLockContext(ctx, 2*time.Millisecond)

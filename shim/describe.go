@@ -37,8 +37,10 @@ func holder(l lockfile.Lock, now time.Time) string {
 	} else if !since.IsZero() {
 		fmt.Fprintf(&b, " since %s (%s ago)", since.Format(lockfile.TimeLayout), Ago(now.Sub(since)))
 	}
+	// Raw: every line hookshim prints is escaped on its way out (see
+	// lockreport.Clean); escaping here too would double the backslashes.
 	if d := l.Details; d != nil {
-		fmt.Fprintf(&b, ", version %s, message %q", orDash(d.Version), d.Message)
+		fmt.Fprintf(&b, ", version %s, message \"%s\"", orDash(d.Version), d.Message)
 	} else if l.Problem != "" {
 		fmt.Fprintf(&b, ", %s", l.Problem)
 	}
@@ -72,8 +74,8 @@ func (r *Runner) conflict(o Ownership, why string) error {
 	if o.State == Ours {
 		err = exitcode.Newf(r.ConflictExitCode, "%s: refused: lock %s on %s is ours (%s), and %s",
 			r.Hook, o.Lock.Path, r.Store.Where(), o.Reason, why)
-		return err.WithHint("to run it inside the lock: --policy auto (Kamal 2.6+) or --policy hold").
-			WithHint("to run it once the lock is released: --policy defer")
+		return err.WithHint("to run it inside the lock (on Kamal 2.6+ --policy auto does too): %s", r.suggest("policy", "hold")).
+			WithHint("to run it once the lock is released: %s", r.suggest("policy", "defer"))
 	}
 	msg := fmt.Sprintf("%s: refused: lock %s on %s is held by %s (%s)", r.Hook, o.Lock.Path, r.Store.Where(), holder(o.Lock, now), o.Reason)
 	if why != "" {
@@ -89,15 +91,15 @@ func (r *Runner) conflict(o Ownership, why string) error {
 		err.WithHint("waited %s for it to be released", r.Wait)
 	}
 	if !Gates(r.Hook) {
-		err.WithHint("to run it once the lock is released: --policy defer")
+		err.WithHint("to run it once the lock is released: %s", r.suggest("policy", "defer"))
 	}
 	switch {
 	case isManual(o.Lock) && !r.WaitManual:
 		err.WithHint("it is a manual lock (kamal lock acquire), which Kamal's --lock-wait does not wait for either; to wait for it anyway: --wait 5m --wait-manual")
 	case r.Wait > 0:
-		err.WithHint("to wait longer: --wait %s", 4*r.Wait)
+		err.WithHint("to wait longer: %s", r.suggest("wait", (4*r.Wait).String()))
 	default:
-		err.WithHint("to wait for it: --wait 5m")
+		err.WithHint("to wait for it: %s", r.suggest("wait", "5m"))
 	}
 	if o.Lock.Layout != r.Layouts[0] {
 		err.WithHint("it is in the %s layout; if you deploy with a newer Kamal, which never looks there, it is a leftover: say which Kamal with --layout %s or a Gemfile.lock", o.Lock.Layout.Versions(), r.Layouts[0])
@@ -132,4 +134,16 @@ func KamalCommand(destination string, args ...string) string {
 		cmd += " -d " + destination
 	}
 	return cmd
+}
+
+// suggest is the command line that runs the hook again with --flag=value,
+// or, when there is none (Rerun unset, or a word that cannot be shown
+// safely), the flag to add.
+func (r *Runner) suggest(flag, value string) string {
+	if r.Rerun != nil {
+		if line := r.Rerun(flag, value); line != "" {
+			return line
+		}
+	}
+	return "--" + flag + " " + value
 }

@@ -1,6 +1,8 @@
 package shim
 
 import (
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -19,7 +21,7 @@ const (
 	EnvLockMessage = "HOOKSHIM_LOCK_MESSAGE" // Message
 	EnvLockToken   = "HOOKSHIM_LOCK_TOKEN"   // the hold's token, when hookshim holds it
 	// EnvActiveHooks lists the hooks whose scripts are running in enclosing
-	// hookshim processes: the recursion guard.
+	// hookshim processes, as GuardKeys separated by ",": the recursion guard.
 	EnvActiveHooks = "HOOKSHIM_ACTIVE_HOOKS"
 )
 
@@ -44,13 +46,14 @@ func identityEnv(env []string, ref string, l lockfile.Lock, token string, ours b
 		}
 		out = append(out, EnvCallerKamalLock+"="+caller)
 	}
-	out = append(out, "KAMAL_LOCK=true", EnvLock+"="+ref)
+	out = append(out, "KAMAL_LOCK=true", EnvLock+"="+envValue(ref))
 	if d := l.Details; d != nil {
+		// Values from the lock file: whatever its writer put there.
 		out = append(out,
-			EnvLockHolder+"="+d.LockedBy,
+			EnvLockHolder+"="+envValue(d.LockedBy),
 			EnvLockSince+"="+l.Since().Format(lockfile.TimeLayout),
-			EnvLockVersion+"="+d.Version,
-			EnvLockMessage+"="+oneLine(d.Message))
+			EnvLockVersion+"="+envValue(d.Version),
+			EnvLockMessage+"="+envValue(d.Message))
 	}
 	if token != "" {
 		out = append(out, EnvLockToken+"="+token)
@@ -58,15 +61,36 @@ func identityEnv(env []string, ref string, l lockfile.Lock, token string, ours b
 	return out
 }
 
-// withActiveHook adds hook to the recursion guard.
-func withActiveHook(env []string, hook string) []string {
+// GuardKey names one run of a hook for the recursion guard: what a nested
+// `kamal` running the same hook again would repeat. The hook, service and
+// destination, and the hooks directory its HOOK.d is in (absolute, symlinks
+// resolved), each query-escaped and joined by ":", so that no value can
+// forge or split another's key. App B's post-deploy run from app A's, or the
+// same service's hook for another destination, has another key and runs.
+func GuardKey(hook, service, destination, hooksDir string) string {
+	if abs, err := filepath.Abs(hooksDir); err == nil {
+		hooksDir = abs
+	}
+	if real, err := filepath.EvalSymlinks(hooksDir); err == nil {
+		hooksDir = real
+	}
+	parts := []string{hook, service, destination, hooksDir}
+	for i, v := range parts {
+		parts[i] = url.QueryEscape(v)
+	}
+	return strings.Join(parts, ":")
+}
+
+// withActiveHook adds key (GuardKey) to the recursion guard.
+func withActiveHook(env []string, key string) []string {
 	active := activeHooks(env)
-	if !slices.Contains(active, hook) {
-		active = append(active, hook)
+	if !slices.Contains(active, key) {
+		active = append(active, key)
 	}
 	return append(unset(env, EnvActiveHooks), EnvActiveHooks+"="+strings.Join(active, ","))
 }
 
+// activeHooks lists the guard keys in env, comma-separated.
 func activeHooks(env []string) []string {
 	v, _ := lookup(env, EnvActiveHooks)
 	if v == "" {
@@ -95,5 +119,3 @@ func unset(env []string, keys ...string) []string {
 	}
 	return out
 }
-
-func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

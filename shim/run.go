@@ -29,6 +29,10 @@ type Runner struct {
 	// FromDir is true when Steps come from HOOK.d (not a `--` command): only
 	// then does the recursion guard apply.
 	FromDir bool
+	// HooksDir is the directory HOOK.d is in: part of the recursion guard's
+	// key (GuardKey), so that another repository's hook is not taken for
+	// this one.
+	HooksDir string
 
 	Spec lockfile.Spec
 	// Layouts are the layouts whose lock the caller may hold or wait for,
@@ -64,6 +68,10 @@ type Runner struct {
 	// StepTimeout bounds each step on the lock host (connecting, a look, a
 	// take, a release); 0 means DefaultStepTimeout.
 	StepTimeout time.Duration
+	// Rerun, when set, is the shell command line that runs this hook again
+	// as it was run, with --flag=value instead of what was given; "" when it
+	// cannot be shown safely. Refusals suggest it.
+	Rerun func(flag, value string) string
 
 	waitUntil     time.Time      // the --wait deadline, once waiting began
 	leftoversSaid bool           // leftovers of another Kamal generation were reported
@@ -82,8 +90,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.ConflictExitCode == 0 {
 		r.ConflictExitCode = exitcode.Conflict
 	}
-	if r.FromDir && slices.Contains(activeHooks(r.Env), r.Hook) {
-		r.Log.Info().Msgf("%s: already running in an enclosing hookshim (a nested kamal ran it again); not running it inside itself", r.Hook)
+	if r.FromDir && slices.Contains(activeHooks(r.Env), r.guardKey()) {
+		// Said at warn, so that no log level hides a hook that did not run.
+		r.Log.Warn().Msgf("%s: skipped: %s is already running in an enclosing hookshim run (a nested kamal ran it again); not running it inside itself",
+			r.Hook, r.guardWhat())
 		return nil
 	}
 	if len(r.Steps) == 0 {
@@ -96,6 +106,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	if !LooksAtLock(r.Hook) || r.Store == nil {
 		r.Log.Info().Msgf("%s: runs before Kamal reaches any host (it may be what makes SSH work), so the lock is not looked at; running now (policy %s)", r.Hook, r.Policy)
 		return r.exec(ctx, identityEnv(r.Env, "", lockfile.Lock{}, "", false))
+	}
+	if err := r.checkHoldValues(); err != nil {
+		return err
 	}
 	defer r.closeSession()
 	var o Ownership
@@ -245,7 +258,7 @@ func (r *Runner) runSteps(ctx context.Context, o Ownership, token string) error 
 // carrying the exit status.
 func (r *Runner) exec(ctx context.Context, env []string) error {
 	if r.FromDir {
-		env = withActiveHook(env, r.Hook)
+		env = withActiveHook(env, r.guardKey())
 	}
 	status, err := r.Exec.Run(ctx, r.Steps, env)
 	if err != nil {
@@ -273,4 +286,17 @@ func (r *Runner) lockError(s lockfile.Store, verb string, err error) error {
 		return exitcode.New(exitcode.NoPerm, fmt.Errorf("%s: cannot %s the deploy lock on %s: %w", r.Hook, verb, s.Where(), err))
 	}
 	return exitcode.New(exitcode.Unavailable, fmt.Errorf("%s: cannot %s the deploy lock on %s: %w", r.Hook, verb, s.Where(), err))
+}
+
+func (r *Runner) guardKey() string {
+	return GuardKey(r.Hook, r.Spec.Service, r.Spec.Destination, r.HooksDir)
+}
+
+// guardWhat names what the recursion guard matched, for the skip line.
+func (r *Runner) guardWhat() string {
+	what := fmt.Sprintf("%s of service %s", r.Hook, r.Spec.Service)
+	if r.Spec.Destination != "" {
+		what += " destination " + r.Spec.Destination
+	}
+	return what + " from " + r.HooksDir
 }

@@ -257,17 +257,31 @@ func TestSignalDuringHoldReleases(t *testing.T) {
 
 func TestRecursionGuard(t *testing.T) {
 	f := newFixture(t, Hold, "echo ran\n")
-	f.r.FromDir = true
-	f.r.Env = append(f.r.Env, EnvActiveHooks+"=pre-connect,post-deploy")
+	f.r.FromDir, f.r.HooksDir = true, t.TempDir()
+	base := f.r.Env
+	// Another service's, another destination's or another directory's
+	// post-deploy is not recursion.
+	for i, other := range []string{
+		GuardKey("post-deploy", "other", "", f.r.HooksDir),
+		GuardKey("post-deploy", "app", "staging", f.r.HooksDir),
+		GuardKey("post-deploy", "app", "", t.TempDir()),
+	} {
+		f.r.Env = append(base, EnvActiveHooks+"="+GuardKey("pre-connect", "app", "", f.r.HooksDir)+","+other)
+		if err := f.r.Run(context.Background()); err != nil || strings.Count(f.stdout.String(), "ran") != i+1 {
+			t.Fatalf("with %s active, not run: %v %q", other, err, f.log)
+		}
+	}
+	ran := f.stdout.String()
+	f.r.Env = append(base, EnvActiveHooks+"="+GuardKey("pre-connect", "app", "", f.r.HooksDir)+","+GuardKey("post-deploy", "app", "", f.r.HooksDir))
 	if err := f.r.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(f.stdout.String(), "ran") || !strings.Contains(f.log.String(), "already running in an enclosing hookshim") {
+	if f.stdout.String() != ran || !strings.Contains(f.log.String(), "already running in an enclosing hookshim") {
 		t.Fatalf("recursion not stopped: %q %q", f.stdout, f.log)
 	}
 	// A `--` command is never taken for recursion.
 	f.r.FromDir = false
-	if err := f.r.Run(context.Background()); err != nil || !strings.Contains(f.stdout.String(), "ran") {
+	if err := f.r.Run(context.Background()); err != nil || f.stdout.String() == ran {
 		t.Fatalf("explicit command blocked: %v", err)
 	}
 }

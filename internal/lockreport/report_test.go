@@ -276,6 +276,7 @@ func TestClean(t *testing.T) {
 		"\u202eabc\u2066\ufeff":  `\u202eabc\u2066\ufeff`,
 		"x\u2028y\u2029z":        `x\u2028y\u2029z`,
 		"bad\xffbyte":            "bad\uFFFDbyte",
+		`C:\new` + "\n":          `C:\\new\n`, // a literal backslash never reads as an escape
 		"":                       "",
 	} {
 		if got := Clean(in); got != want {

@@ -179,11 +179,15 @@ func shortVersion(v string) string {
 // newline, carriage return and tab become \n, \r and \t; every other control
 // character (C0, DEL, C1) becomes \xNN; Unicode format characters (bidi
 // overrides, zero-width characters, BOM) and line/paragraph separators become
-// \uNNNN; invalid UTF-8 becomes U+FFFD. Nothing else changes.
+// \uNNNN; invalid UTF-8 becomes U+FFFD; a backslash becomes \\, so that a
+// value that spells "\n" never reads as an escaped newline. Nothing else
+// changes. It is the one escaping hookshim uses: the locks table, and every
+// line hookshim logs or reports on a terminal (see escapedLines in package
+// main).
 func Clean(s string) string {
 	clean := true
 	for _, r := range s {
-		if needsEscape(r) || r == utf8.RuneError {
+		if needsEscape(r) || r == utf8.RuneError || r == '\\' {
 			clean = false
 			break
 		}
@@ -194,6 +198,8 @@ func Clean(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
 		case r == '\n':
 			b.WriteString(`\n`)
 		case r == '\r':
