@@ -284,6 +284,9 @@ func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
 	log := r.Log
 	how := "once nobody holds it (Kamal < 2.6)"
 	r.Policy = shim.Strict
+	// A deferred hook waits for the lock whatever kind it is: deferring was
+	// the decision to run once it is released, a manual lock included.
+	r.WaitManual = true
 	if j.RunPolicy == runPolicyHold {
 		how = "under a hold, so no other deploy slips in (Kamal 2.6+)"
 		r.Policy = shim.Hold

@@ -103,7 +103,7 @@ func TestSecurityLockValuesEscapedEverywhere(t *testing.T) {
 		t.Parallel()
 		r := localRig(t)
 		putLock(t, r.home, hostileDetails())
-		p := r.run("--policy", "hold", "--wait", "1m", "--poll", "20ms", "post-deploy", "--", "sh", "-c", "echo hook ran >&2")
+		p := r.run("--policy", "hold", "--wait", "1m", "--wait-manual", "--poll", "20ms", "post-deploy", "--", "sh", "-c", "echo hook ran >&2")
 		p.waitLog(`waiting up to 1m0s for it`)
 		r.kamalReleases()
 		if code := p.exit(); code != 0 {
