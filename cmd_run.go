@@ -148,6 +148,7 @@ func runAction(c *cli.Context, p Process) error {
 		User:             loginName(p),
 		Hostname:         hostname,
 		PID:              os.Getpid(),
+		Stamp:            selfStamp,
 	}
 	// Deferred hooks (defer_run.go): sets r.Defer and r.Watch; in `hookshim
 	// waiter`, runs the deferred job itself (done is then true).

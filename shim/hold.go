@@ -46,6 +46,9 @@ type taken struct {
 func (r *Runner) take(ctx context.Context, s lockfile.Store, p string) (taken, *lockfile.HeldError, error) {
 	token := lockfile.NewToken()
 	h := lockfile.Hold{Hook: r.Hook, Token: token, User: r.User, Host: r.Hostname, PID: r.PID}
+	if r.Stamp != nil {
+		h.Stamp = r.Stamp()
+	}
 	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.holdVersion(), Message: h.Message()}
 	err := s.Acquire(ctx, p, d)
 	var held *lockfile.HeldError
