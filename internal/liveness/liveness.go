@@ -65,8 +65,10 @@ func Check(h Hold) Verdict {
 	}
 	gone := fmt.Sprintf("hookshim pid %d has ended", h.PID)
 	switch st, err := Read(h.PID); {
-	case err == nil && st.Start == h.Start:
+	case err == nil && st.Start == h.Start && !st.Ended():
 		return Verdict{Alive, fmt.Sprintf("hookshim pid %d (%s) still runs", h.PID, st.Comm)}
+	case err == nil && st.Start == h.Start:
+		gone = fmt.Sprintf("hookshim pid %d has ended (its parent has not yet collected its exit status)", h.PID)
 	case err == nil:
 		gone = fmt.Sprintf("hookshim pid %d has ended (the pid is now another process, started later)", h.PID)
 	case !errors.Is(err, ErrNoProcess):
@@ -90,7 +92,7 @@ func scanHook(h Hold, gone string) Verdict {
 			continue
 		}
 		st, err := Read(pid)
-		if err != nil || st.Start < h.Start {
+		if err != nil || st.Start < h.Start || st.Ended() {
 			continue // gone, or started before hookshim: not its descendant
 		}
 		env, err := os.ReadFile(filepath.Join(root, e.Name(), "environ"))

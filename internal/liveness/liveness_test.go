@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -15,7 +16,7 @@ func TestParseStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Stamp{PID: 4242, PGID: 4240, SID: 4200, Start: 98765, Comm: "my (odd) hook"}); st != want {
+	if want := (Stamp{PID: 4242, PGID: 4240, SID: 4200, Start: 98765, Comm: "my (odd) hook", State: 'S'}); st != want {
 		t.Fatalf("ParseStat = %+v, want %+v", st, want)
 	}
 	for _, bad := range []string{"", "4242", "x (a) S 1 2 3", "4242 (a) S 1 2", "4242 (a) S 1 x 3 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0", ")(", "4242 (a) S 1 2 3 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5 0"} {
@@ -127,6 +128,31 @@ func TestCheck(t *testing.T) {
 		v := Check(hold)
 		if v.Liveness != Alive || !strings.Contains(v.Why, "its hook still runs: pid "+strconv.Itoa(c.Process.Pid)) {
 			t.Fatalf("Check = %+v, want Alive naming pid %d", v, c.Process.Pid)
+		}
+	})
+	t.Run("hookshim killed, not yet waited for by its parent", func(t *testing.T) {
+		cmd := exec.Command("sh", "-c", "read x")
+		cmd.Env = append(os.Environ(), "HOOKSHIM_LOCK_TOKEN="+token)
+		w, _ := cmd.StdinPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { w.Close(); _ = cmd.Wait() }()
+		st, _ := Read(cmd.Process.Pid)
+		_ = cmd.Process.Kill()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			if z, err := Read(st.PID); err != nil || z.Ended() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the killed process never became a zombie")
+			}
+			time.Sleep(time.Millisecond) // polling for the kernel's state change
+		}
+		h := hold
+		h.PID, h.Start = st.PID, st.Start
+		if v := Check(h); v.Liveness != Dead || !strings.Contains(v.Why, "not yet collected") {
+			t.Fatalf("Check = %+v, want Dead", v)
 		}
 	})
 	t.Run("another hold's hook runs", func(t *testing.T) {

@@ -27,7 +27,12 @@ type Stamp struct {
 	PGID  int    // its process group
 	SID   int    // its session
 	Comm  string // its command name, as the kernel keeps it (at most 15 bytes)
+	State byte   // R, S, D, Z (zombie: ended, not yet waited for), ...
 }
+
+// Ended reports whether the process has ended and only its exit status waits
+// for its parent: a zombie (Z) or dead (X) process runs nothing any more.
+func (s Stamp) Ended() bool { return s.State == 'Z' || s.State == 'X' }
 
 // ErrNoProcess: no process with that pid exists (now).
 var ErrNoProcess = errors.New("no such process")
@@ -72,7 +77,7 @@ func ParseStat(b []byte) (Stamp, error) {
 	if len(rest) < 20 {
 		return Stamp{}, fmt.Errorf("/proc stat line %q has %d fields after the command, want at least 20", clip(b), len(rest))
 	}
-	s := Stamp{PID: pid, Comm: string(b[open+1 : end])}
+	s := Stamp{PID: pid, Comm: string(b[open+1 : end]), State: rest[0][0]}
 	if s.PGID, err = strconv.Atoi(rest[2]); err != nil {
 		return Stamp{}, fmt.Errorf("/proc stat line %q: process group: %v", clip(b), err)
 	}
