@@ -134,7 +134,11 @@ func (o unlockOptions) auditFile(l lockfile.Lock) string {
 // auditHolder names whose the lock was, on one line.
 func auditHolder(l lockfile.Lock) string {
 	if d := l.Details; d != nil {
-		return fmt.Sprintf("%s since %s (version %s, message %q)", d.LockedBy, d.AtText, d.Version, d.Message)
+		name := d.LockedBy
+		if name == "" {
+			name = `""` // git config user.name was unset
+		}
+		return fmt.Sprintf("%s since %s (version %s, message %q)", name, d.AtText, d.Version, d.Message)
 	}
 	return "an unknown holder (" + l.Problem + ")"
 }
