@@ -176,4 +176,3 @@ func TestCheck(t *testing.T) {
 		}
 	})
 }
-
