@@ -105,10 +105,7 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 			WithHint("--root DIR is a lock tree on this machine, --host HOST the lock host over SSH")
 	}
 	o.hostname, _ = os.Hostname()
-	o.performer = gitUserEmail(p)
-	if o.performer == "" {
-		o.performer = loginName(p)
-	}
+	o.performer = auditPerformer(p)
 	return o, nil
 }
 
@@ -207,13 +204,16 @@ func unlockStoreError(s lockfile.Store, path, what string, err error) error {
 	return exitcode.New(exitcode.IOErr, fmt.Errorf("cannot %s lock %s on %s: %w", what, path, s.Where(), err))
 }
 
-// gitUserEmail is Kamal's audit performer: `git config user.email` (Kamal 2.12
-// lib/kamal/tags.rb), "" when unset.
-func gitUserEmail(p Process) string {
+// auditPerformer is Kamal's audit performer: `git config user.email`, else
+// the login name (Kamal 2.12 lib/kamal/tags.rb: git email, else whoami).
+func auditPerformer(p Process) string {
 	cmd := exec.Command("git", "config", "user.email")
 	cmd.Dir, cmd.Env = workDir(p), p.Env
 	out, _ := cmd.Output()
-	return strings.TrimSpace(string(out))
+	if email := strings.TrimSpace(string(out)); email != "" {
+		return email
+	}
+	return loginName(p)
 }
 
 // isTerminal reports whether r is a terminal a person can answer on.

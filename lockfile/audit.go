@@ -1,9 +1,13 @@
 package lockfile
 
 import (
+	"context"
 	"fmt"
+	"path"
 	"strings"
 	"time"
+
+	"github.com/hookshim/hookshim/internal/sshx"
 )
 
 // Audit is one line for Kamal's audit log on the lock host, the file
@@ -60,4 +64,37 @@ func oneLine(s string) string {
 		}
 	}
 	return b.String()
+}
+
+type auditKey struct{}
+
+// WithAudit returns ctx carrying a, which Acquire and Release append to
+// Kamal's audit log in the same step as a successful take or release (the
+// same SSH round trip over SSH). A failed append never fails the take or the
+// release: the lock matters more than its record.
+func WithAudit(ctx context.Context, a Audit) context.Context {
+	return context.WithValue(ctx, auditKey{}, a)
+}
+
+func auditOf(ctx context.Context) (Audit, bool) {
+	a, ok := ctx.Value(auditKey{}).(Audit)
+	return a, ok && a.File != ""
+}
+
+// auditScript is the sh text that appends ctx's audit line on the host, or "".
+// The values are shell-quoted; errors are ignored.
+func auditScript(ctx context.Context) string {
+	a, ok := auditOf(ctx)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("{ mkdir -p %s && printf '%%s\\n' %s >> %s; } 2>/dev/null || :\n",
+		sshx.Quote(path.Dir(a.File)), sshx.Quote(a.Line), sshx.Quote(a.File))
+}
+
+// appendAudit appends ctx's audit line under root, ignoring errors.
+func appendAudit(ctx context.Context, s Local) {
+	if a, ok := auditOf(ctx); ok {
+		_ = appendLine(s.abs(a.File), a.Line)
+	}
 }

@@ -202,3 +202,35 @@ func TestNewAudit(t *testing.T) {
 		t.Errorf("%+v", a)
 	}
 }
+
+// A take and a release carrying an audit line append it, on success only;
+// shell syntax in the line is only data.
+func TestAcquireReleaseAudit(t *testing.T) {
+	for name, s := range unlockStores(t) {
+		t.Run(name, func(t *testing.T) {
+			const p = ".kamal/lock-app"
+			token := NewToken()
+			d := Details{LockedBy: "Ann", At: time.Now().UTC().Truncate(time.Second), Message: Hold{Hook: "post-deploy", Token: token, PID: 1}.Message()}
+			took := Audit{File: ".kamal/app-audit.log", Line: "[t] [$(touch pwned)] took"}
+			if err := s.store.Acquire(WithAudit(context.Background(), took), p, d); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.store.Acquire(WithAudit(context.Background(), took), p, d); err == nil {
+				t.Fatal("second Acquire succeeded")
+			}
+			released := Audit{File: took.File, Line: "[t] [me] released"}
+			if err := s.store.Release(WithAudit(context.Background(), released), p, "ffffffffffff"); !errors.Is(err, ErrNotOurs) {
+				t.Fatalf("Release with another token = %v", err)
+			}
+			if err := s.store.Release(WithAudit(context.Background(), released), p, token); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(s.home, took.File)); string(b) != took.Line+"\n"+released.Line+"\n" {
+				t.Fatalf("audit log = %q", b)
+			}
+			if _, err := os.Stat(filepath.Join(s.home, "pwned")); err == nil {
+				t.Fatal("the audit line was run as a command")
+			}
+		})
+	}
+}

@@ -50,7 +50,7 @@ func (r *Runner) take(ctx context.Context, s lockfile.Store, p string) (taken, *
 		h.Stamp = r.Stamp()
 	}
 	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.holdVersion(), Message: h.Message()}
-	err := s.Acquire(ctx, p, d)
+	err := s.Acquire(r.withHoldAudit(ctx, "took", p, token), p, d)
 	var held *lockfile.HeldError
 	switch {
 	case err == nil:
@@ -97,7 +97,7 @@ func (r *Runner) release(s lockfile.Store, p, token string) error {
 	for i := range releaseTries {
 		// Released even when the run was interrupted: never tie it to ctx.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = s.Release(ctx, p, token)
+		err = s.Release(r.withHoldAudit(ctx, "released", p, token), p, token)
 		cancel()
 		switch {
 		case err == nil:
