@@ -101,6 +101,7 @@ func newApp(p Process) *cli.App {
 			waitCommand(p),
 			watchCommand(p),
 			installCommand(p),
+			unlockCommand(p),
 			waiterCommand(p),
 		},
 	}

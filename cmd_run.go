@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -130,9 +131,11 @@ func runAction(c *cli.Context, p Process) error {
 		sigs = ch
 	}
 	gitUser := gitUserName(p)
+	performer := sync.OnceValue(func() string { return auditPerformer(p) })
 	if policy == shim.Hold {
 		// A hold writes it into the lock: ask git while the lock is being read.
 		go gitUser()
+		go performer()
 	}
 	hostname, _ := os.Hostname()
 	r := &shim.Runner{
@@ -159,6 +162,8 @@ func runAction(c *cli.Context, p Process) error {
 		Hostname:         hostname,
 		PID:              os.Getpid(),
 		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
+		Stamp:            selfStamp,
+		Performer:        performer,
 	}
 	// Deferred hooks (defer_run.go): sets r.Defer and r.Watch; in `hookshim
 	// waiter`, runs the deferred job itself (done is then true).

@@ -158,6 +158,11 @@ func TestHoldMessageRoundTrip(t *testing.T) {
 	if got, ok := ParseHold(old); !ok || got != h {
 		t.Errorf("ParseHold(%q) = %+v, %v", old, got, ok)
 	}
+	// Holds since hookshim unlock pin the process: start time, session, boot.
+	h.Stamp = Stamp{Start: 123456789, SID: 4200, Boot: "6f1c2a3b"}
+	if got, ok := ParseHold(h.Message()); !ok || got != h || !HeldBy(h.Message(), h.Token) {
+		t.Errorf("ParseHold(%q) = %+v, %v", h.Message(), got, ok)
+	}
 	for _, m := range []string{AutomaticMessage, "test", "hookshim", "hookshim x hold", "hookshim post-deploy take abc",
 		AutomaticMessage + " (hookshim x hold abcdef12 by a@b pid 1", AutomaticMessage + " (manual)"} {
 		if _, ok := ParseHold(m); ok {

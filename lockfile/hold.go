@@ -11,7 +11,7 @@ import (
 // Hold is what hookshim writes in a lock's message when it takes the lock for a
 // hook:
 //
-//	Automatic deploy lock (hookshim HOOK hold TOKEN by USER@HOST pid PID)
+//	Automatic deploy lock (hookshim HOOK hold TOKEN by USER@HOST pid PID start TICKS sid SID boot BOOT)
 //
 // Kamal shows it in `kamal lock status`, and a leftover can be traced to the
 // process that left it. The message contains AutomaticMessage because Kamal
@@ -20,12 +20,25 @@ import (
 // acquire_lock_with_wait): a deploy started with --lock-wait while a hook runs
 // under a hold must wait for it, not fail. Holds written by hookshim before
 // this, "hookshim HOOK hold TOKEN by USER@HOST pid PID", are read too.
+//
+// start, sid and boot (since hookshim unlock) let `hookshim unlock` prove on
+// the deployer machine that the hold's process is gone rather than its pid
+// reused: see internal/liveness. Holds without them parse with zero values.
 type Hold struct {
 	Hook  string
 	Token string
 	Host  string // the deployer machine's hostname
 	User  string // the deployer's login name
 	PID   int
+	Stamp
+}
+
+// Stamp pins a hold's process beyond its pid (internal/liveness.Hold): zero
+// values mean unknown.
+type Stamp struct {
+	Start uint64 // the process's start time in clock ticks since boot (/proc/PID/stat field 22)
+	SID   int    // its session, which the hook it runs shares
+	Boot  string // the first 8 hex digits of the machine's boot_id
 }
 
 // NewToken returns a random token that names one hold.
@@ -57,7 +70,11 @@ const (
 
 // Message renders the hold as a lock message.
 func (h Hold) Message() string {
-	return fmt.Sprintf("%shookshim %s hold %s by %s@%s pid %d%s", holdPrefix, h.Hook, h.Token, h.User, h.Host, h.PID, holdSuffix)
+	stamp := ""
+	if h.Start != 0 && h.Boot != "" {
+		stamp = fmt.Sprintf(" start %d sid %d boot %s", h.Start, h.SID, h.Boot)
+	}
+	return fmt.Sprintf("%shookshim %s hold %s by %s@%s pid %d%s%s", holdPrefix, h.Hook, h.Token, h.User, h.Host, h.PID, stamp, holdSuffix)
 }
 
 // ParseHold reads a hookshim hold back from a lock message, in the current form
@@ -85,6 +102,12 @@ func ParseHold(message string) (Hold, bool) {
 			}
 		case "pid":
 			h.PID, _ = strconv.Atoi(f[i+1])
+		case "start":
+			h.Start, _ = strconv.ParseUint(f[i+1], 10, 64)
+		case "sid":
+			h.SID, _ = strconv.Atoi(f[i+1])
+		case "boot":
+			h.Boot = f[i+1]
 		}
 	}
 	return h, true

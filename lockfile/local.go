@@ -168,6 +168,7 @@ func (s Local) Acquire(ctx context.Context, p string, d Details) error {
 		_ = os.Remove(abs)
 		return fmt.Errorf("writing %s/details: %w", p, err)
 	}
+	appendAudit(ctx, s) // hookshim unlock's audit line for holds (audit.go)
 	return nil
 }
 
@@ -196,6 +197,7 @@ func (s Local) Release(ctx context.Context, p, token string) error {
 	if err := os.RemoveAll(abs); err != nil {
 		return fmt.Errorf("releasing %s: %w", p, err)
 	}
+	appendAudit(ctx, s) // hookshim unlock's audit line for holds (audit.go)
 	return nil
 }
 

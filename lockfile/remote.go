@@ -289,7 +289,9 @@ func (s Remote) Acquire(ctx context.Context, p string, d Details) error {
 tries=0
 while :; do
   if mkdir %s; then
-    if echo "%s" > %s/details; then exit 0; fi
+    if echo "%s" > %s/details; then
+%s      exit 0
+    fi
     rm -f %s/details; rmdir %s; exit 1
   fi
   if [ -e %s ] || [ -L %s ]; then
@@ -299,7 +301,9 @@ while :; do
   tries=$((tries + 1))
   [ "$tries" -lt 5 ] || exit 1
 done
-`, sshx.Quote(parentDir(p)), q, Encode64([]byte(d.Text())), q, q, q, q, q, scanScript(nil, []string{q}), statusHeld)
+`, sshx.Quote(parentDir(p)), q, Encode64([]byte(d.Text())), q,
+		auditScript(ctx), // hookshim unlock's audit line for holds (audit.go)
+		q, q, q, q, scanScript(nil, []string{q}), statusHeld)
 	res, err := s.Runner.Run(ctx, script, nil)
 	if err != nil {
 		return err
@@ -332,8 +336,9 @@ d=%s
 [ -e "$d" ] || [ -L "$d" ] || exit %d
 [ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/details" ] || exit %d
 readdetails "$d/details" | base64 -d 2>/dev/null | sed -n '/^Message:/{p;q;}' | grep -q -x -E -e %s || exit %d
-rm "$d/details" && rm -r "$d"
-`, q, statusGone, statusNotOurs, sshx.Quote("Message: ?("+AutomaticMessage+" \\()?hookshim [A-Za-z0-9._-]+ hold "+token+"( .*)?"), statusNotOurs)
+rm "$d/details" && rm -r "$d" || exit
+%s`, q, statusGone, statusNotOurs, sshx.Quote("Message: ?("+AutomaticMessage+" \\()?hookshim [A-Za-z0-9._-]+ hold "+token+"( .*)?"), statusNotOurs,
+		auditScript(ctx)) // hookshim unlock's audit line for holds (audit.go)
 	res, err := s.Runner.Run(ctx, script, nil)
 	if err != nil {
 		return err

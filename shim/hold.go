@@ -49,10 +49,13 @@ type taken struct {
 func (r *Runner) take(ctx context.Context, s lockfile.Store, p string) (taken, *lockfile.HeldError, error) {
 	token := lockfile.NewToken()
 	h := lockfile.Hold{Hook: r.Hook, Token: token, User: r.User, Host: r.Hostname, PID: r.PID}
+	if r.Stamp != nil {
+		h.Stamp = r.Stamp()
+	}
 	d := lockfile.Details{LockedBy: r.GitUser(), At: r.Now().UTC().Truncate(time.Second), Version: r.holdVersion(), Message: h.Message()}
 	// Not ended by a signal: a take cut off half-way would leave a lock that
 	// only settleTake could find again. A signal is seen before the hook starts.
-	actx, cancel := context.WithTimeout(ctx, r.stepTimeout())
+	actx, cancel := context.WithTimeout(r.withHoldAudit(ctx, "took", p, token), r.stepTimeout())
 	err := s.Acquire(actx, p, d)
 	cancel()
 	var held *lockfile.HeldError
@@ -160,7 +163,7 @@ func (r *Runner) release(s lockfile.Store, p, token string) error {
 	for i := range releaseTries {
 		// Released even when the run was interrupted: never tie it to ctx.
 		ctx, cancel := context.WithTimeout(context.Background(), r.stepTimeout())
-		err = s.Release(ctx, p, token)
+		err = s.Release(r.withHoldAudit(ctx, "released", p, token), p, token)
 		cancel()
 		switch {
 		case err == nil:

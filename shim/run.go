@@ -59,6 +59,13 @@ type Runner struct {
 	// Holder names this machine in a hold message.
 	User, Hostname string
 	PID            int
+	// Stamp, when set, gives the start time, session and boot of process PID,
+	// written into a hold so that `hookshim unlock` can tell it from a later
+	// process with the same pid.
+	Stamp func() lockfile.Stamp
+	// Performer, when set, names the deployer in the lines a hold adds to
+	// Kamal's audit log (Kamal's performer: git user.email, else the login name).
+	Performer func() string
 	// Watch, when set, blocks until the lock directory at path is gone (or
 	// ctx ends), learning of it from the host's file system events; the wait
 	// loop then looks again. Nil means polling every Poll.

@@ -1,0 +1,12 @@
+package shim
+
+import (
+	"time"
+
+	"github.com/hookshim/hookshim/lockfile"
+)
+
+// Holder describes who holds a lock, as refusals say it: the holder, since
+// when and how long before now, the version and the message (or, without
+// details, what is wrong).
+func Holder(l lockfile.Lock, now time.Time) string { return holder(l, now) }
