@@ -80,7 +80,11 @@ type Runner struct {
 	// cannot be shown safely. Refusals suggest it.
 	Rerun func(flag, value string) string
 
+	// Heartbeat is how often a wait says it still waits; 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
+
 	waitUntil     time.Time      // the --wait deadline, once waiting began
+	lastBeat      time.Time      // when the wait last said it waits
 	leftoversSaid bool           // leftovers of another Kamal generation were reported
 	watchFailed   atomic.Bool    // Watch failed once: poll from then on
 	sess          lockfile.Store // the multiplexed store, once dialled

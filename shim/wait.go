@@ -22,6 +22,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 	}
 	if r.waitUntil.IsZero() {
 		r.waitUntil = r.Now().Add(r.Wait)
+		r.lastBeat = r.Now()
 		r.decided(o, fmt.Sprintf("waiting up to %s for it", r.Wait), "")
 	}
 	s := r.session(ctx)
@@ -38,7 +39,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		if left <= 0 {
 			return r.conflict(last, "")
 		}
-		wake, stop := r.nextLook(ctx, last.Lock.Path, min(poll, left), left)
+		wake, stop := r.nextLook(ctx, last.Lock.Path, min(poll, left), min(left, r.heartbeat()))
 		select {
 		case <-ctx.Done():
 			stop()
@@ -114,17 +115,38 @@ func (r *Runner) refuseManual(o Ownership) error {
 	return r.conflict(o, why)
 }
 
-// logStillHeld notes each look at a lock still held, and says so when its
-// holder changed.
+// DefaultHeartbeat is how often a wait says it is still waiting when
+// Heartbeat is 0: a CI log that stops for minutes without a word reads as a
+// hang.
+const DefaultHeartbeat = 30 * time.Second
+
+func (r *Runner) heartbeat() time.Duration {
+	if r.Heartbeat > 0 {
+		return r.Heartbeat
+	}
+	return DefaultHeartbeat
+}
+
+// logStillHeld notes each look at a lock still held, says so when its holder
+// changed, and at least every heartbeat says who still holds it and how long
+// the wait has left.
 func (r *Runner) logStillHeld(now, last Ownership) {
 	r.Log.Debug().Msgf("%s: lock %s still held", r.Hook, now.Lock.Path)
 	if holderKey(now.Lock) != holderKey(last.Lock) {
 		r.Log.Info().Msgf("%s: lock %s is now held by %s", r.Hook, now.Lock.Path, holder(now.Lock, r.Now()))
+		r.lastBeat = r.Now()
+		return
+	}
+	if t := r.Now(); t.Sub(r.lastBeat) >= r.heartbeat() {
+		r.lastBeat = t
+		r.Log.Info().Msgf("%s: still waiting: lock %s on %s is held by %s; %s left of %s",
+			r.Hook, now.Lock.Path, r.Store.Where(), holder(now.Lock, t), Ago(r.waitUntil.Sub(t)), r.Wait)
 	}
 }
 
 // nextLook returns a channel that fires when it is time to look at the lock
-// again: when Watch reports the lock directory gone (bounded by left), or after
+// again: when Watch reports the lock directory gone (bounded by left, which is
+// at most a heartbeat, so that a long watch still says it waits), or after
 // poll when there is no Watch or it failed. stop releases what it started.
 func (r *Runner) nextLook(ctx context.Context, path string, poll, left time.Duration) (<-chan struct{}, func()) {
 	wake := make(chan struct{})
