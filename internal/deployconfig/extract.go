@@ -11,10 +11,13 @@ import (
 
 // reader reads the parsed files into a File.
 type reader struct {
-	file map[*yaml.Node]string // node -> the file it was read from
-	erb  map[*yaml.Node]string // scalar -> its ERB text, when only Ruby can tell it
-	f    *File
-	tags map[string][]string // host -> tags, for accessories' tag:/tags:
+	file  map[*yaml.Node]string // node -> the file it was read from
+	erb   map[*yaml.Node]string // scalar -> its ERB text, when only Ruby can tell it
+	f     *File
+	tags  map[string][]string // host -> tags, for accessories' tag:/tags:
+	name  string              // the file being walked
+	doc   *erbDoc             // its ERB
+	sizes map[*yaml.Node]int  // values under a node, aliases expanded; -1 while walking it
 }
 
 // failure is a configuration error on its way out of the reader: its methods
@@ -123,7 +126,7 @@ func (r *reader) servers(v val) {
 	if !r.known(v, "servers", yaml.MappingNode, "a list of hosts or a map of roles") {
 		return
 	}
-	for _, e := range r.pairs(v) {
+	for _, e := range r.entries(v) {
 		name, hosts, path := e.k.Value, e.v, "servers."+e.k.Value
 		switch {
 		case strings.Contains(name, "<%"): // ERB writes the role's name
@@ -168,7 +171,7 @@ func (r *reader) hosts(role, path string, list val, isRole bool) []string {
 		case it.Kind == yaml.ScalarNode && !it.null() && it.ShortTag() != "!!str":
 			continue // Kamal keeps only String entries: a number or boolean is no host at all
 		case it.Kind == yaml.MappingNode:
-			es := r.pairs(it)
+			es := r.entries(it)
 			if len(es) != 1 {
 				r.fail(it, p, "a host with tags is a map of exactly one host to its tags, got %d keys", len(es))
 			}
@@ -276,7 +279,7 @@ func (r *reader) accessories(v val) {
 		return
 	}
 	var hosts []string
-	for _, e := range r.pairs(v) {
+	for _, e := range r.entries(v) {
 		a, path := e.v, "accessories."+e.k.Value
 		switch list := r.get(a, "hosts"); {
 		case !r.known(a, path, yaml.MappingNode, "a map (image:, host:, ...)"):

@@ -92,7 +92,7 @@ func Load(repoDir, destination string) (f *File, err error) {
 		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(hintDest)
 	}
 	defer catch(&err)
-	r := &reader{file: map[*yaml.Node]string{}, erb: map[*yaml.Node]string{}, tags: map[string][]string{},
+	r := &reader{file: map[*yaml.Node]string{}, erb: map[*yaml.Node]string{}, tags: map[string][]string{}, sizes: map[*yaml.Node]int{},
 		f: &File{PrimaryRole: "web", Unresolved: map[string]string{}, origin: map[string]string{}, roleFirst: map[string]string{}}}
 	root := r.parse(repoDir, DeployFile, exitcode.New(exitcode.Config, fmt.Errorf("%w in %s", ErrNoDeployFile, repoDir),
 		"run hookshim in the Kamal application's directory, or pass the settings with flags (--service, --host)"))
@@ -146,7 +146,8 @@ func (r *reader) parse(repoDir, name string, missing error) val {
 		err = unmarshal(doc.yaml, &y)
 	}
 	if err == nil {
-		_, err = (&walker{r: r, name: name, doc: doc, sizes: map[*yaml.Node]int{}}).walk(&y, 0)
+		r.name, r.doc = name, doc
+		_, err = r.walk(&y, 0)
 	}
 	if err != nil {
 		fail(yamlErrorLine(err))

@@ -102,7 +102,6 @@ type resolver struct {
 }
 
 // Resolve loads deploy.yml when present (it is optional if env/flags give what
-// Resolve loads deploy.yml when present (it is optional if env/flags give what
 // is needed) and applies the order deploy.yml < KAMAL_* < HOOKSHIM_* < flags.
 //
 // A setting in need that no layer supplies gives a one-line error naming the
@@ -298,16 +297,9 @@ func (r *resolver) hosts() error {
 		}
 	}
 	fromFile := true
-	for _, l := range []struct {
-		hosts []string
-		src   string
-	}{
-		{r.kamalHosts(), "KAMAL_HOSTS"},
-		{splitHosts(r.env("HOOKSHIM_HOSTS")), "HOOKSHIM_HOSTS"},
-		{r.hostFlags(), "--host"},
-	} {
-		if len(l.hosts) > 0 {
-			hosts, src, fromFile = l.hosts, l.src, false
+	for i, hs := range [][]string{r.kamalHosts(), splitHosts(r.env("HOOKSHIM_HOSTS")), r.hostFlags()} {
+		if len(hs) > 0 {
+			hosts, src, fromFile = hs, [...]string{"KAMAL_HOSTS", "HOOKSHIM_HOSTS", "--host"}[i], false
 		}
 	}
 	if r.need.Hosts {

@@ -1,9 +1,13 @@
 package deployconfig
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -15,6 +19,8 @@ const (
 	maxNodes = 20000 // after alias expansion; real deploy.yml files have a few hundred
 	maxDepth = 500
 )
+
+var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line ([0-9]+): (.*)`) })
 
 var errTooBig = errors.New("too many values after expanding YAML aliases")
 
@@ -75,19 +81,12 @@ func (es *entries) set(e entry) {
 	es.list = append(es.list, e)
 }
 
-// walker records the file and ERB of every node of one file.
-type walker struct {
-	r     *reader
-	name  string
-	doc   *erbDoc
-	sizes map[*yaml.Node]int // values under a node, aliases expanded; -1 while walking it
-}
-
-// walk visits n once, and refuses aliases that expand past maxNodes values or
-// into themselves, so that a "billion laughs" file cannot make the reader loop
-// or eat memory. It returns n's size.
-func (w *walker) walk(n *yaml.Node, depth int) (int, error) {
-	if size, ok := w.sizes[n]; ok {
+// walk records the file and ERB of every node under n, once, and refuses
+// aliases that expand past maxNodes values or into themselves, so that a
+// "billion laughs" file cannot make the reader loop or eat memory. It returns
+// n's size.
+func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
+	if size, ok := r.sizes[n]; ok {
 		if size < 0 {
 			return 0, fmt.Errorf("line %d: an alias contains itself", n.Line)
 		}
@@ -96,12 +95,12 @@ func (w *walker) walk(n *yaml.Node, depth int) (int, error) {
 	if depth > maxDepth {
 		return 0, fmt.Errorf("line %d: values nested more than %d deep", n.Line, maxDepth)
 	}
-	w.r.file[n] = w.name
+	r.file[n] = r.name
 	if n.Kind == yaml.ScalarNode {
-		if v, ok := w.doc.restore(n.Value); ok {
-			n.Value, w.r.erb[n] = v, v
-		} else if desc, ok := w.doc.regionAt(n.Line); ok {
-			w.r.erb[n] = desc
+		if v, ok := r.doc.restore(n.Value); ok {
+			n.Value, r.erb[n] = v, v
+		} else if desc, ok := r.doc.regionAt(n.Line); ok {
+			r.erb[n] = desc
 		}
 	}
 	kids := n.Content
@@ -111,18 +110,15 @@ func (w *walker) walk(n *yaml.Node, depth int) (int, error) {
 		}
 		kids = []*yaml.Node{n.Alias}
 	}
-	w.sizes[n] = -1
+	r.sizes[n] = -1 // being walked
 	size := 1
 	for _, k := range kids {
-		s, err := w.walk(k, depth+1)
-		if err != nil {
-			return 0, err
-		}
-		if size += s; size > maxNodes {
-			return 0, errTooBig
+		s, err := r.walk(k, depth+1)
+		if size += s; err != nil || size > maxNodes {
+			return 0, cmp.Or(err, errTooBig)
 		}
 	}
-	w.sizes[n] = size
+	r.sizes[n] = size
 	return size, nil
 }
 
@@ -134,63 +130,52 @@ func (r *reader) val(n *yaml.Node) val {
 	return val{n, r.erb[n]}
 }
 
-// pairs lists a map's entries with merge keys applied. A value takes its key's
-// ERB when it has none itself: a key that ERB writes or a Ruby block wraps
-// makes its whole value unknowable.
-func (r *reader) pairs(m val) []entry {
-	if !m.is(yaml.MappingNode) {
-		return nil
-	}
-	var es entries
-	for i := 0; i+1 < len(m.Content); i += 2 {
+// pairs sets the entries of map m into es, with merge keys applied. A value
+// takes its key's ERB when it has none itself: a key that ERB writes or a Ruby
+// block wraps makes its whole value unknowable.
+func (r *reader) pairs(m val, es *entries) []entry {
+	for i := 0; m.is(yaml.MappingNode) && i+1 < len(m.Content); i += 2 {
 		k, v := r.val(m.Content[i]), r.val(m.Content[i+1])
-		if k.Kind != yaml.ScalarNode {
-			continue // a complex key: nothing Kamal reads
+		switch {
+		case k.Kind != yaml.ScalarNode: // a complex key: nothing Kamal reads
+		case k.ShortTag() == "!!merge" && r.merge(v, es):
+		default:
+			v.erb = cmp.Or(v.erb, k.erb)
+			es.set(entry{k, v})
 		}
-		if k.ShortTag() == "!!merge" {
-			if merged, ok := r.merge(v); ok {
-				for _, e := range merged {
-					es.set(e)
-				}
-				continue
-			}
-		}
-		if v.erb == "" {
-			v.erb = k.erb
-		}
-		es.set(entry{k, v})
 	}
 	return es.list
 }
 
-// merge is a YAML merge key's value (<<: *base or <<: [*a, *b]) as Ruby's
-// Psych applies it: at its place, over the keys before it; in a list, earlier
-// maps win. Like Psych, ok is false for anything but a map or a list of maps,
-// which then stays an ordinary "<<" key.
-func (r *reader) merge(v val) (out []entry, ok bool) {
+// merge applies a YAML merge key's value (<<: *base or <<: [*a, *b]) as
+// Ruby's Psych does: at its place, over the keys before it; in a list, earlier
+// maps win. Like Psych, it does nothing and returns false for anything but a
+// map or a list of maps, which then stays an ordinary "<<" key.
+func (r *reader) merge(v val, es *entries) bool {
 	maps := []*yaml.Node{v.Node}
-	switch {
-	case v.is(yaml.SequenceNode):
+	if v.is(yaml.SequenceNode) {
 		maps = v.Content
-	case !v.is(yaml.MappingNode):
-		return nil, false
 	}
-	var es entries
+	var merged entries
 	for i := len(maps) - 1; i >= 0; i-- {
 		m := r.val(maps[i])
 		if !m.is(yaml.MappingNode) {
-			return nil, false
+			return false
 		}
-		for _, e := range r.pairs(m) {
-			es.set(e)
-		}
+		r.pairs(m, &merged)
 	}
-	return es.list, true
+	for _, e := range merged.list {
+		es.set(e)
+	}
+	return true
 }
+
+// entries lists the entries of map m (none for anything else).
+func (r *reader) entries(m val) []entry { return r.pairs(m, &entries{}) }
 
 // get returns the value of key in map m, or an absent val.
 func (r *reader) get(m val, key string) val {
-	for _, e := range r.pairs(m) {
+	for _, e := range r.entries(m) {
 		if e.k.Value == key {
 			return e.v
 		}
@@ -206,10 +191,8 @@ func (r *reader) deepMerge(base, over val) val {
 		return over
 	}
 	var es entries
-	for _, e := range r.pairs(base) {
-		es.set(e)
-	}
-	for _, e := range r.pairs(over) {
+	r.pairs(base, &es)
+	for _, e := range r.entries(over) {
 		if i, ok := es.at[e.k.Value]; ok {
 			e.v = r.deepMerge(es.list[i].v, e.v)
 		}
@@ -226,17 +209,9 @@ func (r *reader) deepMerge(base, over val) val {
 // yamlErrorLine splits go-yaml's "yaml: line N: msg" into N and msg.
 func yamlErrorLine(err error) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = strings.TrimSpace(te.Errors[0])
-	}
-	var n int
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, text, ok := strings.Cut(rest, ":"); ok {
-			if _, err := fmt.Sscanf(num, "%d", &n); err == nil {
-				return n, strings.TrimSpace(text)
-			}
-		}
+	if m := lineRE().FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n, m[2]
 	}
 	return 0, msg
 }
