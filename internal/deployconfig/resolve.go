@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -124,8 +123,7 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 		repo = abs
 	}
 	r := &resolver{in: in, need: need, s: &Settings{RepoDir: repo, Sources: map[string]string{}}}
-	steps := []func() error{r.destination, r.load, r.service, r.hosts, r.primaryHost, r.ssh, r.hooksDir, r.runDir}
-	for _, step := range steps {
+	for _, step := range []func() error{r.destination, r.load, r.service, r.hosts, r.primaryHost, r.ssh, r.hooksDir, r.runDir} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -137,14 +135,26 @@ func (r *resolver) env(key string) string {
 	if r.in.Env == nil {
 		return ""
 	}
-	v, ok := r.in.Env(key)
-	if !ok {
-		return ""
-	}
+	v, _ := r.in.Env(key)
 	return strings.TrimSpace(v)
 }
 
 func (r *resolver) flag(name string) string { return strings.TrimSpace(r.in.Flags[name]) }
+
+// layered applies the layers named, later winning, over the value v from
+// src: "--name" is a flag, anything else an environment variable.
+func (r *resolver) layered(v, src string, names ...string) (string, string) {
+	for _, name := range names {
+		x := r.env(name)
+		if flag, ok := strings.CutPrefix(name, "--"); ok {
+			x = r.flag(flag)
+		}
+		if x != "" {
+			v, src = x, name
+		}
+	}
+	return v, src
+}
 
 func (r *resolver) hostFlags() []string {
 	if hs := splitHosts(strings.Join(r.in.HostFlags, ",")); len(hs) > 0 {
@@ -156,18 +166,15 @@ func (r *resolver) hostFlags() []string {
 // splitHosts splits a comma-separated host list, dropping blanks and repeats.
 func splitHosts(v string) []string {
 	var out []string
-	seen := map[string]bool{}
 	for _, h := range strings.Split(v, ",") {
-		h = strings.TrimSpace(h)
-		if h != "" && !seen[h] {
-			seen[h] = true
+		if h = strings.TrimSpace(h); h != "" {
 			out = append(out, h)
 		}
 	}
-	return out
+	return appendNew(nil, out...)
 }
 
-// set records a value and its source.
+// set records a value's source.
 func (r *resolver) set(name, source string) { r.s.Sources[name] = source }
 
 // bad is the error for a value that breaks its rule.
@@ -194,38 +201,22 @@ func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 }
 
 func (r *resolver) destination() error {
-	v, src := "", ""
-	for _, l := range [][2]string{
-		{r.env("KAMAL_DESTINATION"), "KAMAL_DESTINATION"},
-		{r.env("HOOKSHIM_DESTINATION"), "HOOKSHIM_DESTINATION"},
-		{r.flag("destination"), "--destination"},
-	} {
-		if l[0] != "" {
-			v, src = l[0], l[1]
-		}
-	}
+	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
 	if v == "" {
 		return nil
 	}
-	if p := nameProblem(v); p != "" {
-		return bad("destination", v, src, p, hintDest)
-	}
-	r.s.Destination = v
-	r.set("destination", src)
-	return nil
+	return r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest)
 }
 
 func (r *resolver) load() error {
 	f, err := Load(r.s.RepoDir, r.s.Destination)
 	switch {
 	case err == nil:
-		r.f = f
-		r.s.HaveDeployFile = true
+		r.f, r.s.HaveDeployFile = f, true
 	case errors.Is(err, ErrNoDeployFile):
 		r.noFile = true
 	default:
-		r.fileErr = err
-		r.s.DeployFileErr = err
+		r.fileErr, r.s.DeployFileErr = err, err
 		for _, name := range []string{DeployFile, "config/deploy." + r.s.Destination + ".yml"} {
 			if data, err := os.ReadFile(filepath.Join(r.s.RepoDir, filepath.FromSlash(name))); err == nil && len(data) <= maxFileSize {
 				r.raw += string(data) + "\n"
@@ -239,63 +230,36 @@ func (r *resolver) load() error {
 // top-level key: it does when the key appears at the start of a line, or when
 // ERB or a merge key at the top level could produce any key at all.
 func (r *resolver) brokenFileMentions(key string) bool {
-	if r.fileErr == nil {
-		return false
-	}
 	re := regexp.MustCompile(`(?m)^(?:` + regexp.QuoteMeta(key) + `\s*:|<%=|<<\s*:|\{)`)
-	return re.MatchString(r.raw)
+	return r.fileErr != nil && re.MatchString(r.raw)
+}
+
+// under says key path k is prefix or below it.
+func under(k, prefix string) bool {
+	return k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[")
 }
 
 // fileSource names the file(s) the values under a key path prefix came from.
 func (r *resolver) fileSource(prefix string) string {
-	if r.f == nil {
-		return DeployFile
-	}
 	files := map[string]bool{}
-	for k, o := range r.f.origin {
-		if k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[") {
-			if i := strings.LastIndexByte(o, ':'); i > 0 {
-				files[o[:i]] = true
-			}
+	for k := range r.f.origin {
+		if under(k, prefix) {
+			files[r.f.fileOf(k)] = true
 		}
 	}
-	switch len(files) {
-	case 0:
+	if len(files) == 0 {
 		return DeployFile
-	case 1:
-		for f := range files {
-			return f
-		}
 	}
-	names := make([]string, 0, len(files))
-	for f := range files {
-		names = append(names, f)
-	}
-	sort.Strings(names)
-	return strings.Join(names, " + ")
+	return strings.Join(sortedKeys(files), " + ")
 }
 
-// unresolvedUnder returns the first (sorted) unresolved key at or under prefix.
-func (r *resolver) unresolvedUnder(prefix string) (string, string, bool) {
-	if r.f == nil {
-		return "", "", false
-	}
-	for _, k := range sortedKeys(r.f.Unresolved) {
-		if k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[") {
-			return k, r.f.Unresolved[k], true
-		}
-	}
-	return "", "", false
-}
-
-// unresolvedAt returns the first of keys that is unresolved.
-func (r *resolver) unresolvedAt(keys ...string) (string, string, bool) {
-	if r.f == nil {
-		return "", "", false
-	}
-	for _, k := range keys {
-		if raw, ok := r.f.Unresolved[k]; ok {
-			return k, raw, true
+// unresolved returns the first (sorted) unresolved key path that match accepts.
+func (r *resolver) unresolved(match func(string) bool) (key, raw string, ok bool) {
+	if r.f != nil {
+		for _, k := range sortedKeys(r.f.Unresolved) {
+			if match(k) {
+				return k, r.f.Unresolved[k], true
+			}
 		}
 	}
 	return "", "", false
@@ -303,73 +267,45 @@ func (r *resolver) unresolvedAt(keys ...string) (string, string, bool) {
 
 func (r *resolver) service() error {
 	v, src := "", ""
-	erbKey, erbRaw, hidden := "", "", false
-	if r.f != nil {
-		if r.f.Service != "" {
-			v, src = r.f.Service, r.f.fileOf("service")
-		} else {
-			erbKey, erbRaw, hidden = r.unresolvedUnder("service")
-		}
+	if r.f != nil && r.f.Service != "" {
+		v, src = r.f.Service, r.f.fileOf("service")
 	}
-	if k := r.env("KAMAL_SERVICE"); k != "" {
-		v, src = k, "KAMAL_SERVICE"
-	} else if sv := r.env("KAMAL_SERVICE_VERSION"); sv != "" {
-		// Kamal < 1.8 sets only KAMAL_SERVICE_VERSION=<service>@<version>;
-		// a service name cannot hold '@'.
-		if i := strings.IndexByte(sv, '@'); i > 0 {
-			v, src = sv[:i], "KAMAL_SERVICE_VERSION"
-		}
+	// Kamal < 1.8 sets only KAMAL_SERVICE_VERSION=<service>@<version>; a
+	// service name cannot hold '@'.
+	if sv, _, ok := strings.Cut(r.env("KAMAL_SERVICE_VERSION"), "@"); ok && sv != "" {
+		v, src = sv, "KAMAL_SERVICE_VERSION"
 	}
-	if k := r.env("HOOKSHIM_SERVICE"); k != "" {
-		v, src = k, "HOOKSHIM_SERVICE"
-	}
-	if k := r.flag("service"); k != "" {
-		v, src = k, "--service"
-	}
+	v, src = r.layered(v, src, "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service")
 	if v == "" {
 		if !r.need.Service {
 			return nil
 		}
-		if hidden {
-			return r.f.erbError(erbKey, "service", erbRaw, hintService)
+		if k, raw, ok := r.unresolved(func(k string) bool { return under(k, "service") }); ok {
+			return r.f.erbError(k, "service", raw, hintService)
 		}
 		return r.missing("service", "service:", "KAMAL_SERVICE is not set", hintService)
 	}
-	if p := nameProblem(v); p != "" {
-		return bad("service", v, src, p, hintService)
-	}
-	r.s.Service = v
-	r.set("service", src)
-	return nil
+	return r.accept(&r.s.Service, "service", "service", v, src, nameProblem, hintService)
 }
 
 func (r *resolver) hosts() error {
 	var hosts []string
 	src := ""
-	erbKey, erbRaw, partial := "", "", false
 	if r.f != nil {
 		if hosts = r.f.Hosts(); len(hosts) > 0 {
 			src = r.fileSource("servers")
 		}
-		erbKey, erbRaw, partial = r.unresolvedUnder("servers")
 	}
 	fromFile := true
-	for _, l := range []struct {
-		hosts []string
-		src   string
-	}{
-		{r.kamalHosts(), "KAMAL_HOSTS"},
-		{splitHosts(r.env("HOOKSHIM_HOSTS")), "HOOKSHIM_HOSTS"},
-		{r.hostFlags(), "--host"},
-	} {
-		if len(l.hosts) > 0 {
-			hosts, src, fromFile = l.hosts, l.src, false
+	for i, hs := range [][]string{r.kamalHosts(), splitHosts(r.env("HOOKSHIM_HOSTS")), r.hostFlags()} {
+		if len(hs) > 0 {
+			hosts, src, fromFile = hs, [...]string{"KAMAL_HOSTS", "HOOKSHIM_HOSTS", "--host"}[i], false
 		}
 	}
 	if r.need.Hosts {
-		if fromFile && partial {
-			// Some hosts are ERB: the list would be incomplete.
-			return r.f.erbError(erbKey, erbKey, erbRaw, hintHosts)
+		// Some hosts are ERB: the list would be incomplete.
+		if k, raw, ok := r.unresolved(func(k string) bool { return under(k, "servers") }); ok && fromFile {
+			return r.f.erbError(k, k, raw, hintHosts)
 		}
 		if len(hosts) == 0 {
 			return r.missing("hosts", "hosts in servers:", "KAMAL_HOSTS is not set", hintHosts)
@@ -396,11 +332,9 @@ func (r *resolver) primaryHost() error {
 		} else {
 			fileErr = err
 		}
-	}
-	if roles := splitHosts(r.env("KAMAL_ROLES")); len(roles) > 0 && r.f != nil {
 		// kamal --roles (2.6+ passes KAMAL_ROLES): the lock is on that role's
 		// primary host, which a boot group's KAMAL_HOSTS does not tell.
-		if h, ok := r.f.RolePrimaryHost(roles); ok {
+		if h, ok := r.f.RolePrimaryHost(splitHosts(r.env("KAMAL_ROLES"))); ok {
 			v, src = h, "KAMAL_ROLES"
 		}
 	}
@@ -410,34 +344,27 @@ func (r *resolver) primaryHost() error {
 		// config): that is where it keeps its lock.
 		v, src = kamalHosts[0], "KAMAL_HOSTS"
 	}
-	if h := r.env("HOOKSHIM_HOST"); h != "" {
-		v, src = h, "HOOKSHIM_HOST"
-	}
+	v, src = r.layered(v, src, "HOOKSHIM_HOST")
 	if hs := r.hostFlags(); len(hs) > 0 {
 		v, src = hs[0], "--host"
 	}
-	if v == "" {
-		if !r.need.PrimaryHost {
-			return nil
-		}
-		if fileErr != nil {
-			if len(kamalHosts) > 1 {
-				return exitcode.New(exitcode.Config, fmt.Errorf("%w (KAMAL_HOSTS names %d hosts, which does not tell which one is the primary)", fileErr, len(kamalHosts)))
-			}
-			return fileErr
-		}
+	if v == "" && r.need.PrimaryHost {
 		envWhy := "KAMAL_HOSTS is not set"
 		if len(kamalHosts) > 1 {
 			envWhy = fmt.Sprintf("KAMAL_HOSTS names %d hosts, which does not tell which one is the primary", len(kamalHosts))
 		}
+		switch {
+		case fileErr != nil && len(kamalHosts) > 1:
+			return exitcode.New(exitcode.Config, fmt.Errorf("%w (%s)", fileErr, envWhy))
+		case fileErr != nil:
+			return fileErr
+		}
 		return r.missing("primary host", "servers:", envWhy, hintHost)
 	}
-	if p := hostProblem(v); p != "" {
-		return bad("host", v, src, p, hintHost)
+	if v == "" {
+		return nil
 	}
-	r.s.PrimaryHost = v
-	r.set("primary_host", src)
-	return nil
+	return r.accept(&r.s.PrimaryHost, "primary_host", "host", v, src, hostProblem, hintHost)
 }
 
 // kamalHosts is KAMAL_HOSTS, split; none for a hook that gets one boot group.
@@ -448,92 +375,68 @@ func (r *resolver) kamalHosts() []string {
 	return splitHosts(r.env("KAMAL_HOSTS"))
 }
 
-func (r *resolver) sshNeeded() bool { return r.need.PrimaryHost || r.need.Hosts }
-
-// fileValue is what deploy.yml says about one setting that has a default.
-type fileValue struct {
-	value, src string
-	// hidden: ERB decides it, or the file cannot be parsed and may set it.
-	hidden     bool
-	erbKey     string
-	erbRaw     string
-	brokenFile bool
+// fromFile resolves a setting deploy.yml may set at key (value there; def
+// when it sets none), then the layers named. ok is false when deploy.yml hides
+// the value (ERB decides it or the top-level key that holds it, or the file
+// cannot be used and may set it) and no layer gives it: an error when needed.
+// A broken file hides only a setting with a default: guessing root or
+// .kamal/hooks could be wrong, while an unknown port or proxy is left to ssh.
+func (r *resolver) fromFile(key, value, def string, needed bool, hint string, layers ...string) (v, src string, ok bool, err error) {
+	top, _, _ := strings.Cut(key, ".")
+	var hidden error
+	switch {
+	case r.f != nil && value != "":
+		v, src = value, r.f.fileOf(key)
+	case r.f != nil:
+		if k, raw, found := r.unresolved(func(k string) bool { return k == key || k == top }); found {
+			hidden = r.f.erbError(k, k, raw, hint)
+		}
+	case def != "" && r.brokenFileMentions(top):
+		hidden = exitcode.New(exitcode.Config, fmt.Errorf("%s is unknown: %s cannot be used (%w)", key, DeployFile, r.fileErr), hint)
+	}
+	if v == "" && hidden == nil && def != "" {
+		v, src = def, "default"
+	}
+	v, src = r.layered(v, src, layers...)
+	switch {
+	case hidden == nil || src != "":
+		return v, src, true, nil
+	case needed:
+		return "", "", false, hidden
+	}
+	return "", "", false, nil
 }
 
-// fromFile looks up a setting in deploy.yml: value is what the File says, key
-// its key path, topKey the top-level key that holds it, and keys the key paths
-// whose ERB would hide it.
-func (r *resolver) fromFile(value, key, topKey string, keys ...string) fileValue {
-	if r.f != nil {
-		if value != "" {
-			return fileValue{value: value, src: r.f.fileOf(key)}
-		}
-		if k, raw, ok := r.unresolvedAt(keys...); ok {
-			return fileValue{hidden: true, erbKey: k, erbRaw: raw}
-		}
-		return fileValue{}
+// accept stores v in *dst and src as the source of name when v keeps rule;
+// else it is the error naming what, v, src and the rule.
+func (r *resolver) accept(dst *string, name, what, v, src string, rule func(string) string, hint string) error {
+	if p := rule(v); p != "" {
+		return bad(what, v, src, p, hint)
 	}
-	if r.brokenFileMentions(topKey) {
-		return fileValue{hidden: true, brokenFile: true}
-	}
-	return fileValue{}
-}
-
-// hiddenError explains that a needed value is hidden in deploy.yml.
-func (r *resolver) hiddenError(fv fileValue, setting, hint string) error {
-	if fv.brokenFile {
-		return exitcode.New(exitcode.Config,
-			fmt.Errorf("%s is unknown: %s cannot be used (%w)", setting, DeployFile, r.fileErr), hint)
-	}
-	return r.f.erbError(fv.erbKey, fv.erbKey, fv.erbRaw, hint)
+	*dst = v
+	r.set(name, src)
+	return nil
 }
 
 func (r *resolver) ssh() error {
-	var f File
+	f, needed := File{}, r.need.PrimaryHost || r.need.Hosts
 	if r.f != nil {
 		f = *r.f
 	}
-
-	// User.
-	fv := r.fromFile(f.SSHUser, "ssh.user", "ssh", "ssh.user", "ssh")
-	user, src := fv.value, fv.src
-	if user == "" && !fv.hidden {
-		user, src = "root", "default"
+	user, src, _, err := r.fromFile("ssh.user", f.SSHUser, "root", needed, hintUser, "HOOKSHIM_SSH_USER", "--ssh-user")
+	if err == nil && user != "" {
+		err = r.accept(&r.s.SSHUser, "ssh_user", "SSH user", user, src, userProblem, hintUser)
 	}
-	if v := r.env("HOOKSHIM_SSH_USER"); v != "" {
-		user, src, fv.hidden = v, "HOOKSHIM_SSH_USER", false
-	}
-	if v := r.flag("ssh-user"); v != "" {
-		user, src, fv.hidden = v, "--ssh-user", false
-	}
-	if fv.hidden && r.sshNeeded() {
-		return r.hiddenError(fv, "ssh.user", hintUser)
-	}
-	if user != "" {
-		if p := userProblem(user); p != "" {
-			return bad("SSH user", user, src, p, hintUser)
-		}
-		r.s.SSHUser = user
-		r.set("ssh_user", src)
+	if err != nil {
+		return err
 	}
 
-	// Port.
-	fv = r.fromFile("", "ssh.port", "ssh", "ssh.port", "ssh")
+	port := ""
 	if f.SSHPort != 0 {
-		fv = fileValue{value: strconv.Itoa(f.SSHPort), src: r.f.fileOf("ssh.port")}
+		port = strconv.Itoa(f.SSHPort)
 	}
-	port, src := fv.value, fv.src
-	if fv.brokenFile {
-		fv.hidden = false // the user is required instead; a port of 22 is the common case
-	}
-	if v := r.env("HOOKSHIM_SSH_PORT"); v != "" {
-		port, src, fv.hidden = v, "HOOKSHIM_SSH_PORT", false
-	}
-	if v := r.flag("ssh-port"); v != "" {
-		port, src, fv.hidden = v, "--ssh-port", false
-	}
-	if fv.hidden && r.sshNeeded() {
-		return r.hiddenError(fv, "ssh.port", hintPort)
+	if port, src, _, err = r.fromFile("ssh.port", port, "", needed, hintPort, "HOOKSHIM_SSH_PORT", "--ssh-port"); err != nil {
+		return err
 	}
 	if port != "" {
 		n, p := parsePort(port)
@@ -544,41 +447,23 @@ func (r *resolver) ssh() error {
 		r.set("ssh_port", src)
 	}
 
-	// Proxy.
-	fv = r.fromFile(f.SSHProxy, "ssh.proxy", "ssh", "ssh.proxy", "ssh")
-	proxy, src := fv.value, fv.src
-	if proxy != "" && !strings.Contains(proxy, "@") {
-		proxy = "root@" + proxy // what Kamal does with a proxy that names no user
+	if f.SSHProxy != "" && !strings.Contains(f.SSHProxy, "@") {
+		f.SSHProxy = "root@" + f.SSHProxy // what Kamal does with a proxy that names no user
 	}
-	if fv.brokenFile {
-		fv.hidden = false
-	}
-	if v := r.env("HOOKSHIM_SSH_PROXY"); v != "" {
-		proxy, src, fv.hidden = v, "HOOKSHIM_SSH_PROXY", false
-	}
-	if v := r.flag("ssh-proxy"); v != "" {
-		proxy, src, fv.hidden = v, "--ssh-proxy", false
-	}
-	if fv.hidden && r.sshNeeded() {
-		return r.hiddenError(fv, "ssh.proxy", hintProxy)
-	}
-	if proxy == "none" {
-		proxy = ""
+	proxy, src, _, err := r.fromFile("ssh.proxy", f.SSHProxy, "", needed, hintProxy, "HOOKSHIM_SSH_PROXY", "--ssh-proxy")
+	switch {
+	case err != nil:
+		return err
+	case proxy == "none": // clears deploy.yml's
 		r.set("ssh_proxy", src)
-	}
-	if proxy != "" {
-		if p := proxyProblem(proxy); p != "" {
-			return bad("SSH proxy", proxy, src, p, hintProxy)
+	case proxy != "":
+		if err := r.accept(&r.s.SSHProxy, "ssh_proxy", "SSH proxy", proxy, src, proxyProblem, hintProxy); err != nil {
+			return err
 		}
-		r.s.SSHProxy = proxy
-		r.set("ssh_proxy", src)
 	}
 
-	r.s.SSHProxyCommand = f.SSHProxyCommand
-	r.s.SSHKeys = f.SSHKeys
-	r.s.SSHKeysOnly = f.SSHKeysOnly
-	r.s.SSHConfigNone = f.SSHConfigNone
-	r.s.SSHKeyData = f.SSHKeyData
+	r.s.SSHProxyCommand, r.s.SSHKeys, r.s.SSHKeysOnly = f.SSHProxyCommand, f.SSHKeys, f.SSHKeysOnly
+	r.s.SSHConfigNone, r.s.SSHKeyData = f.SSHConfigNone, f.SSHKeyData
 	for _, p := range f.SSHConfigFiles {
 		r.s.SSHConfigFiles = append(r.s.SSHConfigFiles, expandPath(p, r.s.RepoDir))
 	}
@@ -594,8 +479,7 @@ func expandPath(p, dir string) string {
 		}
 	}
 	if !filepath.IsAbs(p) {
-		abs, err := filepath.Abs(filepath.Join(dir, p))
-		if err == nil {
+		if abs, err := filepath.Abs(filepath.Join(dir, p)); err == nil {
 			return abs
 		}
 	}
@@ -607,22 +491,9 @@ func (r *resolver) hooksDir() error {
 	if r.f != nil {
 		hp = r.f.HooksPath
 	}
-	fv := r.fromFile(hp, "hooks_path", "hooks_path", "hooks_path")
-	dir, src := fv.value, fv.src
-	if dir == "" && !fv.hidden {
-		dir, src = ".kamal/hooks", "default"
-	}
-	if v := r.env("HOOKSHIM_HOOKS_DIR"); v != "" {
-		dir, src, fv.hidden = v, "HOOKSHIM_HOOKS_DIR", false
-	}
-	if v := r.flag("hooks-dir"); v != "" {
-		dir, src, fv.hidden = v, "--hooks-dir", false
-	}
-	if fv.hidden {
-		if r.need.HooksDir {
-			return r.hiddenError(fv, "hooks_path", hintHooksDir)
-		}
-		return nil
+	dir, src, ok, err := r.fromFile("hooks_path", hp, ".kamal/hooks", r.need.HooksDir, hintHooksDir, "HOOKSHIM_HOOKS_DIR", "--hooks-dir")
+	if !ok || err != nil {
+		return err
 	}
 	if p := pathProblem(dir); p != "" {
 		return bad("hooks directory", dir, src, p, hintHooksDir)

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
-
+	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -17,12 +17,10 @@ import (
 
 const (
 	nameRule = `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
-	hostRule = `a host may only hold letters, digits and . - _ : @ % [ ] (no whitespace or shell characters) and must not start with '-'`
 	userRule = `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
 	portRule = `a port is a number from 1 to 65535`
 
 	maxNameLen = 128
-	maxHostLen = 255
 )
 
 // ValidateName checks a service, destination or hook name (kind says which,
@@ -51,28 +49,13 @@ func nameProblem(v string) string {
 	return ""
 }
 
-// hostProblem returns what is wrong with a host name or address, or "".
-func hostProblem(v string) string {
-	switch {
-	case v == "":
-		return "it is empty"
-	case len(v) > maxHostLen:
-		return fmt.Sprintf("it is longer than %d characters", maxHostLen)
-	case v[0] == '-':
-		return hostRule
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !isAlnum(c) && !strings.ContainsRune(".-_:@%[]", rune(c)) {
-			return hostRule
-		}
-	}
-	return ""
-}
+// hostProblem returns what is wrong with a host, or "": the rule is
+// sshx.TargetProblem's, the one the SSH targets are built with.
+func hostProblem(v string) string { return sshx.TargetProblem(v) }
 
-// ValidateHost checks a host as it may appear in servers: (a name, an IPv4 or
-// IPv6 address, optionally user@ and :port). A bad one gives an error with exit
-// status exitcode.Usage.
+// ValidateHost checks a host as it may appear in servers: a name, an IPv4 or
+// IPv6 address, optionally with user@ and :port (sshx.ParseTarget's forms). A
+// bad one gives an error with exit status exitcode.Usage.
 func ValidateHost(value string) error {
 	if p := hostProblem(value); p != "" {
 		return exitcode.Newf(exitcode.Usage, "invalid host %q: %s", value, p)
@@ -87,13 +70,10 @@ func userProblem(v string) string {
 		return "it is empty"
 	case len(v) > maxNameLen:
 		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
-	case v[0] == '-':
+	case v[0] == '-' || strings.IndexFunc(v, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-_.", c))
+	}) >= 0:
 		return userRule
-	}
-	for i := 0; i < len(v); i++ {
-		if !isAlnum(v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.' {
-			return userRule
-		}
 	}
 	return ""
 }
@@ -101,9 +81,6 @@ func userProblem(v string) string {
 // proxyProblem checks an SSH jump host: [user@]host[:port], comma-separated
 // for a chain, as `ssh -J` and Kamal's ssh.proxy take it.
 func proxyProblem(v string) string {
-	if v == "" {
-		return "it is empty"
-	}
 	for _, part := range strings.Split(v, ",") {
 		if p := hostProblem(part); p != "" {
 			return "an SSH proxy is [user@]host[:port] (comma-separated for a chain); " + p
@@ -124,14 +101,8 @@ func parsePort(v string) (int, string) {
 // pathProblem rejects the characters that have no business in a path that is
 // sent to a host (run_directory) or used locally (hooks_path).
 func pathProblem(v string) string {
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return "it contains a control character (newline, tab, NUL...)"
-		}
+	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "it contains a control character (newline, tab, NUL...)"
 	}
 	return ""
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

@@ -25,17 +25,44 @@ const targetForms = "want host, user@host, host:port or user@host:port (IPv6 as 
 // left to the finer checks).
 const shellMeta = "$`;&|<>(){}'\"\\*?!#~^=,"
 
+// maxTargetLen bounds a target; a DNS name has at most 253 characters.
+const maxTargetLen = 255
+
 // ParseTarget parses "host", "user@host", "host:port", "user@host:port", and IPv6
 // forms "::1", "[::1]", "user@[::1]:2222". Users and host names are limited to
 // letters, digits, '.', '-' and '_', and neither may start with '-', so a target can
-// never be taken by ssh as an option nor mean anything to a shell. The error is one
-// line that names the bad target and shows the accepted forms.
+// never be taken by ssh as an option nor mean anything to a shell; a target has at
+// most 255 bytes. The error is one line that names the bad target and shows the
+// accepted forms.
 func ParseTarget(s string) (Target, error) {
-	bad := func(format string, args ...any) (Target, error) {
-		return Target{}, fmt.Errorf("bad SSH target %q: %s; %s", s, fmt.Sprintf(format, args...), targetForms)
+	t, why := parseTarget(s)
+	if why != "" {
+		return Target{}, fmt.Errorf("bad SSH target %q: %s; %s", s, why, targetForms)
 	}
-	if s == "" {
+	return t, nil
+}
+
+// TargetProblem says what is wrong with s as a host to reach over SSH (a
+// Kamal servers: entry, a KAMAL_HOSTS item, a --host value): the reason and the
+// accepted forms in one line, or "" when ParseTarget accepts s. It is the one
+// host rule: hookshim checks every host it is given with it.
+func TargetProblem(s string) string {
+	if _, why := parseTarget(s); why != "" {
+		return why + "; " + targetForms
+	}
+	return ""
+}
+
+// parseTarget is ParseTarget, with the reason a target is bad instead of an error.
+func parseTarget(s string) (Target, string) {
+	bad := func(format string, args ...any) (Target, string) {
+		return Target{}, fmt.Sprintf(format, args...)
+	}
+	switch {
+	case s == "":
 		return bad("it is empty")
+	case len(s) > maxTargetLen:
+		return bad("it is longer than %d characters", maxTargetLen)
 	}
 	if s[0] == '-' {
 		return bad("it must not start with '-'")
@@ -116,7 +143,7 @@ func ParseTarget(s string) (Target, error) {
 		}
 		t.Port = p
 	}
-	return t, nil
+	return t, ""
 }
 
 // firstBadNameRune reports the first rune of s that is not allowed in a user or host

@@ -80,6 +80,7 @@ func TestParseTarget(t *testing.T) {
 		{"[127.0.0.1]", "not an IPv6 address"},
 		{"[::1]:70000", `port "70000"`},
 		{"\xff", "UTF-8"},
+		{strings.Repeat("h", 256), "longer than 255"},
 	}
 	for _, tc := range bad {
 		got, err := sshx.ParseTarget(tc.in)
@@ -97,6 +98,17 @@ func TestParseTarget(t *testing.T) {
 		if !strings.Contains(msg, "user@host:port") {
 			t.Errorf("ParseTarget(%q) error does not show a good target: %q", tc.in, msg)
 		}
+		if p := sshx.TargetProblem(tc.in); !strings.Contains(p, tc.why) || !strings.Contains(msg, p) {
+			t.Errorf("TargetProblem(%q) = %q, want the reason of %q", tc.in, p, msg)
+		}
+	}
+	for _, tc := range good {
+		if p := sshx.TargetProblem(tc.in); p != "" {
+			t.Errorf("TargetProblem(%q) = %q, want none", tc.in, p)
+		}
+	}
+	if _, err := sshx.ParseTarget(strings.Repeat("h", 255)); err != nil {
+		t.Errorf("a 255-byte host: %v", err)
 	}
 }
 
