@@ -86,7 +86,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // runner is one host's SSH connection (an *sshx.Conn).
 type runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error)
+	Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error)
 }
 
 // Push installs the binary on every target, at most r.Parallel at a time, and

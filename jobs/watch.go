@@ -92,7 +92,7 @@ func Gone(path string) (bool, error) {
 // Script runner: an *sshx.Conn, or a client bound to a host
 // (lockfile.OnHost); the same interface as lockfile.Runner.
 type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error)
+	Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error)
 }
 
 // NotInstalledError says hookshim is not on the lock's host, so its lock

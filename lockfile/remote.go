@@ -18,7 +18,7 @@ import (
 // Runner runs a POSIX sh script on one host: an *sshx.Conn, or a client bound
 // to a target with OnHost.
 type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error)
+	Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error)
 }
 
 // OnHost binds an SSH client to one target, as a Runner.
@@ -29,8 +29,8 @@ type hostRunner struct {
 	t sshx.Target
 }
 
-func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error) {
-	return h.c.Run(ctx, h.t, script, stdin)
+func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error) {
+	return h.c.Run(ctx, h.t, script, stdin, args...)
 }
 
 // Remote is the lock tree in the SSH user's home on a host. Every operation is
