@@ -99,7 +99,7 @@ func TestRemoteInstallVerifiedThenNothing(t *testing.T) {
 	}
 	// The push session checked the checksum on the host before the rename.
 	cmds := strings.Join(h.Commands(t), "\n")
-	for _, step := range []string{"uname -s -m", "sha256sum", "want=" + res.SHA256, `mv -f -- "$tmp" "$f"`} {
+	for _, step := range []string{"uname -s -m", "sha256sum", "want=$2;", `mv -f -- "$tmp" "$f"`, "' sh '" + filepath.Join(h.Home, "bin") + "' '" + res.SHA256 + "' '"} {
 		if !strings.Contains(cmds, step) {
 			t.Errorf("the host ran no %q", step)
 		}
@@ -423,6 +423,32 @@ func (w *dirWatch) until(t *testing.T, what string, cond func() bool) {
 		w.f.SetReadDeadline(deadline)
 		if _, err := w.f.Read(buf); err != nil {
 			t.Fatalf("waiting for %s: %v", what, err)
+		}
+	}
+}
+
+// A target directory whose name is shell syntax is where the binary goes,
+// with or without sudo, and nothing in the name runs: the directory reaches
+// the probe and the push (and sudo's sh) as an argument.
+func TestRemoteDirIsAnArgument(t *testing.T) {
+	bin := hostBin(t, map[string]string{"sudo": `[ "$1" = -n ] || exit 1; shift; exec "$@"` + "\n"})
+	for _, sudo := range []bool{false, true} {
+		h, r, content := setup(t, sshtest.Options{HostBin: bin})
+		r.Dir = filepath.Join(h.Home, "b $(touch pwned) `touch pwned` '; touch pwned; '\"")
+		if err := os.Mkdir(r.Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r.Sudo = sudo
+		res := pushOne(t, testContext(t), r, h.Target)
+		if res.Err != nil || !res.Changed {
+			t.Fatalf("sudo %v: %+v", sudo, res)
+		}
+		wantFile(t, filepath.Join(r.Dir, "hookshim"), content, 0o755)
+		if _, err := os.Stat(filepath.Join(h.Home, "pwned")); err == nil {
+			t.Fatalf("sudo %v: the directory's name ran as a command", sudo)
+		}
+		if res = pushOne(t, testContext(t), r, h.Target); res.Err != nil || res.Changed {
+			t.Fatalf("sudo %v, again: %+v", sudo, res)
 		}
 	}
 }
