@@ -11,8 +11,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/sshx"
@@ -123,32 +124,36 @@ func (r Remote) Push(ctx context.Context, targets []sshx.Target, each func(HostR
 		err = exitcode.Newf(exitcode.Usage, "no binary to install")
 	}
 	r.Binaries = bins
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[i])
+	// At most n hosts at once; each host's failure is in its result, so no
+	// error stops the group. Scheduling runs beside the loop below, which
+	// hands out the results in order as they come.
+	var g errgroup.Group
+	g.SetLimit(n)
+	go func() {
+		for i, t := range targets {
 			res := HostResult{Target: t, Path: remotePath(r.Dir)}
 			if err != nil {
 				res.Err = err
 				results[i] = res
-				return
+				close(done[i])
+				continue
 			}
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r.pushOne(ctx, &res)
-			results[i] = res
-		}()
-	}
+			g.Go(func() error {
+				defer close(done[i])
+				r.pushOne(ctx, &res)
+				results[i] = res
+				return nil
+			})
+		}
+	}()
 	for i := range targets {
 		<-done[i]
 		if each != nil {
 			each(results[i])
 		}
 	}
-	wg.Wait()
+	// Every g.Go has been called (each closed its done) before this Wait.
+	g.Wait()
 	return results
 }
 

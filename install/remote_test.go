@@ -452,3 +452,64 @@ func TestRemoteDirIsAnArgument(t *testing.T) {
 		}
 	}
 }
+
+// Parallel bounds how many hosts are worked on at once, and each still sees
+// its result in the order the hosts were given, as soon as it is known.
+func TestRemotePushBound(t *testing.T) {
+	const n, bound = 4, 2
+	hosts := sshtest.StartN(t, n)
+	bin := filepath.Join(t.TempDir(), "hookshim")
+	writeFile(t, bin, randomBytes(t, 4096), 0o755)
+	var targets []sshx.Target
+	for _, h := range hosts {
+		os.Mkdir(filepath.Join(h.Home, "bin"), 0o755)
+		targets = append(targets, h.Target)
+	}
+	var mu sync.Mutex
+	active, most := 0, 0
+	entered, release := make(chan struct{}, n), make(chan struct{})
+	r := Remote{Client: hosts[0].Client, Binaries: []BinaryFile{{Path: bin, Platform: here}}, Dir: "~/bin", Parallel: bound}
+	r.open = func(name string) (io.ReadCloser, error) {
+		mu.Lock()
+		active++
+		most = max(most, active)
+		mu.Unlock()
+		entered <- struct{}{}
+		<-release
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return os.Open(name)
+	}
+	wait := func(k int) {
+		for range k {
+			select {
+			case <-entered:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no push started")
+			}
+		}
+	}
+	done := make(chan []HostResult)
+	var order []sshx.Target
+	go func() {
+		done <- r.Push(testContext(t), targets, func(hr HostResult) { order = append(order, hr.Target) })
+	}()
+	wait(bound)
+	for range n - bound {
+		release <- struct{}{} // one ends, the next starts
+		wait(1)
+	}
+	for range bound {
+		release <- struct{}{}
+	}
+	res := <-done
+	for i, hr := range res {
+		if hr.Err != nil || !hr.Changed || hr.Target != targets[i] || order[i] != targets[i] {
+			t.Errorf("result %d: %+v (reported as %s)", i, hr, order[i])
+		}
+	}
+	if most != bound {
+		t.Errorf("%d hosts at once, want at most (and at some point exactly) %d", most, bound)
+	}
+}
