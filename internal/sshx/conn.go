@@ -219,9 +219,9 @@ func (cn *Conn) masterGone() error {
 }
 
 // Run runs script under sh on the Conn's host over the master, with args as its
-// positional parameters: the same semantics as Client.Run. Once the master has gone (the host dropped the
-// connection, say), it returns an *UnreachableError; it never opens a connection
-// of its own.
+// positional parameters: the same semantics as Client.Run. Once the master has
+// gone (the host dropped the connection, say), it returns an *UnreachableError;
+// it never opens a connection of its own.
 func (cn *Conn) Run(ctx context.Context, script string, stdin io.Reader, args ...string) (Result, error) {
 	cn.mu.Lock()
 	closed := cn.closed
