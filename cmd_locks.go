@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
@@ -296,14 +296,10 @@ func localTarget(dir, root, from string) (locksTarget, error) {
 // opts.timeout. A target that cannot be read is a result with its error.
 func scanTargets(ctx context.Context, log zerolog.Logger, targets []locksTarget, opts locksOptions) []lockreport.Result {
 	results := make([]lockreport.Result, len(targets))
-	sem := make(chan struct{}, opts.parallel)
-	var wg sync.WaitGroup
+	var g errgroup.Group // every target is read whatever the others give: no error stops the group
+	g.SetLimit(opts.parallel)
 	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			start := time.Now()
 			tctx, cancel := context.WithTimeout(ctx, opts.timeout)
 			defer cancel()
@@ -319,9 +315,10 @@ func scanTargets(ctx context.Context, log zerolog.Logger, targets []locksTarget,
 				log.Debug().Str("host", t.target.Name).Dur("elapsed", res.Elapsed).Int("entries", len(locks)).Msg("read locks")
 			}
 			results[i] = res
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return results
 }
 

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,8 +11,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/sshx"
@@ -84,9 +86,10 @@ func (r HostResult) String() string {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// runner is one host's SSH connection (an *sshx.Conn).
+// runner is one host's SSH connection (an *sshx.Conn): it runs a script with
+// args as its positional parameters.
 type runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error)
+	Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error)
 }
 
 // Push installs the binary on every target, at most r.Parallel at a time, and
@@ -121,32 +124,36 @@ func (r Remote) Push(ctx context.Context, targets []sshx.Target, each func(HostR
 		err = exitcode.Newf(exitcode.Usage, "no binary to install")
 	}
 	r.Binaries = bins
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(done[i])
+	// At most n hosts at once; each host's failure is in its result, so no
+	// error stops the group. Scheduling runs beside the loop below, which
+	// hands out the results in order as they come.
+	var g errgroup.Group
+	g.SetLimit(n)
+	go func() {
+		for i, t := range targets {
 			res := HostResult{Target: t, Path: remotePath(r.Dir)}
 			if err != nil {
 				res.Err = err
 				results[i] = res
-				return
+				close(done[i])
+				continue
 			}
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r.pushOne(ctx, &res)
-			results[i] = res
-		}()
-	}
+			g.Go(func() error {
+				defer close(done[i])
+				r.pushOne(ctx, &res)
+				results[i] = res
+				return nil
+			})
+		}
+	}()
 	for i := range targets {
 		<-done[i]
 		if each != nil {
 			each(results[i])
 		}
 	}
-	wg.Wait()
+	// Every g.Go has been called (each closed its done) before this Wait.
+	g.Wait()
 	return results
 }
 
@@ -232,12 +239,12 @@ func (r Remote) install(ctx context.Context, conn runner, res *HostResult) error
 		return fsError(err, exitcode.NoInput, "cannot read binary %s", bin.Path)
 	}
 	defer f.Close()
-	script := pushScript(dir, bin.sum, bin.size)
+	script, args := pushScript, []string{dir, bin.sum, strconv.FormatInt(bin.size, 10)}
 	if r.Sudo {
-		script = "exec sudo -n sh -c " + sshx.Quote(script)
+		script, args = sudoScript, append([]string{pushScript}, args...)
 	}
 	src := &errReader{r: f}
-	out, err := conn.Run(ctx, script, src)
+	out, err := conn.Run(ctx, script, src, args...)
 	if err == nil && src.err != nil {
 		err = src.err // ssh reports the script's exit, not the failed read
 	}
@@ -297,32 +304,33 @@ type probeResult struct {
 	sum      string // its SHA-256, or ""
 }
 
-// probeScript reports the host's platform, the target directory and the binary
-// in it, one "key: value" line each. To learn whether (and why not) a file can
-// be made in the directory, it creates and at once removes an empty temporary
-// file there; it changes nothing else.
-func probeScript(dir string) string {
-	return `d=` + sshx.Quote(dir) + `; f="$d/` + BinaryName + `"
-printf 'uname: %s\n' "$(uname -s -m)"
-if [ -d "$d" ]; then echo 'dir: ok'; elif [ -e "$d" ]; then echo 'dir: notdir'; else echo 'dir: missing'; fi
-if [ -d "$d" ]; then
-	if t=$(mktemp "$d/` + tempPrefix + `XXXXXXXX" 2>&1); then rm -f -- "$t"; echo 'write: ok'
-	else printf 'write: %s\n' "$(printf '%s' "$t" | tr '\n' ' ')"; fi
-fi
-if [ -L "$f" ]; then echo 'dst: link'; elif [ -d "$f" ]; then echo 'dst: dir'; elif [ -e "$f" ]; then echo 'dst: file'; else echo 'dst: none'; fi
-if [ -x "$f" ]; then echo 'exec: yes'; else echo 'exec: no'; fi
-s=
-if [ -f "$f" ] && [ -r "$f" ]; then
-	if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum <"$f")
-	elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 <"$f")
-	fi
-fi
-printf 'sha256: %s\n' "${s%%[ 	]*}"
+// The scripts run on the hosts, constants with no Go value in them: every
+// value reaches them as a positional parameter.
+var (
+	// probeScript takes DIR and reports the host's platform, the target
+	// directory and the binary in it, one "key: value" line each. To learn
+	// whether (and why not) a file can be made in the directory, it creates
+	// and at once removes an empty temporary file there; it changes nothing
+	// else.
+	//
+	//go:embed probe.sh
+	probeScript string
+
+	// pushScript takes DIR SHA256 SIZE, receives the binary on stdin and
+	// installs it as DIR/hookshim when its size and SHA-256 are the ones
+	// expected. The temporary file is removed on every path out, including
+	// signals; on success the script prints "ok SHA256".
+	//
+	//go:embed push.sh
+	pushScript string
+)
+
+// sudoScript takes a script and its arguments and runs it under `sudo -n sh -c`.
+const sudoScript = `s=$1; shift; exec sudo -n sh -c "$s" sh "$@"
 `
-}
 
 func (r Remote) probe(ctx context.Context, conn runner, dir string) (probeResult, error) {
-	out, err := conn.Run(ctx, probeScript(dir), nil)
+	out, err := conn.Run(ctx, probeScript, nil, dir)
 	if err != nil {
 		return probeResult{}, err
 	}
@@ -358,7 +366,8 @@ func (r Remote) probe(ctx context.Context, conn runner, dir string) (probeResult
 	return pr, nil
 }
 
-// Exit statuses of pushScript, each a distinct failure.
+// Exit statuses of pushScript, each a distinct failure (push.sh holds the
+// numbers; TestScriptsAgreeWithGo checks them).
 const (
 	pushNoDir     = 91 // the target directory is missing or is not one
 	pushNoTemp    = 92 // no temporary file could be made in it
@@ -369,37 +378,6 @@ const (
 	pushNotFile   = 97 // a directory or a symlink is where the binary goes
 	pushInterrupt = 98 // a signal ended the session
 )
-
-// pushScript receives the binary on stdin and installs it as dir/hookshim when
-// its size and SHA-256 are the ones expected. The temporary file is removed on
-// every path out, including signals; on success the script prints "ok SHA256".
-func pushScript(dir, sum string, size int64) string {
-	return `set -u
-d=` + sshx.Quote(dir) + `; f="$d/` + BinaryName + `"; want=` + sum + `; size=` + strconv.FormatInt(size, 10) + `
-tmp=
-cleanup() { if [ -n "$tmp" ]; then rm -f -- "$tmp"; tmp=; fi; }
-fail() { c=$1; shift; cleanup; printf '%s\n' "$*" >&2; exit "$c"; }
-trap cleanup EXIT
-trap 'cleanup; exit ` + strconv.Itoa(pushInterrupt) + `' HUP INT TERM PIPE
-[ -d "$d" ] || fail ` + strconv.Itoa(pushNoDir) + ` "$d is not a directory"
-if [ -L "$f" ] || [ -d "$f" ]; then fail ` + strconv.Itoa(pushNotFile) + ` "$f is a symlink or a directory"; fi
-tmp=$(mktemp "$d/` + tempPrefix + `XXXXXXXX" 2>&1) || { e=$tmp; tmp=; fail ` + strconv.Itoa(pushNoTemp) + ` "cannot create a temporary file in $d: $e"; }
-cat >"$tmp" || fail ` + strconv.Itoa(pushShort) + ` "writing $tmp failed"
-n=$(wc -c <"$tmp" | tr -d ' ')
-[ "$n" = "$size" ] || fail ` + strconv.Itoa(pushShort) + ` "received $n of $size bytes: the transfer was cut short"
-if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum <"$tmp")
-elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 <"$tmp")
-else fail ` + strconv.Itoa(pushNoSum) + ` "neither sha256sum nor shasum is installed"; fi
-s=${s%%[ 	]*}
-[ "$s" = "$want" ] || fail ` + strconv.Itoa(pushMismatch) + ` "sha256 on the host is $s, expected $want"
-chmod 0755 "$tmp" || fail ` + strconv.Itoa(pushNoRename) + ` "chmod 0755 $tmp failed"
-sync -- "$tmp" 2>/dev/null || sync
-mv -f -- "$tmp" "$f" || fail ` + strconv.Itoa(pushNoRename) + ` "renaming $tmp to $f failed"
-tmp=
-sync -- "$d" 2>/dev/null || :
-echo "ok $s"
-`
-}
 
 // pushFailure maps a failed push's exit status to an error.
 func pushFailure(out sshx.Result, sudo bool) (*exitcode.Error, bool) {

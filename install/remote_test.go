@@ -99,7 +99,7 @@ func TestRemoteInstallVerifiedThenNothing(t *testing.T) {
 	}
 	// The push session checked the checksum on the host before the rename.
 	cmds := strings.Join(h.Commands(t), "\n")
-	for _, step := range []string{"uname -s -m", "sha256sum", "want=" + res.SHA256, `mv -f -- "$tmp" "$f"`} {
+	for _, step := range []string{"uname -s -m", "sha256sum", "want=$2;", `mv -f -- "$tmp" "$f"`, "' sh '" + filepath.Join(h.Home, "bin") + "' '" + res.SHA256 + "' '"} {
 		if !strings.Contains(cmds, step) {
 			t.Errorf("the host ran no %q", step)
 		}
@@ -424,5 +424,92 @@ func (w *dirWatch) until(t *testing.T, what string, cond func() bool) {
 		if _, err := w.f.Read(buf); err != nil {
 			t.Fatalf("waiting for %s: %v", what, err)
 		}
+	}
+}
+
+// A target directory whose name is shell syntax is where the binary goes,
+// with or without sudo, and nothing in the name runs: the directory reaches
+// the probe and the push (and sudo's sh) as an argument.
+func TestRemoteDirIsAnArgument(t *testing.T) {
+	bin := hostBin(t, map[string]string{"sudo": `[ "$1" = -n ] || exit 1; shift; exec "$@"` + "\n"})
+	for _, sudo := range []bool{false, true} {
+		h, r, content := setup(t, sshtest.Options{HostBin: bin})
+		r.Dir = filepath.Join(h.Home, "b $(touch pwned) `touch pwned` '; touch pwned; '\"")
+		if err := os.Mkdir(r.Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r.Sudo = sudo
+		res := pushOne(t, testContext(t), r, h.Target)
+		if res.Err != nil || !res.Changed {
+			t.Fatalf("sudo %v: %+v", sudo, res)
+		}
+		wantFile(t, filepath.Join(r.Dir, "hookshim"), content, 0o755)
+		if _, err := os.Stat(filepath.Join(h.Home, "pwned")); err == nil {
+			t.Fatalf("sudo %v: the directory's name ran as a command", sudo)
+		}
+		if res = pushOne(t, testContext(t), r, h.Target); res.Err != nil || res.Changed {
+			t.Fatalf("sudo %v, again: %+v", sudo, res)
+		}
+	}
+}
+
+// Parallel bounds how many hosts are worked on at once, and each still sees
+// its result in the order the hosts were given, as soon as it is known.
+func TestRemotePushBound(t *testing.T) {
+	const n, bound = 4, 2
+	hosts := sshtest.StartN(t, n)
+	bin := filepath.Join(t.TempDir(), "hookshim")
+	writeFile(t, bin, randomBytes(t, 4096), 0o755)
+	var targets []sshx.Target
+	for _, h := range hosts {
+		os.Mkdir(filepath.Join(h.Home, "bin"), 0o755)
+		targets = append(targets, h.Target)
+	}
+	var mu sync.Mutex
+	active, most := 0, 0
+	entered, release := make(chan struct{}, n), make(chan struct{})
+	r := Remote{Client: hosts[0].Client, Binaries: []BinaryFile{{Path: bin, Platform: here}}, Dir: "~/bin", Parallel: bound}
+	r.open = func(name string) (io.ReadCloser, error) {
+		mu.Lock()
+		active++
+		most = max(most, active)
+		mu.Unlock()
+		entered <- struct{}{}
+		<-release
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return os.Open(name)
+	}
+	wait := func(k int) {
+		for range k {
+			select {
+			case <-entered:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no push started")
+			}
+		}
+	}
+	done := make(chan []HostResult)
+	var order []sshx.Target
+	go func() {
+		done <- r.Push(testContext(t), targets, func(hr HostResult) { order = append(order, hr.Target) })
+	}()
+	wait(bound)
+	for range n - bound {
+		release <- struct{}{} // one ends, the next starts
+		wait(1)
+	}
+	for range bound {
+		release <- struct{}{}
+	}
+	res := <-done
+	for i, hr := range res {
+		if hr.Err != nil || !hr.Changed || hr.Target != targets[i] || order[i] != targets[i] {
+			t.Errorf("result %d: %+v (reported as %s)", i, hr, order[i])
+		}
+	}
+	if most != bound {
+		t.Errorf("%d hosts at once, want at most (and at some point exactly) %d", most, bound)
 	}
 }

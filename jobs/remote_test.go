@@ -85,7 +85,8 @@ func TestRemoteWatchReturnsWhenTheLockGoes(t *testing.T) {
 		t.Errorf("median %v: the watch is not event-driven", lat[len(lat)/2])
 	}
 	cmds := strings.Join(h.Commands(t), "\n")
-	if strings.Count(cmds, "exec hookshim watch --until-eof --timeout 24h0m0s -- ") != 5 {
+	// The script is constant; the path and the timeout are its arguments.
+	if strings.Count(cmds, "exec hookshim watch --until-eof --timeout \"$2\" -- \"$1\"\n' sh '.kamal/lock-app' '24h0m0s'") != 5 {
 		t.Errorf("remote commands:\n%s", cmds)
 	}
 }
@@ -120,5 +121,28 @@ func TestRemoteWatchWithoutHookshimOnTheHost(t *testing.T) {
 	err = RemoteWatch("web1", func() Runner { return lockfile.OnHost(h.Client, h.Target) })(context.Background(), ".kamal/lock-app")
 	if err == nil {
 		t.Fatal("a watch on an unreachable host returned nil")
+	}
+}
+
+// A lock path that is shell syntax reaches the host's hookshim watch as the
+// very path (the watch arms on it, so it exists there), and nothing in it runs.
+func TestRemoteWatchPathIsAnArgument(t *testing.T) {
+	h, conn := remoteHost(t, true)
+	rel := ".kamal/lock-$(touch pwned) '`touch pwned`'\"; touch pwned"
+	lock := filepath.Join(h.Home, rel)
+	if err := os.MkdirAll(lock, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- RemoteWatch("web1", func() Runner { return conn })(context.Background(), rel) }()
+	waitFile(t, filepath.Join(h.Home, "watch.armed"))
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("watch = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(h.Home, "pwned")); err == nil {
+		t.Fatal("the lock path ran as a command: pwned exists")
 	}
 }

@@ -89,10 +89,11 @@ func Gone(path string) (bool, error) {
 	return false, err
 }
 
-// Script runner: an *sshx.Conn, or a client bound to a host
-// (lockfile.OnHost); the same interface as lockfile.Runner.
+// Script runner, with args as the script's positional parameters: an
+// *sshx.Conn, or a client bound to a host (lockfile.OnHost); the same interface
+// as lockfile.Runner.
 type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error)
+	Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error)
 }
 
 // NotInstalledError says hookshim is not on the lock's host, so its lock
@@ -107,15 +108,22 @@ func (e *NotInstalledError) Error() string {
 // passed (or its caller went away) with the lock still there.
 const WatchStatusTimeout = 75
 
-// WatchScript is the remote command that watches path (relative to the SSH
-// user's home, or absolute) with the host's own hookshim: exit 0 once it is
-// gone, 75 after timeout or when its standard input ends (the waiter is gone),
-// 127 when hookshim is not installed there. The user's own bin directories
-// are searched too, since a non-interactive SSH session's PATH leaves them out.
-func WatchScript(path string, timeout time.Duration) string {
-	return `PATH="$PATH:$HOME/.local/bin:$HOME/bin"; export PATH
+// WatchScript is the remote command that watches PATH ("$1", relative to the
+// SSH user's home, or absolute) for TIMEOUT ("$2", a Go duration) with the
+// host's own hookshim: exit 0 once it is gone, 75 after timeout or when its
+// standard input ends (the waiter is gone), 127 when hookshim is not installed
+// there. The user's own bin directories are searched too, since a
+// non-interactive SSH session's PATH leaves them out. WatchArgs gives its
+// arguments.
+const WatchScript = `PATH="$PATH:$HOME/.local/bin:$HOME/bin"; export PATH
 command -v hookshim >/dev/null 2>&1 || exit 127
-exec hookshim watch --until-eof --timeout ` + timeout.Round(time.Second).String() + ` -- ` + sshx.Quote(path) + "\n"
+exec hookshim watch --until-eof --timeout "$2" -- "$1"
+`
+
+// WatchArgs are WatchScript's arguments for path and timeout (rounded to
+// whole seconds).
+func WatchArgs(path string, timeout time.Duration) []string {
+	return []string{path, timeout.Round(time.Second).String()}
 }
 
 // RemoteWatch returns a Watch for shim.Runner that learns of the lock's
@@ -140,7 +148,7 @@ func RemoteWatch(host string, runner func() Runner) func(ctx context.Context, pa
 		}
 		defer stdinR.Close()
 		defer stdinW.Close()
-		res, err := runner().Run(ctx, WatchScript(path, timeout), stdinR)
+		res, err := runner().Run(ctx, WatchScript, stdinR, WatchArgs(path, timeout)...)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -3,11 +3,8 @@ package lockfile
 import (
 	"context"
 	"fmt"
-	"path"
 	"strings"
 	"time"
-
-	"github.com/hookshim/hookshim/internal/sshx"
 )
 
 // Audit is one line for Kamal's audit log on the lock host, the file
@@ -81,15 +78,14 @@ func auditOf(ctx context.Context) (Audit, bool) {
 	return a, ok && a.File != ""
 }
 
-// auditScript is the sh text that appends ctx's audit line on the host, or "".
-// The values are shell-quoted; errors are ignored.
-func auditScript(ctx context.Context) string {
+// auditArgs are the AUDITFILE and AUDITLINE arguments of the acquire and
+// release scripts (audit.sh): empty when ctx carries no audit line.
+func auditArgs(ctx context.Context) []string {
 	a, ok := auditOf(ctx)
 	if !ok {
-		return ""
+		return []string{"", ""}
 	}
-	return fmt.Sprintf("{ mkdir -p %s && printf '%%s\\n' %s >> %s; } 2>/dev/null || :\n",
-		sshx.Quote(path.Dir(a.File)), sshx.Quote(a.Line), sshx.Quote(a.File))
+	return []string{a.File, a.Line}
 }
 
 // appendAudit appends ctx's audit line under root, ignoring errors.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -15,10 +16,11 @@ import (
 	"github.com/hookshim/hookshim/internal/sshx"
 )
 
-// Runner runs a POSIX sh script on one host: an *sshx.Conn, or a client bound
-// to a target with OnHost.
+// Runner runs a POSIX sh script on one host, with args as its positional
+// parameters ("$1", ...): an *sshx.Conn, or a client bound to a target with
+// OnHost.
 type Runner interface {
-	Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error)
+	Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error)
 }
 
 // OnHost binds an SSH client to one target, as a Runner.
@@ -29,12 +31,14 @@ type hostRunner struct {
 	t sshx.Target
 }
 
-func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error) {
-	return h.c.Run(ctx, h.t, script, stdin)
+func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader, args ...string) (sshx.Result, error) {
+	return h.c.Run(ctx, h.t, script, stdin, args...)
 }
 
 // Remote is the lock tree in the SSH user's home on a host. Every operation is
 // one SSH round trip and needs nothing but POSIX sh and coreutils on the host.
+// Its scripts are constants (the .sh files beside this one); lock paths and
+// everything else reach them as positional parameters, never as script text.
 type Remote struct {
 	Host string // for people: the host as it was named
 	// SSH is how a person reaches the host by hand, for hints: an ssh command
@@ -71,7 +75,7 @@ const (
 
 // Scan implements Store.
 func (s Remote) Scan(ctx context.Context, runDirs ...string) ([]Lock, error) {
-	locks, err := s.run(ctx, scanScript(scanDirs(runDirs), []string{"mrsk_lock"}))
+	locks, err := s.run(ctx, scanArgs(scanDirs(runDirs), []string{"mrsk_lock"}))
 	// In path order, as Local.Scan gives them.
 	sort.Slice(locks, func(i, j int) bool { return locks[i].Path < locks[j].Path })
 	return locks, err
@@ -82,11 +86,7 @@ func (s Remote) Read(ctx context.Context, paths ...string) ([]Lock, error) {
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	words := make([]string, len(paths))
-	for i, p := range paths {
-		words[i] = sshx.Quote(p)
-	}
-	found, err := s.run(ctx, scanScript(nil, words))
+	found, err := s.run(ctx, scanArgs(nil, paths))
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +106,8 @@ func (s Remote) Read(ctx context.Context, paths ...string) ([]Lock, error) {
 	return out, nil
 }
 
-func (s Remote) run(ctx context.Context, script string) ([]Lock, error) {
-	res, err := s.Runner.Run(ctx, script, nil)
+func (s Remote) run(ctx context.Context, args []string) ([]Lock, error) {
+	res, err := s.Runner.Run(ctx, scanScript, nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -117,97 +117,56 @@ func (s Remote) run(ctx context.Context, script string) ([]Lock, error) {
 	return ParseScan(res.Stdout)
 }
 
-// scanScript reports what is at each literal path (quoted shell words) and at
-// every entry of each scan dir that starts with its prefix, one record each: a
-// header line "KIND<TAB>MTIME<TAB>PATH" where KIND is D (details follow as
-// base64 lines and a line "."), N (no details), U (details unreadable), L
-// (symlink), F (not a directory), X (directory not searchable), or B (a
-// directory on the way cannot be searched or listed by the SSH user, so what
-// is there cannot be told: that directory follows on a line of its own; PATH
-// is the literal path, or DIR/PREFIX* for a scan dir). Paths holding a newline
-// are skipped.
-//
-// Nothing it opens can block: details are read only when they are a regular
-// file, with O_NONBLOCK|O_NOFOLLOW (dd), so a fifo or device swapped in
-// meanwhile gives an error or garbage, not a hang.
-func scanScript(dirs []scanDir, paths []string) string {
-	var b strings.Builder
-	b.WriteString(`LC_ALL=C; export LC_ALL
-echo '` + scanHeaderLine + `'
-nl='
-'
-seen=$nl
-` + readDetailsFn + `
-# closed P: sets c to the nearest existing ancestor of P that cannot be searched.
-closed() {
-  c=$1
-  while :; do
-    case "$c" in */*) c=${c%/*}; [ -n "$c" ] || c=/;; *) c=.;; esac
-    if [ -e "$c" ]; then
-      [ -d "$c" ] && [ ! -x "$c" ] && return 0
-      return 1
-    fi
-    case "$c" in .|/) return 1;; esac
-  done
-}
-one() {
-  d=$1
-  case "$d" in *"$nl"*) return;; esac
-  if [ ! -e "$d" ] && [ ! -L "$d" ]; then
-    if [ "$2" = lit ] && closed "$d"; then printf 'B\t0\t%s\n%s\n' "$d" "$c"; fi
-    return
-  fi
-  m=$(stat -c %Y -- "$d" 2>/dev/null) || m=0
-  if [ -L "$d" ]; then printf 'L\t%s\t%s\n' "$m" "$d"; return; fi
-  if [ ! -d "$d" ]; then printf 'F\t%s\t%s\n' "$m" "$d"; return; fi
-  if [ ! -x "$d" ]; then printf 'X\t%s\t%s\n' "$m" "$d"; return; fi
-  f="$d/details"
-  if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'N\t%s\t%s\n' "$m" "$d"; return; fi
-  if [ -L "$f" ] || [ ! -f "$f" ] || [ ! -r "$f" ]; then printf 'U\t%s\t%s\n' "$m" "$d"; return; fi
-  printf 'D\t%s\t%s\n' "$m" "$d"
-  readdetails "$f" | base64
-  echo .
-}
-# scandir D P: every entry of D starting with P; or, when D cannot be listed, one B record.
-# D empty is the home itself (the working directory), which is always listed.
-scandir() {
-  if [ -z "$1" ]; then
-    for d in "$2"*; do one "$d"; done
-    return
-  fi
-  if [ -d "$1" ] && { [ ! -r "$1" ] || [ ! -x "$1" ]; }; then c=$1
-  elif [ -e "$1" ] || ! closed "$1"; then
-    for d in "$1"/"$2"*; do one "$d"; done
-    return
-  fi
-  case "$seen" in *"$nl$c$nl"*) return;; esac
-  seen=$seen$c$nl
-  printf 'B\t0\t%s\n%s\n' "$1/$2*" "$c"
-}
-`)
+// The scripts, kept in .sh files so that they are plain shell text with no Go
+// value in them.
+var (
+	//go:embed readdetails.sh
+	readDetailsFn string
+	//go:embed scanlib.sh
+	scanLib string
+	//go:embed scan.sh
+	scanMain string
+	//go:embed acquire.sh
+	acquireMain string
+	//go:embed release.sh
+	releaseMain string
+	//go:embed audit.sh
+	auditFn string
+
+	// scanScript reports what is at each literal path and at every entry of
+	// each scan dir that starts with its prefix, as scanArgs lists them, one
+	// record each: a header line "KIND<TAB>MTIME<TAB>PATH" where KIND is D
+	// (details follow as base64 lines and a line "."), N (no details), U
+	// (details unreadable), L (symlink), F (not a directory), X (directory
+	// not searchable), or B (a directory on the way cannot be searched or
+	// listed by the SSH user, so what is there cannot be told: that directory
+	// follows on a line of its own; PATH is the literal path, or DIR/PREFIX*
+	// for a scan dir). Paths holding a newline are skipped.
+	//
+	// Nothing it opens can block: details are read only when they are a
+	// regular file, with O_NONBLOCK|O_NOFOLLOW (dd), so a fifo or device
+	// swapped in meanwhile gives an error or garbage, not a hang.
+	scanScript = readDetailsFn + scanLib + scanMain
+	// acquireScript takes the arguments LOCK PARENT BASE64 AUDITFILE
+	// AUDITLINE (see acquire.sh, audit.sh).
+	acquireScript = readDetailsFn + scanLib + auditFn + acquireMain
+	// releaseScript takes the arguments LOCK PATTERN AUDITFILE AUDITLINE
+	// (see release.sh, audit.sh).
+	releaseScript = readDetailsFn + auditFn + releaseMain
+)
+
+// scanArgs are scanScript's arguments for the literal paths, then the scan
+// dirs: "lit PATH" for each path, "dir DIR PREFIX" for each scan dir.
+func scanArgs(dirs []scanDir, paths []string) []string {
+	args := make([]string, 0, 2*len(paths)+3*len(dirs))
 	for _, p := range paths {
-		b.WriteString("one " + p + " lit\n")
+		args = append(args, "lit", p)
 	}
 	for _, sd := range dirs {
-		b.WriteString("scandir " + sshx.Quote(sd.dir) + " " + sshx.Quote(sd.prefix) + "\n")
+		args = append(args, "dir", sd.dir, sd.prefix)
 	}
-	b.WriteString("echo END\n")
-	return b.String()
+	return args
 }
-
-// readDetailsFn defines `readdetails FILE`: at most MaxDetailsSize+1 bytes of
-// FILE on stdout, opened so that it cannot block (GNU dd's iflag=nonblock,
-// nofollow); where dd lacks those flags (BusyBox), head under a 5 s timeout.
-var readDetailsFn = `readdetails() {
-  if [ -z "${rdd-}" ]; then
-    if dd if=/dev/null iflag=nonblock,nofollow count=0 status=none 2>/dev/null; then rdd=dd; else rdd=head; fi
-  fi
-  if [ "$rdd" = dd ]; then
-    dd if="$1" iflag=nonblock,nofollow,fullblock bs=` + strconv.Itoa(MaxDetailsSize+1) + ` count=1 status=none 2>/dev/null
-  else
-    timeout 5 head -c ` + strconv.Itoa(MaxDetailsSize+1) + ` -- "$1" 2>/dev/null
-  fi
-}`
 
 // ParseScan reads the output of the scan script. Output before the header (a
 // login banner, say, with or without its newline) is ignored; a missing END
@@ -281,30 +240,8 @@ func ParseScan(out []byte) ([]Lock, error) {
 // `mkdir -p <parent>`, then `mkdir <lock> && echo "<base64>" > <lock>/details`.
 // When the lock is already there, the same round trip reports its holder.
 func (s Remote) Acquire(ctx context.Context, p string, d Details) error {
-	q := sshx.Quote(p)
-	// A mkdir that fails on a lock which is gone by the time it is looked at
-	// lost a race with a release: it is tried again, a few times, rather than
-	// taken for a failure.
-	script := fmt.Sprintf(`mkdir -p %s || exit 1
-tries=0
-while :; do
-  if mkdir %s; then
-    if echo "%s" > %s/details; then
-%s      exit 0
-    fi
-    rm -f %s/details; rmdir %s; exit 1
-  fi
-  if [ -e %s ] || [ -L %s ]; then
-%s
-    exit %d
-  fi
-  tries=$((tries + 1))
-  [ "$tries" -lt 5 ] || exit 1
-done
-`, sshx.Quote(parentDir(p)), q, Encode64([]byte(d.Text())), q,
-		auditScript(ctx), // hookshim unlock's audit line for holds (audit.go)
-		q, q, q, q, scanScript(nil, []string{q}), statusHeld)
-	res, err := s.Runner.Run(ctx, script, nil)
+	args := append([]string{p, parentDir(p), Encode64([]byte(d.Text()))}, auditArgs(ctx)...)
+	res, err := s.Runner.Run(ctx, acquireScript, nil, args...)
 	if err != nil {
 		return err
 	}
@@ -330,16 +267,8 @@ func (s Remote) Release(ctx context.Context, p, token string) error {
 	}
 	// Only the first Message: line counts, matched whole: a token that merely
 	// appears in the name, the version or a later line proves nothing.
-	q := sshx.Quote(p)
-	script := fmt.Sprintf(readDetailsFn+`
-d=%s
-[ -e "$d" ] || [ -L "$d" ] || exit %d
-[ -d "$d" ] && [ ! -L "$d" ] && [ -f "$d/details" ] || exit %d
-readdetails "$d/details" | base64 -d 2>/dev/null | sed -n '/^Message:/{p;q;}' | grep -q -x -E -e %s || exit %d
-rm "$d/details" && rm -r "$d" || exit
-%s`, q, statusGone, statusNotOurs, sshx.Quote("Message: ?("+AutomaticMessage+" \\()?hookshim [A-Za-z0-9._-]+ hold "+token+"( .*)?"), statusNotOurs,
-		auditScript(ctx)) // hookshim unlock's audit line for holds (audit.go)
-	res, err := s.Runner.Run(ctx, script, nil)
+	pattern := "Message: ?(" + AutomaticMessage + " \\()?hookshim [A-Za-z0-9._-]+ hold " + token + "( .*)?"
+	res, err := s.Runner.Run(ctx, releaseScript, nil, append([]string{p, pattern}, auditArgs(ctx)...)...)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"github.com/hookshim/hookshim/internal/sshx"
 )
 
 // ErrChanged: the lock is no longer the one that was looked at (released and
@@ -179,25 +177,16 @@ const (
 	statusAuditFailed = 7
 )
 
-// withArgs runs script under sh with args as its positional parameters, so
-// that no value is ever part of the script's text.
-func withArgs(script string, args ...string) string {
-	words := []string{"sh", "-c", sshx.Quote(script), "sh"}
-	for _, a := range args {
-		words = append(words, sshx.Quote(a))
-	}
-	return strings.Join(words, " ")
-}
-
 // Look implements Unlocker: one round trip reads the fingerprint, the lock,
 // and the fingerprint again.
 func (s Remote) Look(ctx context.Context, p string) (Seen, error) {
-	script := "LC_ALL=C; export LC_ALL\n" + remoteFingerprint + `before=$(fp "$1")
-` + scanScript(nil, []string{`"$1"`}) + `after=$(fp "$1")
+	script := "LC_ALL=C; export LC_ALL\n" + remoteFingerprint + readDetailsFn + scanLib + `before=$(fp "$1")
+scan lit "$1"
+after=$(fp "$1")
 printf 'FP\t%s\n' "$before" "$after"
 `
 	for range lookTries {
-		res, err := s.Runner.Run(ctx, withArgs(script, p), nil)
+		res, err := s.Runner.Run(ctx, script, nil, p)
 		if err != nil {
 			return Seen{}, err
 		}
@@ -257,7 +246,7 @@ if [ -e "$d" ] || [ -L "$d" ]; then echo "could not remove $d" >&2; exit 1; fi
 [ -n "$3" ] || exit 0
 mkdir -p -- "$(dirname -- "$3")" && printf '%s\n' "$4" >> "$3" || exit ` + fmt.Sprint(statusAuditFailed) + `
 `
-	res, err := s.Runner.Run(ctx, withArgs(script, seen.Path, seen.Fingerprint, a.File, a.Line), nil)
+	res, err := s.Runner.Run(ctx, script, nil, seen.Path, seen.Fingerprint, a.File, a.Line)
 	if err != nil {
 		return err
 	}

@@ -218,26 +218,26 @@ func (cn *Conn) masterGone() error {
 	return cn.client.unreachable(cn.target, msg, time.Since(cn.started))
 }
 
-// Run runs script under sh on the Conn's host over the master, with the same
-// semantics as Client.Run. Once the master has gone (the host dropped the
-// connection, say), it returns an *UnreachableError; it never opens a connection
-// of its own.
-func (cn *Conn) Run(ctx context.Context, script string, stdin io.Reader) (Result, error) {
+// Run runs script under sh on the Conn's host over the master, with args as its
+// positional parameters: the same semantics as Client.Run. Once the master has
+// gone (the host dropped the connection, say), it returns an *UnreachableError;
+// it never opens a connection of its own.
+func (cn *Conn) Run(ctx context.Context, script string, stdin io.Reader, args ...string) (Result, error) {
 	cn.mu.Lock()
 	closed := cn.closed
 	cn.mu.Unlock()
 	if closed {
 		return Result{}, fmt.Errorf("ssh %s: Run on a closed connection", cn.target)
 	}
-	if strings.IndexByte(script, 0) >= 0 {
-		return Result{}, fmt.Errorf("ssh %s: the script holds a NUL byte, which cannot be sent", cn.target)
+	if holdsNUL(script, args) {
+		return Result{}, fmt.Errorf("ssh %s: the script or an argument holds a NUL byte, which cannot be sent", cn.target)
 	}
 	select {
 	case <-cn.done:
 		return Result{}, cn.masterGone()
 	default:
 	}
-	cmd := exec.CommandContext(ctx, cn.client.binary(), cn.clientArgs(nil, remoteCommand(script))...)
+	cmd := exec.CommandContext(ctx, cn.client.binary(), cn.clientArgs(nil, remoteCommand(script, args...))...)
 	res, err := run(ctx, cmd, &cn.client, cn.target, stdin)
 	var ue *UnreachableError
 	if errors.As(err, &ue) {

@@ -353,3 +353,20 @@ func TestConnMasterKilled(t *testing.T) {
 		}
 	}
 }
+
+// Over the master too, values go as positional parameters, with stdin alongside.
+func TestConnRunArgs(t *testing.T) {
+	t.Parallel()
+	h := sshtest.Start(t, sshtest.Options{})
+	cn := dial(t, h)
+	res, err := cn.Run(testContext(t), `printf '%s|%s|' "$1" "$2"; cat`, strings.NewReader("in"), "$(id)", "it's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "$(id)|it's|in"; string(res.Stdout) != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", res.Stdout, want, res.Stderr)
+	}
+	if _, err := cn.Run(testContext(t), "true", nil, "\x00"); err == nil || !strings.Contains(err.Error(), "NUL") {
+		t.Errorf("an argument with a NUL byte: got %v", err)
+	}
+}

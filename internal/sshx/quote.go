@@ -45,8 +45,36 @@ func quoteAnyShell(s string) string {
 	return b.String()
 }
 
-// remoteCommand is what ssh sends for script: the user's login shell on the host
-// (bash, zsh, fish, ...) replaces itself with sh, which runs script.
-func remoteCommand(script string) string {
-	return "exec sh -c " + quoteAnyShell(script)
+// remoteCommand is what ssh sends for script and its arguments: the user's
+// login shell on the host (bash, zsh, fish, ...) replaces itself with sh, which
+// runs script with args as its positional parameters $1, $2, ... ($0 is "sh").
+// Each word is quoted once, here, so a value passed as an argument never becomes
+// part of the script's text.
+func remoteCommand(script string, args ...string) string {
+	if len(args) == 0 {
+		return "exec sh -c " + quoteAnyShell(script)
+	}
+	var b strings.Builder
+	b.WriteString("exec sh -c ")
+	b.WriteString(quoteAnyShell(script))
+	b.WriteString(" sh")
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(quoteAnyShell(a))
+	}
+	return b.String()
+}
+
+// holdsNUL reports whether the script or one of its arguments holds a NUL byte,
+// which no argument of a command can carry.
+func holdsNUL(script string, args []string) bool {
+	if strings.IndexByte(script, 0) >= 0 {
+		return true
+	}
+	for _, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return true
+		}
+	}
+	return false
 }

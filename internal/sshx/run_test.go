@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,6 +208,44 @@ func TestRunUnreachable(t *testing.T) {
 			t.Fatalf("got %v (%T), want a plain error", err, err)
 		}
 	})
+}
+
+// Values passed as arguments reach the script as its positional parameters,
+// byte for byte, and never run: the command line the host gets is the constant
+// script and then each value as one quoted word.
+func TestRunArgsArePositionalParameters(t *testing.T) {
+	t.Parallel()
+	h := sshtest.Start(t, sshtest.Options{})
+	canary := filepath.Join(h.Home, "canary")
+	args := []string{
+		"$(touch canary)", "`touch canary`", "'; touch canary; '", "\"; touch canary; \"",
+		"x\ntouch canary", "\\'; touch canary #", "", "-c", "a b\tc", "*", "~", "\\",
+	}
+	const script = `printf '%s|' "$0" "$#"; for a; do printf '[%s]' "$a"; done`
+	res, err := h.Client.Run(testContext(t), h.Target, script, nil, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "sh|" + strconv.Itoa(len(args)) + "|"
+	for _, a := range args {
+		want += "[" + a + "]"
+	}
+	if string(res.Stdout) != want {
+		t.Errorf("stdout %q\nwant   %q (stderr %q)", res.Stdout, want, res.Stderr)
+	}
+	if _, err := os.Stat(canary); err == nil {
+		t.Fatal("an argument ran: the canary exists")
+	}
+	line := "exec sh -c " + sshx.QuoteAnyShell(script) + " sh"
+	for _, a := range args {
+		line += " " + sshx.QuoteAnyShell(a)
+	}
+	if cmds := h.Commands(t); len(cmds) != 1 || cmds[0] != line {
+		t.Errorf("host ran %q\nwant %q", cmds, line)
+	}
+	if _, err := h.Client.Run(testContext(t), h.Target, "true", nil, "a\x00b"); err == nil || !strings.Contains(err.Error(), "NUL") {
+		t.Errorf("an argument with a NUL byte: got %v", err)
+	}
 }
 
 func TestRunRejectsNUL(t *testing.T) {

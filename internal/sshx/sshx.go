@@ -163,9 +163,10 @@ func (c *Client) serverAliveSeconds() int {
 	return max(1, int((d+time.Second-1)/time.Second))
 }
 
-// Args is the argv after the binary that Run and Command use for script on t.
-func (c *Client) Args(t Target, script string) []string {
-	return c.args(t, []string{"ControlMaster=no"}, nil, true, remoteCommand(script))
+// Args is the argv after the binary that Run and Command use for script on t,
+// with args as the script's positional parameters.
+func (c *Client) Args(t Target, script string, args ...string) []string {
+	return c.args(t, []string{"ControlMaster=no"}, nil, true, remoteCommand(script, args...))
 }
 
 // args builds an ssh argv. first are options that go right after BatchMode and
@@ -212,13 +213,14 @@ func (c *Client) args(t Target, first, flags []string, direct bool, tail ...stri
 	return append(a, tail...)
 }
 
-// Command returns ssh ready to run script under sh on t, for a long-lived or
+// Command returns ssh ready to run script under sh on t, with args as its
+// positional parameters, for a long-lived or
 // streaming session: the caller sets Stdin, Stdout and Stderr and runs it. It has
 // the same argv as Run. ctx kills ssh when done. WaitDelay is set to 2 s, so that
 // a process ssh leaves holding its output (a ProxyJump helper) cannot make Wait
 // hang once ssh has gone.
-func (c *Client) Command(ctx context.Context, t Target, script string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, c.binary(), c.Args(t, script)...)
+func (c *Client) Command(ctx context.Context, t Target, script string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.binary(), c.Args(t, script, args...)...)
 	cmd.WaitDelay = waitDelay
 	return cmd
 }
@@ -227,18 +229,20 @@ func (c *Client) Command(ctx context.Context, t Target, script string) *exec.Cmd
 const waitDelay = 2 * time.Second
 
 // Run runs script under POSIX sh on t, in the SSH user's login directory, with stdin
-// as its standard input (nil means none). Whatever the user's login shell, the
-// script runs under sh. A script's non-zero exit is not an error: it is in
+// as its standard input (nil means none) and args as its positional parameters
+// ("$1", "$2", ...; "$0" is "sh"): pass every value as an argument, never inside
+// the script, and the script's text stays a constant. Whatever the user's login
+// shell, the script runs under sh. A script's non-zero exit is not an error: it is in
 // Result.ExitStatus. When ssh itself fails, the error is an *UnreachableError; when
 // ctx ends first, ssh is killed and the error wraps ctx.Err().
 //
-// The script travels as an argument: keep it well under 100 KB and send bulk data
-// through stdin. It cannot hold a NUL byte.
-func (c *Client) Run(ctx context.Context, t Target, script string, stdin io.Reader) (Result, error) {
-	if strings.IndexByte(script, 0) >= 0 {
-		return Result{}, fmt.Errorf("ssh %s: the script holds a NUL byte, which cannot be sent", t)
+// The script and args travel on ssh's command line: keep them well under 100 KB
+// together and send bulk data through stdin. None can hold a NUL byte.
+func (c *Client) Run(ctx context.Context, t Target, script string, stdin io.Reader, args ...string) (Result, error) {
+	if holdsNUL(script, args) {
+		return Result{}, fmt.Errorf("ssh %s: the script or an argument holds a NUL byte, which cannot be sent", t)
 	}
-	return run(ctx, c.Command(ctx, t, script), c, t, stdin)
+	return run(ctx, c.Command(ctx, t, script, args...), c, t, stdin)
 }
 
 // run runs cmd (an ssh that c built for t) and sorts out its result the way Run
