@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 func TestCreateRecordsJobPrivately(t *testing.T) {
@@ -100,8 +102,8 @@ func TestJobRunsOnceAndIsFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Picked up: a second waiter can neither take nor rerun it.
-	if _, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrTaken) && !errors.Is(err, ErrNotStarting) {
-		t.Fatalf("second Claim while the waiter lives: %v", err)
+	if _, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrTaken) {
+		t.Fatalf("second Claim while the waiter lives: %v, want ErrTaken", err)
 	}
 
 	var mu sync.Mutex
@@ -160,6 +162,37 @@ func TestJobRunsOnceAndIsFollowed(t *testing.T) {
 	f2 := &Follower{Log: func(_ Job, b []byte) { again.Write(b) }, Done: func(j Job) { st = j.State }}
 	if _, err := f2.Follow(context.Background(), []Job{done[0]}); err != nil || st != Failed || again.String() != out.String() {
 		t.Errorf("following an ended job: %v, %s, %q", err, st, again.String())
+	}
+}
+
+// A job still starting whose lock another process holds (a waiter that has
+// it, a second waiter racing for it) is not claimed: Claim says ErrTaken and
+// leaves the record as it was; once the lock is free, one Claim gets it.
+func TestClaimRefusesAJobAnotherProcessHolds(t *testing.T) {
+	state, j := newJob(t)
+	other := flock.New(j.LockPath(), flock.SetFlag(os.O_RDONLY))
+	if ok, err := other.TryLock(); !ok || err != nil {
+		t.Fatalf("taking the job's lock as another waiter: %v %v", ok, err)
+	}
+	if c, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrTaken) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Claim of a job another process holds: %v, want ErrTaken", err)
+	}
+	if got, err := Load(state, j.ID); err != nil || got.Recorded != Starting || got.WaiterPID != 0 {
+		t.Fatalf("after the refused Claim the record is %s (waiter pid %d), %v; want it untouched (starting)", got.Recorded, got.WaiterPID, err)
+	}
+	if err := other.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Claim(context.Background(), state, j.ID, 2)
+	if err != nil {
+		t.Fatalf("Claim once the lock is free: %v", err)
+	}
+	defer c.Close()
+	if c.Job.State != Waiting || c.Job.WaiterPID != 2 {
+		t.Fatalf("claimed job is %s with waiter pid %d, want waiting with 2", c.Job.State, c.Job.WaiterPID)
 	}
 }
 
@@ -371,9 +404,9 @@ func TestWaitGone(t *testing.T) {
 	if err := WaitGone(ctx, lock); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitGone on a present lock = %v", err)
 	}
-	// Removed: returns.
-	done := make(chan error, 1)
-	go func() { done <- WaitGone(context.Background(), lock) }()
+	// Removed while watched: returns. The removal comes only once the watch
+	// is armed, so this is the event path, not the look before it.
+	done := watchArmed(t, lock)
 	if err := os.WriteFile(filepath.Join(lock, "details"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +432,7 @@ func TestWaitGone(t *testing.T) {
 	if err := os.MkdirAll(lock, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- WaitGone(context.Background(), lock) }()
+	done = watchArmed(t, lock)
 	if err := os.RemoveAll(filepath.Join(home, ".kamal")); err != nil {
 		t.Fatal(err)
 	}
@@ -411,6 +444,23 @@ func TestWaitGone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("WaitGone did not notice the parent's removal")
 	}
+}
+
+// watchArmed starts WaitGoneArmed on path and returns once its watch is
+// armed, with the channel its result comes on.
+func watchArmed(t *testing.T, path string) <-chan error {
+	t.Helper()
+	armed := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- WaitGoneArmed(context.Background(), path, func() { close(armed) }) }()
+	select {
+	case <-armed:
+	case err := <-done:
+		t.Fatalf("WaitGoneArmed(%s) returned %v before its watch was armed, with the path still there", path, err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("WaitGoneArmed(%s) never armed its watch", path)
+	}
+	return done
 }
 
 func TestGone(t *testing.T) {
