@@ -204,6 +204,48 @@ func TestHoldWaitsThenTakes(t *testing.T) {
 	}
 }
 
+// A lock that becomes ours while the hook waits for it (here: the enclosing
+// hookshim's hold, named by HOOKSHIM_LOCK_TOKEN, replaces the other holder's
+// details) ends the wait at once: the hook runs inside it, without taking it.
+func TestWaitEndsWhenTheLockBecomesOurs(t *testing.T) {
+	f := newFixture(t, Auto, `echo "ran KAMAL_LOCK=$KAMAL_LOCK token=$HOOKSHIM_LOCK_TOKEN"`)
+	f.takeAs(t, "Other Deployer", "db maintenance")
+	token := lockfile.NewToken()
+	f.r.Kamal = KamalEnv{Token: token}
+	f.r.Wait = 10 * time.Minute
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(context.Background()) }()
+	for line := range f.log.lines {
+		if strings.Contains(line, "still held") {
+			break
+		}
+	}
+	// The details change in one rename: the lock is never seen free.
+	hold := lockfile.Hold{Hook: "post-deploy", Token: token, User: "ci", Host: "runner", PID: 1}
+	d := lockfile.Details{LockedBy: tester(), At: time.Now().UTC().Truncate(time.Second), Version: "v1", Message: hold.Message()}
+	tmp := filepath.Join(f.home, lockPath, "details.new")
+	if err := os.WriteFile(tmp, d.FileContent(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(f.home, lockPath, "details")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, f.log)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("still waiting for a lock that is ours:\n%s", f.log)
+	}
+	if want := "ran KAMAL_LOCK=true token=" + token; !strings.Contains(f.stdout.String(), want) {
+		t.Fatalf("hook output %q, want %q", f.stdout, want)
+	}
+	if l := f.lockState(t); l.State != lockfile.Held || l.Details.Message != hold.Message() {
+		t.Fatalf("the enclosing hold was touched: %+v", l)
+	}
+}
+
 func TestWaitTimesOutWithRefusal(t *testing.T) {
 	f := newFixture(t, Auto, "echo ran\n")
 	f.takeAs(t, "Other", lockfile.AutomaticMessage)
