@@ -297,6 +297,49 @@ func TestSignalDuringHoldReleases(t *testing.T) {
 	}
 }
 
+// A hook that handles SIGTERM by exiting 0 was still interrupted: 143, not
+// success. A hook that ignores SIGTERM is killed by the second one (SIGKILL to
+// its process group): 137. Either way the hold is released.
+func TestSignalToAHookThatHandlesIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, trap string
+		signals    int
+		want       int
+	}{
+		{"exits-0-on-sigterm", `trap 'exit 0' TERM`, 1, 128 + int(syscall.SIGTERM)},
+		{"ignores-sigterm", `trap '' TERM`, 2, 128 + int(syscall.SIGKILL)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Hold, tc.trap+"\necho ready\nsleep 600 &\nwait\nwait\n")
+			pr, pw := io.Pipe()
+			f.r.Exec.Stdout = pw
+			sigs := make(chan os.Signal) // unbuffered: each send is taken before the next
+			f.r.Exec.Signals = sigs
+			done := make(chan error, 1)
+			go func() { done <- f.r.Run(context.Background()); pw.Close() }()
+			sc := bufio.NewScanner(pr)
+			if !sc.Scan() || sc.Text() != "ready" {
+				t.Fatalf("hook did not start: %q", sc.Text())
+			}
+			go io.Copy(io.Discard, pr)
+			for range tc.signals {
+				sigs <- syscall.SIGTERM
+			}
+			select {
+			case err := <-done:
+				if exitcode.Code(err) != tc.want {
+					t.Fatalf("status %d (%v), want %d", exitcode.Code(err), err, tc.want)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("the hook outlived the signals meant to end it")
+			}
+			if f.lockState(t).State != lockfile.Free {
+				t.Fatal("the lock was left behind")
+			}
+		})
+	}
+}
+
 func TestRecursionGuard(t *testing.T) {
 	f := newFixture(t, Hold, "echo ran\n")
 	f.r.FromDir = true
