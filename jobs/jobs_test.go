@@ -242,6 +242,48 @@ func TestKilledWaiterIsOrphanedAndNeverRerun(t *testing.T) {
 	}
 }
 
+// A waiter killed while its hook runs leaves a job recorded running: it is
+// reported orphaned (outcome unknown), by Load, List and Follow alike.
+func TestWaiterKilledWhileRunningIsOrphaned(t *testing.T) {
+	state, j := newJob(t)
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := startFake(t, state, j, "run", "JOBS_TEST_GATE="+gate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake records running, then blocks on the gate nobody opens.
+	deadline := time.Now().Add(20 * time.Second)
+	for loadState(t, state, j.ID) != Running {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job never got to running: %s", loadState(t, state, j.ID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	running, _ := Load(state, j.ID)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var done []Job
+	f := &Follower{Done: func(j Job) { done = append(done, j) }}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := f.Follow(ctx, []Job{running}); err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if len(done) != 1 || done[0].State != Orphaned || done[0].Recorded != Running {
+		t.Fatalf("Done got %+v, want orphaned, recorded running", done)
+	}
+	if st := loadState(t, state, j.ID); st != Orphaned {
+		t.Fatalf("Load after SIGKILL = %s, want orphaned", st)
+	}
+	if list, err := List(state); err != nil || len(list) != 1 || list[0].State != Orphaned {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+}
+
 func TestWaiterThatDiesBeforePickingUpIsReported(t *testing.T) {
 	state, j := newJob(t)
 	_, err := startFake(t, state, j, "die")
