@@ -340,6 +340,36 @@ func TestSignalToAHookThatHandlesIt(t *testing.T) {
 	}
 }
 
+// The identity the hook is given: when the lock is not ours, KAMAL_LOCK stays
+// as Kamal set it (false here) and no HOOKSHIM_LOCK_* is passed; when it is,
+// KAMAL_LOCK=true and the holder's details, each on one line.
+func TestHookIdentityEnv(t *testing.T) {
+	script := `echo "KAMAL_LOCK=${KAMAL_LOCK-unset} HOLDER=${HOOKSHIM_LOCK_HOLDER-unset} MESSAGE=${HOOKSHIM_LOCK_MESSAGE-unset}"` + "\n"
+	t.Run("free", func(t *testing.T) {
+		f := newFixture(t, Auto, script)
+		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "false", Under: true}
+		f.r.Env = append(f.r.Env, "KAMAL_LOCK=false", EnvLockHolder+"=Stale Outer Holder")
+		if err := f.r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if want := "KAMAL_LOCK=false HOLDER=unset MESSAGE=unset\n"; f.stdout.String() != want {
+			t.Fatalf("hook saw %q, want %q", f.stdout, want)
+		}
+	})
+	t.Run("ours", func(t *testing.T) {
+		f := newFixture(t, Auto, script)
+		f.takeAs(t, "Kai Kamal", "line one\nline two")
+		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "true", Under: true}
+		f.r.Env = append(f.r.Env, "KAMAL_LOCK=true")
+		if err := f.r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if want := "KAMAL_LOCK=true HOLDER=Kai Kamal MESSAGE=line one line two\n"; f.stdout.String() != want {
+			t.Fatalf("hook saw %q, want %q", f.stdout, want)
+		}
+	})
+}
+
 func TestRecursionGuard(t *testing.T) {
 	f := newFixture(t, Hold, "echo ran\n")
 	f.r.FromDir = true
