@@ -186,6 +186,24 @@ func TestValidateName(t *testing.T) {
 	}
 }
 
+// A run_directory may hold shell syntax (it is always quoted) but never a
+// control character (DEL included, which a terminal would act on) or "..".
+func TestValidateRunDir(t *testing.T) {
+	for _, ok := range []string{"", ".kamal", "/var/run/kamal", "deploy/run", "dir with spaces/$(id)"} {
+		if err := ValidateRunDir(ok); err != nil {
+			t.Errorf("%q rejected: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"a\nb", "a\x00b", "a\x1b[31m", "a\x7fb", "../up", "a/../../b"} {
+		err := ValidateRunDir(bad)
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		} else if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "run directory") {
+			t.Errorf("%q: error %q should be one line naming the run directory", bad, err)
+		}
+	}
+}
+
 func TestLocalAcquireRelease(t *testing.T) {
 	ctx := context.Background()
 	home := t.TempDir()
