@@ -310,7 +310,9 @@ func TestSignalToAHookThatHandlesIt(t *testing.T) {
 		{"ignores-sigterm", `trap '' TERM`, 2, 128 + int(syscall.SIGKILL)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, Hold, tc.trap+"\necho ready\nsleep 600 &\nwait\nwait\n")
+			// The sleep is started before "ready", so the signals find it in
+			// the hook's group, and holds no output pipe open.
+			f := newFixture(t, Hold, tc.trap+"\nsleep 600 >/dev/null 2>&1 &\necho ready\nwait\n")
 			pr, pw := io.Pipe()
 			f.r.Exec.Stdout = pw
 			sigs := make(chan os.Signal) // unbuffered: each send is taken before the next
