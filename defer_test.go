@@ -324,6 +324,44 @@ func TestDeferredWaiterRetriesAnUnreachableHost(t *testing.T) {
 	}
 }
 
+// TestDeferredHookThatFailsRunsOnce: a deferred hook runs exactly once, even
+// when it exits 69 (EX_UNAVAILABLE), the status the waiter itself retries on
+// when the lock's host cannot be reached before the hook started. Its job
+// fails with the hook's status, and hookshim wait exits with it.
+func TestDeferredHookThatFailsRunsOnce(t *testing.T) {
+	for _, status := range []int{exitcode.Unavailable, 3} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			t.Parallel()
+			w := dtNewWorld(t, false, false)
+			w.lock(".kamal/lock-app", "Kai Kamal")
+			hook := fmt.Sprintf(`echo ran >> "$RUNS"; exit %d`, status)
+			// The deadline is only there so that a waiter that reruns the
+			// hook stops, well within dtTimeout, with the count to show.
+			code, _, stderr := w.hookshim([]string{"KAMAL_LOCK=true"}, w.cmd("run", "--service", "app", "--policy", "defer", "--poll", "50ms", "--defer-timeout", "30s", "post-deploy", "--", "sh", "-c", hook)...)
+			if code != 0 {
+				t.Fatalf("hookshim run: exit %d\n%s", code, stderr)
+			}
+			j := w.newest()
+			w.release(".kamal/lock-app")
+			end := w.follow(j)
+			if n := w.runCount(); n != 1 || end.State != jobs.Failed || end.ExitStatus == nil || *end.ExitStatus != status {
+				got := "none"
+				if end.ExitStatus != nil {
+					got = fmt.Sprint(*end.ExitStatus)
+				}
+				log, _ := os.ReadFile(j.LogPath())
+				t.Fatalf("the hook ran %d times (want exactly once); job %s with status %s, want failed with %d\n%s", n, end.State, got, status, log)
+			}
+			if code, _, stderr := w.hookshim(nil, "wait", j.ID); code != status {
+				t.Fatalf("hookshim wait: exit %d, want the hook's %d\n%s", code, status, stderr)
+			}
+			if w.runCount() != 1 {
+				t.Fatal("hookshim wait ran the hook again")
+			}
+		})
+	}
+}
+
 // TestDeferredHookLatency runs deferred hooks that learn of the release both
 // ways, with `hookshim watch` on the host and by polling, and logs the time
 // from the lock directory's removal to each hook's first instruction. It

@@ -128,7 +128,12 @@ func TestFaultConcurrentHoldsRefuse(t *testing.T) {
 				id := fmt.Sprintf("h%d", i)
 				procs[id] = r.run("--policy", "hold", "--wait", "0", "post-deploy", "--", r.hook, id)
 			}
-			winner, _, _ := r.hookStarted()
+			winner, _, token := r.hookStarted()
+			// A refusal names the winner's hold by its token; only a loser
+			// that looked between the winner's mkdir and its details may
+			// see a lock whose holder is not known yet.
+			named := `refused: lock \.kamal/lock-app on [^\n]* is held by [^\n]*message "hookshim post-deploy hold ` + token + ` by `
+			midTake := `refused: lock \.kamal/lock-app on [^\n]* is held by an unknown holder since [^\n]*, (lock directory has no details file|[^\n]*details[^\n]*) \(`
 			for id, p := range procs {
 				if id == winner {
 					continue
@@ -136,7 +141,10 @@ func TestFaultConcurrentHoldsRefuse(t *testing.T) {
 				if code := p.exit(); code != 75 {
 					t.Fatalf("%s: exit status %d, want 75 (refused)", id, code)
 				}
-				p.waitLog(`refused: lock \.kamal/lock-app .* is held by .*hookshim post-deploy hold [0-9a-f]{24}|refused: lock \.kamal/lock-app .* is held`)
+				p.waitLog(`refused: lock`)
+				if out := p.stderr.String(); !regexp.MustCompile(named).MatchString(out) && !regexp.MustCompile(midTake).MatchString(out) {
+					t.Fatalf("%s: the refusal names neither the winner's hold (token %s) nor a lock being taken:\n%s", id, token, out)
+				}
 			}
 			r.ev.none() // none of the seven ran
 			r.gate.open(t, 1)

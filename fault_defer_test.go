@@ -139,8 +139,11 @@ func TestFaultDeferredWaiterKilledWhileWaiting(t *testing.T) {
 			if code != want || !regexp.MustCompile(what).MatchString(out) {
 				t.Fatalf("hookshim wait: exit %d, want %d saying %q:\n%s", code, want, what, out)
 			}
-			// Asked again, it is still not run.
-			runHookshim(t, r.dir, r.env, "wait", "--state-dir", state, job)
+			// Asked again, it is still not run, and still reported so.
+			code, out, stderr := runHookshim(t, r.dir, r.env, "wait", "--state-dir", state, job)
+			if out += stderr; code != want || !regexp.MustCompile(what).MatchString(out) {
+				t.Fatalf("hookshim wait, asked again: exit %d, want %d saying %q:\n%s", code, want, what, out)
+			}
 			r.ev.none()
 			if sig == syscall.SIGKILL {
 				if s := r.jobState(state, job); s != "orphaned" {

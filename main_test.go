@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -50,6 +52,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"hostcmds":  cmdHostCmds,
 			"kamallock": cmdKamalLock,
 			"status":    cmdStatus,
+			"waitfor":   cmdWaitFor,
 		},
 	}
 }
@@ -158,5 +161,44 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// waitForTimeout bounds waitfor: things happen in moments, the bound only
+// turns a hang into a failure on a loaded machine.
+const waitForTimeout = 60 * time.Second
+
+// cmdWaitFor runs `waitfor file PATH REGEXP` or `waitfor hostcmd NAME REGEXP`:
+// it blocks until the file's content (or a command host NAME executed over
+// SSH) matches, so that a script acts only once a background process has
+// reached the point under test. It looks every 10ms, for up to a minute.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 || (args[0] != "file" && args[0] != "hostcmd") {
+		ts.Fatalf("usage: waitfor file PATH REGEXP | waitfor hostcmd NAME REGEXP")
+	}
+	re, err := regexp.Compile(args[2])
+	ts.Check(err)
+	var h *sshtest.Host
+	if args[0] == "hostcmd" {
+		scriptHostsMu.Lock()
+		h = scriptHosts[ts.Getenv("WORK")][args[1]]
+		scriptHostsMu.Unlock()
+		if h == nil {
+			ts.Fatalf("no host %q in .hosts", args[1])
+		}
+	}
+	look := func() string {
+		if h != nil {
+			return strings.Join(h.Commands(scriptTB{ts: ts}), "\n")
+		}
+		b, _ := os.ReadFile(ts.MkAbs(args[1]))
+		return string(b)
+	}
+	deadline := time.Now().Add(waitForTimeout)
+	for !re.MatchString(look()) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfor: %s %s never matched %q within %s; it holds:\n%s", args[0], args[1], args[2], waitForTimeout, look())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -105,7 +105,11 @@ func TestSecurityDeferredJobFilesPrivate(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "hook output, no secrets") {
 		t.Fatalf("hookshim wait: exit %d:\n%s", code, out)
 	}
-	_, locksOut, _ := runHookshim(t, r.dir, r.env, append([]string{"locks", "--json"}, r.hookLocksArgs(state)...)...)
+	lcode, locksOut, lerr := runHookshim(t, r.dir, r.env, append([]string{"locks", "--json"}, r.hookLocksArgs(state)...)...)
+	// The secrets are looked for in a listing that really shows the job.
+	if lcode != 0 || !strings.Contains(locksOut, `"id": "`+m[1]+`"`) || !strings.Contains(locksOut, `"state": "succeeded"`) {
+		t.Fatalf("hookshim locks --json: exit %d, want 0 listing job %s as succeeded:\n%s\n%s", lcode, m[1], locksOut, lerr)
+	}
 	for k, v := range secrets {
 		if strings.Contains(out+locksOut, v) {
 			t.Errorf("hookshim wait or locks printed the value of %s", k)

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -178,4 +180,60 @@ func unwritableDir(t *testing.T) string {
 		t.Skipf("creating a file in /sys/kernel fails with %v here, not permission denied", err)
 	}
 	return dir
+}
+
+// nobody is the unprivileged user (and group) permission tests run as when
+// the suite runs as root: uid and gid 65534, nobody/nogroup on Debian.
+const nobody = 65534
+
+// unprivilegedEnv marks the test binary re-run as nobody by asNobody.
+const unprivilegedEnv = "HOOKSHIM_TEST_AS_NOBODY"
+
+// asNobody makes a permission test meaningful under root, whom permission bits
+// do not stop: run as root, it runs the calling test again in a copy of the
+// test binary as nobody (no supplementary groups), fails unless that run
+// passed, and returns true: the caller then returns. Run as anyone else, it
+// returns false and the test goes on in this process.
+func asNobody(t *testing.T) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return false
+	}
+	if os.Getenv(unprivilegedEnv) != "" {
+		t.Fatal("still root after the switch to nobody")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// go test keeps its binary in a directory only root may enter: nobody
+	// gets a copy, and a home and TMPDIR of its own.
+	dir, err := os.MkdirTemp("", "asnobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{os.Chmod(dir, 0o755), os.Chown(tmp, nobody, nobody), os.WriteFile(filepath.Join(dir, "install.test"), b, 0o755)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(dir, "install.test"), "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), unprivilegedEnv+"=1", "HOME="+tmp, "TMPDIR="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as nobody (uid %d): %v\n%s", t.Name(), nobody, err, out)
+	}
+	t.Logf("ran as nobody (uid %d):\n%s", nobody, out)
+	return true
 }

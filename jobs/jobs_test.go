@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 func TestCreateRecordsJobPrivately(t *testing.T) {
@@ -100,8 +102,8 @@ func TestJobRunsOnceAndIsFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Picked up: a second waiter can neither take nor rerun it.
-	if _, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrTaken) && !errors.Is(err, ErrNotStarting) {
-		t.Fatalf("second Claim while the waiter lives: %v", err)
+	if _, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrTaken) {
+		t.Fatalf("second Claim while the waiter lives: %v, want ErrTaken", err)
 	}
 
 	var mu sync.Mutex
@@ -163,6 +165,37 @@ func TestJobRunsOnceAndIsFollowed(t *testing.T) {
 	}
 }
 
+// A job still starting whose lock another process holds (a waiter that has
+// it, a second waiter racing for it) is not claimed: Claim says ErrTaken and
+// leaves the record as it was; once the lock is free, one Claim gets it.
+func TestClaimRefusesAJobAnotherProcessHolds(t *testing.T) {
+	state, j := newJob(t)
+	other := flock.New(j.LockPath(), flock.SetFlag(os.O_RDONLY))
+	if ok, err := other.TryLock(); !ok || err != nil {
+		t.Fatalf("taking the job's lock as another waiter: %v %v", ok, err)
+	}
+	if c, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrTaken) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Claim of a job another process holds: %v, want ErrTaken", err)
+	}
+	if got, err := Load(state, j.ID); err != nil || got.Recorded != Starting || got.WaiterPID != 0 {
+		t.Fatalf("after the refused Claim the record is %s (waiter pid %d), %v; want it untouched (starting)", got.Recorded, got.WaiterPID, err)
+	}
+	if err := other.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Claim(context.Background(), state, j.ID, 2)
+	if err != nil {
+		t.Fatalf("Claim once the lock is free: %v", err)
+	}
+	defer c.Close()
+	if c.Job.State != Waiting || c.Job.WaiterPID != 2 {
+		t.Fatalf("claimed job is %s with waiter pid %d, want waiting with 2", c.Job.State, c.Job.WaiterPID)
+	}
+}
+
 func TestKilledWaiterIsOrphanedAndNeverRerun(t *testing.T) {
 	state, j := newJob(t)
 	pid, err := startFake(t, state, j, "hold")
@@ -206,6 +239,48 @@ func TestKilledWaiterIsOrphanedAndNeverRerun(t *testing.T) {
 	}
 	if _, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrNotStarting) {
 		t.Fatalf("Claim of an orphaned job: %v, want ErrNotStarting", err)
+	}
+}
+
+// A waiter killed while its hook runs leaves a job recorded running: it is
+// reported orphaned (outcome unknown), by Load, List and Follow alike.
+func TestWaiterKilledWhileRunningIsOrphaned(t *testing.T) {
+	state, j := newJob(t)
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := startFake(t, state, j, "run", "JOBS_TEST_GATE="+gate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake records running, then blocks on the gate nobody opens.
+	deadline := time.Now().Add(20 * time.Second)
+	for loadState(t, state, j.ID) != Running {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job never got to running: %s", loadState(t, state, j.ID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	running, _ := Load(state, j.ID)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var done []Job
+	f := &Follower{Done: func(j Job) { done = append(done, j) }}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := f.Follow(ctx, []Job{running}); err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if len(done) != 1 || done[0].State != Orphaned || done[0].Recorded != Running {
+		t.Fatalf("Done got %+v, want orphaned, recorded running", done)
+	}
+	if st := loadState(t, state, j.ID); st != Orphaned {
+		t.Fatalf("Load after SIGKILL = %s, want orphaned", st)
+	}
+	if list, err := List(state); err != nil || len(list) != 1 || list[0].State != Orphaned {
+		t.Fatalf("List = %+v, %v", list, err)
 	}
 }
 
@@ -371,9 +446,9 @@ func TestWaitGone(t *testing.T) {
 	if err := WaitGone(ctx, lock); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitGone on a present lock = %v", err)
 	}
-	// Removed: returns.
-	done := make(chan error, 1)
-	go func() { done <- WaitGone(context.Background(), lock) }()
+	// Removed while watched: returns. The removal comes only once the watch
+	// is armed, so this is the event path, not the look before it.
+	done := watchArmed(t, lock)
 	if err := os.WriteFile(filepath.Join(lock, "details"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +474,7 @@ func TestWaitGone(t *testing.T) {
 	if err := os.MkdirAll(lock, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- WaitGone(context.Background(), lock) }()
+	done = watchArmed(t, lock)
 	if err := os.RemoveAll(filepath.Join(home, ".kamal")); err != nil {
 		t.Fatal(err)
 	}
@@ -411,6 +486,23 @@ func TestWaitGone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("WaitGone did not notice the parent's removal")
 	}
+}
+
+// watchArmed starts WaitGoneArmed on path and returns once its watch is
+// armed, with the channel its result comes on.
+func watchArmed(t *testing.T, path string) <-chan error {
+	t.Helper()
+	armed := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- WaitGoneArmed(context.Background(), path, func() { close(armed) }) }()
+	select {
+	case <-armed:
+	case err := <-done:
+		t.Fatalf("WaitGoneArmed(%s) returned %v before its watch was armed, with the path still there", path, err)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("WaitGoneArmed(%s) never armed its watch", path)
+	}
+	return done
 }
 
 func TestGone(t *testing.T) {

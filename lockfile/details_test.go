@@ -126,6 +126,9 @@ func TestParseBadInput(t *testing.T) {
 		{"base64 of garbage", []byte(base64.StdEncoding.EncodeToString([]byte{0xff, 0, 0x80, 'x'})), ErrNotDetails},
 		{"base64 of other text", encodeText("hello world"), ErrNotDetails},
 		{"10 MB", bytes.Repeat([]byte("QUFB"), 10<<20/4), ErrTooLarge},
+		// Valid details, but past the bound: not read as a lock, however
+		// harmless the rest (whitespace, which Parse otherwise skips).
+		{"valid details past MaxDetailsSize", append(Details{LockedBy: "Ann", Message: "m"}.FileContent(), bytes.Repeat([]byte("\n"), MaxDetailsSize)...), ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

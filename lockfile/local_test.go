@@ -101,6 +101,10 @@ func TestLocalScanEveryLayoutAndState(t *testing.T) {
 	write(".kamal/lock-garbage", []byte("\x00\x01garbage"))
 	must(t, os.MkdirAll(filepath.Join(home, ".kamal/lock-dirdetails/details"), 0o755))
 	must(t, os.Symlink("/etc", filepath.Join(home, ".kamal/lock-link")))
+	// details a symlink to a real lock's details: not followed, so a lock
+	// cannot borrow another's holder (or point at any file of the user's).
+	must(t, os.MkdirAll(filepath.Join(home, ".kamal/lock-symdetails"), 0o755))
+	must(t, os.Symlink(filepath.Join(home, "mrsk_lock", "details"), filepath.Join(home, ".kamal/lock-symdetails/details")))
 	must(t, os.WriteFile(filepath.Join(home, ".kamal/lock-file"), nil, 0o644))
 	must(t, syscall.Mkfifo(filepath.Join(home, ".kamal/lock-app"), 0o644)) // a FIFO must not hang the scan
 	must(t, os.MkdirAll(filepath.Join(home, ".kamal/lock-fifo"), 0o755))
@@ -128,6 +132,7 @@ func TestLocalScanEveryLayoutAndState(t *testing.T) {
 		".kamal/lock-garbage":     "kamal-2 garbage unreadable",
 		".kamal/lock-dirdetails":  "kamal-2 dirdetails unreadable",
 		".kamal/lock-link":        "kamal-2 link unreadable",
+		".kamal/lock-symdetails":  "kamal-2 symdetails unreadable",
 		".kamal/lock-file":        "kamal-2 file unreadable",
 		".kamal/lock-app":         "kamal-2 app unreadable",
 		".kamal/lock-fifo":        "kamal-2 fifo unreadable",
@@ -219,6 +224,24 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		} else if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "service") {
 			t.Errorf("%q: error %q should be one line naming the service", bad, err)
+		}
+	}
+}
+
+// A run_directory may hold shell syntax (it is always quoted) but never a
+// control character (DEL included, which a terminal would act on) or "..".
+func TestValidateRunDir(t *testing.T) {
+	for _, ok := range []string{"", ".kamal", "/var/run/kamal", "deploy/run", "dir with spaces/$(id)"} {
+		if err := ValidateRunDir(ok); err != nil {
+			t.Errorf("%q rejected: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"a\nb", "a\x00b", "a\x1b[31m", "a\x7fb", "../up", "a/../../b"} {
+		err := ValidateRunDir(bad)
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		} else if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "run directory") {
+			t.Errorf("%q: error %q should be one line naming the run directory", bad, err)
 		}
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/sshtest"
+	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -84,5 +86,48 @@ func TestUnreachableIsNotHeld(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "cannot read the deploy lock") || !strings.Contains(strings.ToLower(err.Error()), "refused") {
 		t.Fatalf("error lacks the SSH reason: %v", err)
+	}
+}
+
+// answerLost runs every script on the real host, but loses the answer to the
+// first one that takes a lock (mkdir of the lock and its details), as a
+// connection that drops right after the host did the work would.
+type answerLost struct {
+	lockfile.Runner
+	target sshx.Target
+	lost   atomic.Bool
+}
+
+func (a *answerLost) Run(ctx context.Context, script string, stdin io.Reader) (sshx.Result, error) {
+	res, err := a.Runner.Run(ctx, script, stdin)
+	if err == nil && strings.Contains(script, "/details; then exit 0") && a.lost.CompareAndSwap(false, true) {
+		return sshx.Result{}, &sshx.UnreachableError{Target: a.target, Stderr: "Connection reset by peer"}
+	}
+	return res, err
+}
+
+// A take whose answer is lost (the lock was made on the host, then the
+// connection failed) is undone before hookshim gives up: the hook is not run
+// and nothing is left locked.
+func TestTakeWithLostAnswerLeavesNoLock(t *testing.T) {
+	f, h := remoteFixture(t, Hold, "echo ran\n")
+	lost := &answerLost{Runner: lockfile.OnHost(h.Client, h.Target), target: h.Target}
+	f.store = lockfile.Remote{Host: h.Addr, Runner: lost}
+	f.r.Store, f.r.Dial = f.store, nil
+	err := f.r.Run(context.Background())
+	if exitcode.Code(err) != exitcode.Unavailable || !strings.Contains(err.Error(), "cannot take the deploy lock") {
+		t.Fatalf("run = %d %v, want 69 saying the lock could not be taken", exitcode.Code(err), err)
+	}
+	if !lost.lost.Load() {
+		t.Fatal("the take never reached the host")
+	}
+	if strings.Contains(f.stdout.String(), "ran") {
+		t.Fatalf("the hook ran although the take failed:\n%s", f.stdout)
+	}
+	if l := f.lockState(t); l.State != lockfile.Free {
+		t.Fatalf("the lock taken just before the failure was left on the host: %+v\n%s", l, f.log)
+	}
+	if !strings.Contains(f.log.String(), "removed the lock taken just before the connection failed") {
+		t.Errorf("the log does not say the lock was removed:\n%s", f.log)
 	}
 }

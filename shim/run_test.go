@@ -204,6 +204,48 @@ func TestHoldWaitsThenTakes(t *testing.T) {
 	}
 }
 
+// A lock that becomes ours while the hook waits for it (here: the enclosing
+// hookshim's hold, named by HOOKSHIM_LOCK_TOKEN, replaces the other holder's
+// details) ends the wait at once: the hook runs inside it, without taking it.
+func TestWaitEndsWhenTheLockBecomesOurs(t *testing.T) {
+	f := newFixture(t, Auto, `echo "ran KAMAL_LOCK=$KAMAL_LOCK token=$HOOKSHIM_LOCK_TOKEN"`)
+	f.takeAs(t, "Other Deployer", "db maintenance")
+	token := lockfile.NewToken()
+	f.r.Kamal = KamalEnv{Token: token}
+	f.r.Wait = 10 * time.Minute
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(context.Background()) }()
+	for line := range f.log.lines {
+		if strings.Contains(line, "still held") {
+			break
+		}
+	}
+	// The details change in one rename: the lock is never seen free.
+	hold := lockfile.Hold{Hook: "post-deploy", Token: token, User: "ci", Host: "runner", PID: 1}
+	d := lockfile.Details{LockedBy: tester(), At: time.Now().UTC().Truncate(time.Second), Version: "v1", Message: hold.Message()}
+	tmp := filepath.Join(f.home, lockPath, "details.new")
+	if err := os.WriteFile(tmp, d.FileContent(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(f.home, lockPath, "details")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, f.log)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("still waiting for a lock that is ours:\n%s", f.log)
+	}
+	if want := "ran KAMAL_LOCK=true token=" + token; !strings.Contains(f.stdout.String(), want) {
+		t.Fatalf("hook output %q, want %q", f.stdout, want)
+	}
+	if l := f.lockState(t); l.State != lockfile.Held || l.Details.Message != hold.Message() {
+		t.Fatalf("the enclosing hold was touched: %+v", l)
+	}
+}
+
 func TestWaitTimesOutWithRefusal(t *testing.T) {
 	f := newFixture(t, Auto, "echo ran\n")
 	f.takeAs(t, "Other", lockfile.AutomaticMessage)
@@ -253,6 +295,81 @@ func TestSignalDuringHoldReleases(t *testing.T) {
 	if f.lockState(t).State != lockfile.Free {
 		t.Fatal("SIGTERM left the lock behind")
 	}
+}
+
+// A hook that handles SIGTERM by exiting 0 was still interrupted: 143, not
+// success. A hook that ignores SIGTERM is killed by the second one (SIGKILL to
+// its process group): 137. Either way the hold is released.
+func TestSignalToAHookThatHandlesIt(t *testing.T) {
+	for _, tc := range []struct {
+		name, trap string
+		signals    int
+		want       int
+	}{
+		{"exits-0-on-sigterm", `trap 'exit 0' TERM`, 1, 128 + int(syscall.SIGTERM)},
+		{"ignores-sigterm", `trap '' TERM`, 2, 128 + int(syscall.SIGKILL)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The sleep is started before "ready", so the signals find it in
+			// the hook's group, and holds no output pipe open.
+			f := newFixture(t, Hold, tc.trap+"\nsleep 600 >/dev/null 2>&1 &\necho ready\nwait\n")
+			pr, pw := io.Pipe()
+			f.r.Exec.Stdout = pw
+			sigs := make(chan os.Signal) // unbuffered: each send is taken before the next
+			f.r.Exec.Signals = sigs
+			done := make(chan error, 1)
+			go func() { done <- f.r.Run(context.Background()); pw.Close() }()
+			sc := bufio.NewScanner(pr)
+			if !sc.Scan() || sc.Text() != "ready" {
+				t.Fatalf("hook did not start: %q", sc.Text())
+			}
+			go io.Copy(io.Discard, pr)
+			for range tc.signals {
+				sigs <- syscall.SIGTERM
+			}
+			select {
+			case err := <-done:
+				if exitcode.Code(err) != tc.want {
+					t.Fatalf("status %d (%v), want %d", exitcode.Code(err), err, tc.want)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("the hook outlived the signals meant to end it")
+			}
+			if f.lockState(t).State != lockfile.Free {
+				t.Fatal("the lock was left behind")
+			}
+		})
+	}
+}
+
+// The identity the hook is given: when the lock is not ours, KAMAL_LOCK stays
+// as Kamal set it (false here) and no HOOKSHIM_LOCK_* is passed; when it is,
+// KAMAL_LOCK=true and the holder's details, each on one line.
+func TestHookIdentityEnv(t *testing.T) {
+	script := `echo "KAMAL_LOCK=${KAMAL_LOCK-unset} HOLDER=${HOOKSHIM_LOCK_HOLDER-unset} MESSAGE=${HOOKSHIM_LOCK_MESSAGE-unset}"` + "\n"
+	t.Run("free", func(t *testing.T) {
+		f := newFixture(t, Auto, script)
+		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "false", Under: true}
+		f.r.Env = append(f.r.Env, "KAMAL_LOCK=false", EnvLockHolder+"=Stale Outer Holder")
+		if err := f.r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if want := "KAMAL_LOCK=false HOLDER=unset MESSAGE=unset\n"; f.stdout.String() != want {
+			t.Fatalf("hook saw %q, want %q", f.stdout, want)
+		}
+	})
+	t.Run("ours", func(t *testing.T) {
+		f := newFixture(t, Auto, script)
+		f.takeAs(t, "Kai Kamal", "line one\nline two")
+		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "true", Under: true}
+		f.r.Env = append(f.r.Env, "KAMAL_LOCK=true")
+		if err := f.r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if want := "KAMAL_LOCK=true HOLDER=Kai Kamal MESSAGE=line one line two\n"; f.stdout.String() != want {
+			t.Fatalf("hook saw %q, want %q", f.stdout, want)
+		}
+	})
 }
 
 func TestRecursionGuard(t *testing.T) {
