@@ -124,6 +124,14 @@ func TestClassifyOldKamalNeedsEveryProof(t *testing.T) {
 	if o := Classify(lock(func(*lockfile.Details) {}), caller(kd, "post-deploy")); o.State != Theirs {
 		t.Errorf("deploy: got %s", o.State)
 	}
+	// Rollback takes its lock with the version being deployed (git HEAD) and
+	// then hands its hooks the version it rolls back to (recorded on 2.5.3):
+	// the lock is still this run's.
+	kr := k
+	kr.Command, kr.Version = "rollback", "v0"
+	if o := Classify(lock(func(*lockfile.Details) {}), caller(kr, "pre-deploy")); o.State != Ours {
+		t.Errorf("pre-deploy under rollback: got %s (%s)", o.State, o.Reason)
+	}
 	// pre-deploy is, under every command.
 	if o := Classify(lock(func(*lockfile.Details) {}), caller(kd, "pre-deploy")); o.State != Ours {
 		t.Errorf("pre-deploy under deploy: got %s", o.State)

@@ -213,6 +213,7 @@ func TestWaitEndsWhenTheLockBecomesOurs(t *testing.T) {
 	token := lockfile.NewToken()
 	f.r.Kamal = KamalEnv{Token: token}
 	f.r.Wait = 10 * time.Minute
+	f.r.WaitManual = true // the lock taken above is a manual one
 	done := make(chan error, 1)
 	go func() { done <- f.r.Run(context.Background()) }()
 	for line := range f.log.lines {
@@ -243,6 +244,26 @@ func TestWaitEndsWhenTheLockBecomesOurs(t *testing.T) {
 	}
 	if l := f.lockState(t); l.State != lockfile.Held || l.Details.Message != hold.Message() {
 		t.Fatalf("the enclosing hold was touched: %+v", l)
+	}
+}
+
+// --wait refuses a manual lock at once, as Kamal 2.12's --lock-wait does, and
+// says how to wait for it anyway; it waits for an automatic one.
+func TestWaitRefusesManualLock(t *testing.T) {
+	f := newFixture(t, Auto, "echo ran\n")
+	f.takeAs(t, "Other Deployer", "db maintenance")
+	f.r.Wait = 10 * time.Minute
+	err := f.r.Run(context.Background())
+	if code := exitcode.Code(err); code != exitcode.Conflict || !strings.Contains(err.Error(), "it is a manual lock") {
+		t.Fatalf("got %d %v\n%s", code, err, f.log)
+	}
+	if strings.Contains(f.log.String(), "waiting up to") || strings.Contains(f.stdout.String(), "ran") {
+		t.Fatalf("waited for a manual lock, or ran the hook:\n%s", f.log)
+	}
+	var report strings.Builder
+	exitcode.Report(&report, err)
+	if !strings.Contains(report.String(), "--wait-manual") {
+		t.Errorf("no hint naming --wait-manual:\n%s", report.String())
 	}
 }
 
@@ -349,7 +370,7 @@ func TestHookIdentityEnv(t *testing.T) {
 	script := `echo "KAMAL_LOCK=${KAMAL_LOCK-unset} HOLDER=${HOOKSHIM_LOCK_HOLDER-unset} MESSAGE=${HOOKSHIM_LOCK_MESSAGE-unset}"` + "\n"
 	t.Run("free", func(t *testing.T) {
 		f := newFixture(t, Auto, script)
-		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "false", Under: true}
+		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "false", CallerLock: "false", Under: true}
 		f.r.Env = append(f.r.Env, "KAMAL_LOCK=false", EnvLockHolder+"=Stale Outer Holder")
 		if err := f.r.Run(context.Background()); err != nil {
 			t.Fatal(err)
@@ -361,7 +382,7 @@ func TestHookIdentityEnv(t *testing.T) {
 	t.Run("ours", func(t *testing.T) {
 		f := newFixture(t, Auto, script)
 		f.takeAs(t, "Kai Kamal", "line one\nline two")
-		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "true", Under: true}
+		f.r.Kamal = KamalEnv{Command: "deploy", Version: "v1", Lock: "true", CallerLock: "true", Under: true}
 		f.r.Env = append(f.r.Env, "KAMAL_LOCK=true")
 		if err := f.r.Run(context.Background()); err != nil {
 			t.Fatal(err)
