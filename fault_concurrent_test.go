@@ -132,7 +132,7 @@ func TestFaultConcurrentHoldsRefuse(t *testing.T) {
 			// A refusal names the winner's hold by its token; only a loser
 			// that looked between the winner's mkdir and its details may
 			// see a lock whose holder is not known yet.
-			named := `refused: lock \.kamal/lock-app on [^\n]* is held by [^\n]*message "hookshim post-deploy hold ` + token + ` by `
+			named := `refused: lock \.kamal/lock-app on [^\n]* is held by [^\n]*message "Automatic deploy lock \(hookshim post-deploy hold ` + token + ` by `
 			midTake := `refused: lock \.kamal/lock-app on [^\n]* is held by an unknown holder since [^\n]*, (lock directory has no details file|[^\n]*details[^\n]*) \(`
 			for id, p := range procs {
 				if id == winner {

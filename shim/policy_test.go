@@ -8,6 +8,7 @@ import (
 func TestDecideTable(t *testing.T) {
 	new26 := KamalEnv{Lock: "true", CallerLock: "true", Under: true}
 	old := KamalEnv{Under: true, Command: "deploy"}
+	oldSetup := KamalEnv{Under: true, Command: "setup"}
 	tests := []struct {
 		policy Policy
 		state  State
@@ -33,6 +34,13 @@ func TestDecideTable(t *testing.T) {
 		{Auto, Theirs, old, "post-deploy", WaitLock},
 		{Auto, Unknown, old, "post-deploy", WaitLock},
 		{Defer, Unknown, old, "post-deploy", DeferRun},
+
+		// A lock the calling Kamal < 2.6 must hold for the hook, but that is not
+		// this run's: refused at once, whatever the policy (no wait, no defer).
+		{Auto, Theirs, oldSetup, "docker-setup", Refuse},
+		{Hold, Theirs, oldSetup, "post-deploy", Refuse},
+		{Defer, Unknown, oldSetup, "post-deploy", Refuse},
+		{Auto, Theirs, oldSetup, "pre-connect", WaitLock}, // never under the caller's lock
 	}
 	for _, tt := range tests {
 		got, _ := Decide(tt.policy, Ownership{State: tt.state}, caller(tt.k, tt.hook))
