@@ -127,9 +127,7 @@ func runLocks(c *cli.Context, p Process) error {
 		opts.now = time.Now().UTC() // ages as of when the hosts answered
 	}
 	report := &lockreport.Report{Now: opts.now, StaleAfter: opts.staleAfter, Results: results}
-	if deferredJobs != nil {
-		report.Jobs, report.JobsErr = deferredJobs(ctx, c, p)
-	}
+	report.Jobs, report.JobsErr = listJobsForLocks(c, p)
 
 	if opts.json {
 		err = lockreport.WriteJSON(p.Stdout, report)

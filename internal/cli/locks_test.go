@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/jobs"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -191,30 +191,28 @@ func TestLocksExampleTree(t *testing.T) {
 	}
 }
 
-// The deferred-jobs seam: what deferredJobs returns is shown after the locks,
-// in the table and in the JSON; an error listing them is exit status 74.
-func TestLocksDeferredJobsSeam(t *testing.T) {
-	saved := deferredJobs
-	t.Cleanup(func() { deferredJobs = saved })
+// This machine's deferred jobs, from the state directory the Process's HOME
+// names, are shown after the locks, in the table and in the JSON; an error
+// listing them is exit status 74, and the locks are still shown.
+func TestLocksDeferredJobs(t *testing.T) {
 	root := t.TempDir()
+	state := filepath.Join(root, ".local", "state", "hookshim")
 	since := time.Date(2026, 11, 27, 6, 58, 0, 0, time.UTC)
-	var gotHome string
-	deferredJobs = func(ctx context.Context, c *cli.Context, p Process) ([]lockreport.Job, error) {
-		gotHome = p.Getenv("HOME")
-		return []lockreport.Job{{ID: "20261127-0658-ab12", Hook: "post-deploy", State: "waiting", Repo: "/src/app",
-			Lock: "web1:.kamal/lock-app", Since: since, Log: "/state/hookshim/jobs/20261127-0658-ab12.log"}}, nil
+	j, err := jobs.Create(state, jobs.Job{Hook: "post-deploy", RepoDir: "/src/app", Service: "app",
+		Lock: jobs.LockRef{Host: "web1", Path: ".kamal/lock-app"}, Policy: "auto", RunPolicy: "hold",
+		Created: since, Deadline: since.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := []string{"HOME=" + root}
 	stdout, stderr, code := runMain(t, env, "locks", "--root", root, "--now", "2026-11-27T07:00:00Z")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	if gotHome != root {
-		t.Errorf("deferredJobs saw HOME %q, want the Process's %q", gotHome, root)
-	}
 	for _, want := range []string{
 		`(?m)^JOB +HOOK +STATE +SINCE +AGE +LOCK +REPO +LOG +ERROR$`,
-		`(?m)^20261127-0658-ab12 +post-deploy +waiting +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +/src/app +/state/hookshim/jobs/20261127-0658-ab12\.log +-$`,
+		// Recorded as starting days ago, and no waiter holds it: orphaned.
+		`(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +/src/app +\S+ +-$`,
 		`(?m)^1 host, 0 locks, 0 unreachable, 1 deferred job$`,
 	} {
 		if !regexpMatch(want, stdout) {
@@ -229,25 +227,25 @@ func TestLocksDeferredJobsSeam(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v:\n%s", code, err, stdout)
 	}
-	if len(doc.Jobs) != 1 || doc.Jobs[0]["id"] != "20261127-0658-ab12" || doc.Jobs[0]["age_seconds"] != 120.0 {
+	if len(doc.Jobs) != 1 || doc.Jobs[0]["id"] != j.ID || doc.Jobs[0]["age_seconds"] != 120.0 || doc.Jobs[0]["log"] != j.LogPath() {
 		t.Errorf("jobs = %v", doc.Jobs)
 	}
 
-	deferredJobs = func(context.Context, *cli.Context, Process) ([]lockreport.Job, error) {
-		return nil, errors.New("state dir: permission denied")
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	stdout, stderr, code = runMain(t, env, "locks", "--root", root)
-	if code != 74 || !strings.Contains(stdout, "deferred jobs: cannot list them: state dir: permission denied") ||
-		!strings.Contains(stderr, "hookshim: error: cannot list the deferred jobs: state dir: permission denied") {
+	if code != 74 || !strings.Contains(stdout, "deferred jobs: cannot list them: deferred jobs: "+state+" is not a directory") ||
+		!strings.Contains(stderr, "hookshim: error: cannot list the deferred jobs: deferred jobs: "+state+" is not a directory") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
 
-// Without deferred jobs built in, the JSON still has an empty jobs array.
+// With no state directory, the JSON still has an empty jobs array.
 func TestLocksNoJobs(t *testing.T) {
-	saved := deferredJobs
-	t.Cleanup(func() { deferredJobs = saved })
-	deferredJobs = nil
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, ".kamal", "lock-app"), 0o755); err != nil {
 		t.Fatal(err)
