@@ -53,83 +53,124 @@ and SIGTERM end hookshim at once, releasing any lock it holds.`,
 	}
 }
 
+// runAction is `hookshim run`: the Runner, with deferral wired in, runs the hook.
 func runAction(c *cli.Context, p Process) error {
-	log, err := newLogger(c, p)
+	r, stop, err := newRunner(c, p)
 	if err != nil {
 		return err
 	}
+	defer stop()
+	r.Watch = lockWatch(r)
+	// Deferred hooks (defer_run.go): sets r.Defer.
+	if err := setupDefer(c, p, r); err != nil {
+		return err
+	}
+	return r.Run(context.Background())
+}
+
+// runArgs splits `hookshim run`'s arguments: the hook, then either `--` and
+// the command to run instead of the hook's scripts, or the hook's arguments.
+func runArgs(c *cli.Context) (hook string, command, hookArgs []string, err error) {
 	args := c.Args().Slice()
 	if len(args) == 0 {
-		return exitcode.Newf(exitcode.Usage, "hookshim run: which hook? none was named").
+		return "", nil, nil, exitcode.Newf(exitcode.Usage, "hookshim run: which hook? none was named").
 			WithHint("hookshim run post-deploy, or hookshim run post-deploy -- COMMAND")
 	}
 	hook, rest := args[0], args[1:]
 	if err := shim.ValidateHook(hook); err != nil {
-		return err
+		return "", nil, nil, err
 	}
-	var command, hookArgs []string
 	if len(rest) > 0 && rest[0] == "--" {
 		command = rest[1:]
 		if len(command) == 0 {
-			return exitcode.Newf(exitcode.Usage, "hookshim run %s: nothing after --", hook).
+			return "", nil, nil, exitcode.Newf(exitcode.Usage, "hookshim run %s: nothing after --", hook).
 				WithHint("hookshim run %s -- COMMAND [ARG...]", hook)
 		}
-	} else {
-		hookArgs = rest
+		return hook, command, nil, nil
 	}
-	policy, err := shim.ParsePolicy(flagOrEnv(c, p, "policy", "HOOKSHIM_POLICY"))
-	if err != nil {
-		return err
-	}
-	if err := shim.CheckDeferrable(policy, hook); err != nil {
-		return err
-	}
-	wait, err := durationFlagOrEnv(c, p, "wait", "HOOKSHIM_WAIT")
-	if err != nil {
-		return err
-	}
-	if code := c.Int("conflict-exit-code"); code < 1 || code > 255 {
-		return exitcode.Newf(exitcode.Usage, "--conflict-exit-code %d is not an exit status", code).
-			WithHint("pass a number from 1 to 255")
-	}
-	kamal, err := shim.ReadKamalEnv(p.LookupEnv)
-	if err != nil {
-		return err
+	return hook, nil, rest, nil
+}
+
+// runPlan is what `hookshim run` resolved about where the lock is and what
+// to run: the settings, the lock's Spec, the steps, the calling Kamal, and the
+// store (nil, with dial, for a hook that does not look at the lock).
+type runPlan struct {
+	settings *deployconfig.Settings
+	spec     lockfile.Spec
+	steps    []shim.Step
+	kamal    shim.KamalEnv
+	store    lockfile.Store
+	dial     func(context.Context) (lockfile.Store, io.Closer, error)
+}
+
+// planRun resolves the settings (deploy.yml < KAMAL_* < HOOKSHIM_* < flags),
+// the hook's steps, the calling Kamal's release and the lock store.
+func planRun(c *cli.Context, p Process, hook string, command, hookArgs []string) (rp runPlan, err error) {
+	if rp.kamal, err = shim.ReadKamalEnv(p.LookupEnv); err != nil {
+		return rp, err
 	}
 	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
 	looks := shim.LooksAtLock(hook)
-	settings, err := resolveSettings(c, p, deployconfig.Need{Service: true, PrimaryHost: root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
+	rp.settings, err = resolveSettings(c, p, deployconfig.Need{Service: true, PrimaryHost: root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
 	if err != nil {
-		return err
+		return rp, err
 	}
-	spec := lockfile.Spec{Service: settings.Service, Destination: settings.Destination, RunDir: settings.RunDir}
-	if err := lockfile.ValidateRunDir(spec.RunDir); err != nil {
+	s := rp.settings
+	rp.spec = lockfile.Spec{Service: s.Service, Destination: s.Destination, RunDir: s.RunDir}
+	if err := lockfile.ValidateRunDir(rp.spec.RunDir); err != nil {
 		// run_directory comes only from deploy.yml: a config error (78).
-		return exitcode.New(exitcode.Config, fmt.Errorf("%s: run_directory: %w", deployconfig.DeployFile, err))
+		return rp, exitcode.New(exitcode.Config, fmt.Errorf("%s: run_directory: %w", deployconfig.DeployFile, err))
 	}
-	if err := spec.Validate(); err != nil {
-		return exitcode.New(exitcode.Usage, err)
+	if err := rp.spec.Validate(); err != nil {
+		return rp, exitcode.New(exitcode.Usage, err)
 	}
-	steps, err := shim.Plan(settings.HooksDir, hook, command, hookArgs)
-	if err != nil {
-		return err
+	if rp.steps, err = shim.Plan(s.HooksDir, hook, command, hookArgs); err != nil {
+		return rp, err
 	}
-	if kamal.Range, err = callerRange(c, p, kamal, hook); err != nil {
-		return err
+	if rp.kamal.Range, err = callerRange(c, p, rp.kamal, hook); err != nil {
+		return rp, err
 	}
-	var store lockfile.Store
-	var dial func(context.Context) (lockfile.Store, io.Closer, error)
 	if looks {
-		if store, dial, err = lockStore(c, p, root, settings); err != nil {
-			return err
-		}
+		rp.store, rp.dial, err = lockStore(c, p, root, s)
+	}
+	return rp, err
+}
+
+// newRunner reads `hookshim run`'s (or `hookshim waiter`'s) command line and
+// environment into a Runner. stop ends the trapping of signals.
+func newRunner(c *cli.Context, p Process) (r *shim.Runner, stop func(), err error) {
+	log, err := newLogger(c, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	hook, command, hookArgs, err := runArgs(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	policy, err := shim.ParsePolicy(flagOrEnv(c, p, "policy", "HOOKSHIM_POLICY"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := shim.CheckDeferrable(policy, hook); err != nil {
+		return nil, nil, err
+	}
+	wait, err := durationFlagOrEnv(c, p, "wait", "HOOKSHIM_WAIT")
+	if err != nil {
+		return nil, nil, err
+	}
+	if code := c.Int("conflict-exit-code"); code < 1 || code > 255 {
+		return nil, nil, exitcode.Newf(exitcode.Usage, "--conflict-exit-code %d is not an exit status", code).
+			WithHint("pass a number from 1 to 255")
+	}
+	rp, err := planRun(c, p, hook, command, hookArgs)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	var sigs <-chan os.Signal
+	stop = func() {}
 	if p.Signals != nil {
-		ch, stop := p.Signals()
-		defer stop()
-		sigs = ch
+		sigs, stop = p.Signals()
 	}
 	gitUser := gitUserName(p)
 	performer := sync.OnceValue(func() string { return auditPerformer(p) })
@@ -139,22 +180,22 @@ func runAction(c *cli.Context, p Process) error {
 		go performer()
 	}
 	hostname, _ := os.Hostname()
-	r := &shim.Runner{
+	return &shim.Runner{
 		Hook:             hook,
-		Steps:            steps,
+		Steps:            rp.steps,
 		Policy:           policy,
 		Wait:             wait,
 		Poll:             c.Duration("poll"),
 		ConflictExitCode: c.Int("conflict-exit-code"),
 		FromDir:          command == nil,
-		HooksDir:         settings.HooksDir,
-		Spec:             spec,
-		Layouts:          shim.LiveLayouts(kamal.Range, spec.Destination),
+		HooksDir:         rp.settings.HooksDir,
+		Spec:             rp.spec,
+		Layouts:          shim.LiveLayouts(rp.kamal.Range, rp.spec.Destination),
 		WaitManual:       c.Bool("wait-manual"),
 		Heartbeat:        c.Duration("heartbeat"),
-		Store:            store,
-		Dial:             dial,
-		Kamal:            kamal,
+		Store:            rp.store,
+		Dial:             rp.dial,
+		Kamal:            rp.kamal,
 		GitUser:          gitUser,
 		Revision:         gitRevision(p),
 		Exec:             shim.Exec{Dir: workDir(p), Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Signals: sigs},
@@ -166,13 +207,7 @@ func runAction(c *cli.Context, p Process) error {
 		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
 		Stamp:            selfStamp,
 		Performer:        performer,
-	}
-	// Deferred hooks (defer_run.go): sets r.Defer and r.Watch; in `hookshim
-	// waiter`, runs the deferred job itself (done is then true).
-	if done, err := setupDefer(c, p, r); done || err != nil {
-		return err
-	}
-	return r.Run(context.Background())
+	}, stop, nil
 }
 
 // durationFlagOrEnv reads a duration flag, falling back to an environment variable.

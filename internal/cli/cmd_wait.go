@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,10 +13,6 @@ import (
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
 )
-
-// orphanedStatus is `hookshim wait`'s status for a job whose waiter died: its
-// outcome is unknown.
-const orphanedStatus = exitcode.Software
 
 func waitCommand(p Process) *cli.Command {
 	return &cli.Command{
@@ -113,7 +106,7 @@ func waitAction(c *cli.Context, p Process) error {
 		}
 	}
 	for _, j := range sel {
-		log.Info().Msgf("job %s: %s, %s (lock %s); log: %s", j.ID, j.Hook, describeJob(j), j.Lock, j.LogPath())
+		log.Info().Msgf("job %s: %s, %s (lock %s); log: %s", j.ID, j.Hook, jobs.Describe(j), j.Lock, j.LogPath())
 	}
 
 	ctx := context.Background()
@@ -122,20 +115,20 @@ func waitAction(c *cli.Context, p Process) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	out := &jobStreams{w: p.Stdout, prefix: len(sel) > 1}
+	out := &jobs.Streams{W: p.Stdout, Prefix: len(sel) > 1}
 	var firstErr error
 	f := &jobs.Follower{
-		Log: out.write,
+		Log: out.Write,
 		Done: func(j jobs.Job) {
-			out.flush(j)
-			if err := jobResult(j); err != nil {
+			out.Flush(j)
+			if err := jobs.Result(j, jobByHand); err != nil {
 				if firstErr == nil {
 					firstErr = err
 				} else {
 					log.Error().Msg(err.Error())
 				}
 			} else {
-				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, ranFor(j))
+				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, jobs.RanFor(j))
 			}
 			if err := jobs.MarkReported(j); err != nil {
 				log.Debug().Msgf("job %s: marking it reported: %v", j.ID, err)
@@ -149,8 +142,8 @@ func waitAction(c *cli.Context, p Process) error {
 	if len(pending) > 0 {
 		var names []string
 		for _, j := range pending {
-			out.flush(j)
-			names = append(names, fmt.Sprintf("%s (%s, %s)", j.ID, j.Hook, describeJob(j)))
+			out.Flush(j)
+			names = append(names, fmt.Sprintf("%s (%s, %s)", j.ID, j.Hook, jobs.Describe(j)))
 		}
 		if firstErr != nil {
 			log.Error().Msg(firstErr.Error())
@@ -159,68 +152,6 @@ func waitAction(c *cli.Context, p Process) error {
 			WithHint("they go on in the background; wait again with: hookshim wait")
 	}
 	return firstErr
-}
-
-// jobResult is nil for a job that succeeded, else the error that says which
-// job failed, how, and carries the status to exit with.
-func jobResult(j jobs.Job) error {
-	status := 1
-	if j.ExitStatus != nil {
-		status = *j.ExitStatus
-	}
-	switch j.State {
-	case jobs.Succeeded:
-		return nil
-	case jobs.Expired:
-		return exitcode.Newf(exitcode.Conflict, "job %s (%s) expired: %s; log: %s", j.ID, j.Hook, orText(j.Error, "the lock was not released in time"), j.LogPath()).
-			WithHint("run it by hand once the lock is free: %s", jobByHand(j))
-	case jobs.Orphaned:
-		what := "while it waited for the lock: the hook was not run"
-		if j.Recorded == jobs.Running {
-			what = "while the hook ran: its outcome is unknown"
-		}
-		pid := ""
-		if j.WaiterPID != 0 {
-			pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
-		}
-		return exitcode.Newf(orphanedStatus, "job %s (%s) is orphaned: its waiter%s died %s; it is not run again automatically; log: %s", j.ID, j.Hook, pid, what, j.LogPath()).
-			WithHint("if it still needs to run: %s", jobByHand(j))
-	case jobs.Failed:
-		if j.Started == nil {
-			if status == 0 {
-				status = 1
-			}
-			return exitcode.Newf(status, "job %s (%s) failed: %s; log: %s", j.ID, j.Hook, orText(j.Error, "it could not be run"), j.LogPath())
-		}
-		return exitcode.Newf(status, "job %s (%s) failed with exit status %d%s; log: %s", j.ID, j.Hook, status, ranFor(j), j.LogPath())
-	}
-	return exitcode.Newf(exitcode.Software, "job %s (%s) ended in state %s; log: %s", j.ID, j.Hook, j.State, j.LogPath())
-}
-
-func describeJob(j jobs.Job) string {
-	switch j.State {
-	case jobs.Starting, jobs.Waiting:
-		return "waiting for the lock until " + j.Deadline.UTC().Format(time.RFC3339)
-	case jobs.Running:
-		return "running"
-	case jobs.Orphaned:
-		return "orphaned (its waiter died)"
-	}
-	return "ended: " + string(j.State)
-}
-
-func ranFor(j jobs.Job) string {
-	if d := j.Duration(); d > 0 {
-		return " after running " + d.Round(time.Millisecond).String()
-	}
-	return ""
-}
-
-func orText(s, dflt string) string {
-	if s == "" {
-		return dflt
-	}
-	return s
 }
 
 // canonDir makes a directory comparable: absolute, symlinks resolved.
@@ -232,42 +163,6 @@ func canonDir(d string) string {
 		d = real
 	}
 	return d
-}
-
-// jobStreams writes jobs' logs to one stream: as they are when there is one
-// job, each line prefixed by its job id when there are several.
-type jobStreams struct {
-	w       io.Writer
-	prefix  bool
-	partial map[string][]byte
-}
-
-func (s *jobStreams) write(j jobs.Job, b []byte) {
-	if !s.prefix {
-		_, _ = s.w.Write(b)
-		return
-	}
-	if s.partial == nil {
-		s.partial = map[string][]byte{}
-	}
-	buf := append(s.partial[j.ID], b...)
-	for {
-		i := bytes.IndexByte(buf, '\n')
-		if i < 0 {
-			break
-		}
-		fmt.Fprintf(s.w, "%s| %s\n", j.ID, buf[:i])
-		buf = buf[i+1:]
-	}
-	s.partial[j.ID] = append([]byte(nil), buf...)
-}
-
-// flush writes a job's unfinished last line.
-func (s *jobStreams) flush(j jobs.Job) {
-	if rest := s.partial[j.ID]; len(rest) > 0 {
-		fmt.Fprintf(s.w, "%s| %s\n", j.ID, rest)
-		delete(s.partial, j.ID)
-	}
 }
 
 // isUnsafe reports a state directory (or a job in it) that another user owns

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,34 +24,22 @@ import (
 // defaultDeferTimeout bounds how long a deferred hook waits for the lock.
 const defaultDeferTimeout = 30 * time.Minute
 
-// Run policies of a deferred job: under a hold on Kamal 2.6+ (so no other
-// deploy slips in between), else only once the lock is free.
-const (
-	runPolicyHold   = "hold"
-	runPolicyStrict = "strict"
-)
-
 // setupDefer wires deferred hooks into a `hookshim run` Runner: Defer records
-// a job and starts its waiter; Watch learns of a lock's release from file
-// system events (here with --root, on the host through `hookshim watch`). In
-// `hookshim waiter` it runs the job instead and returns done.
-func setupDefer(c *cli.Context, p Process, r *shim.Runner) (done bool, err error) {
-	r.Watch = lockWatch(r)
-	if c.Command != nil && c.Command.Name == waiterName {
-		return true, runWaiter(c, p, r)
-	}
+// a job and starts its waiter (`hookshim waiter`, which runs the job through
+// jobs.RunDeferred).
+func setupDefer(c *cli.Context, p Process, r *shim.Runner) error {
 	timeout, err := durationFlagOrEnv(c, p, "defer-timeout", "HOOKSHIM_DEFER_TIMEOUT")
 	if err != nil {
-		return false, err
+		return err
 	}
 	if timeout <= 0 {
-		return false, exitcode.Newf(exitcode.Usage, "--defer-timeout %s is not a positive duration", timeout).
+		return exitcode.Newf(exitcode.Usage, "--defer-timeout %s is not a positive duration", timeout).
 			WithHint("use a duration such as 30m")
 	}
 	r.Defer = func(ctx context.Context, o shim.Ownership, why string) error {
 		return deferHook(c, p, r, o, why, timeout)
 	}
-	return false, nil
+	return nil
 }
 
 // stateDir is where deferred jobs are kept: --state-dir, HOOKSHIM_STATE_DIR,
@@ -98,9 +84,9 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 		command = args[2:]
 	}
 	now := time.Now().UTC()
-	runPolicy := runPolicyStrict
+	runPolicy := jobs.RunPolicyStrict
 	if r.Kamal.HonoursKamalLock() {
-		runPolicy = runPolicyHold
+		runPolicy = jobs.RunPolicyHold
 	}
 	reason := o.Reason
 	if why != "" {
@@ -246,176 +232,4 @@ func lockWatch(r *shim.Runner) func(ctx context.Context, path string) error {
 		})
 	}
 	return nil
-}
-
-// runWaiter is `hookshim waiter`: it picks up the job, waits for the lock
-// that caused the deferral to be released (and for any lock taken after it,
-// within --defer-timeout), then runs the hook with the environment it was
-// started with: under a hold on Kamal 2.6+, else once the lock is free. It
-// records the outcome, and its exit status is the job's.
-func runWaiter(c *cli.Context, p Process, r *shim.Runner) error {
-	id, readyFD := c.String("job"), c.Int("ready-fd")
-	dir, err := stateDir(c, p)
-	if err != nil {
-		jobs.CloseReadyFD(readyFD)
-		return err
-	}
-	cl, err := jobs.Claim(context.Background(), dir, id, os.Getpid())
-	if err != nil {
-		jobs.CloseReadyFD(readyFD)
-		var ce *jobs.CorruptError
-		switch {
-		case isUnsafe(err):
-			return exitcode.New(exitcode.NoPerm, err, "the hook was not run")
-		case errors.As(err, &ce):
-			return exitcode.New(exitcode.DataErr, err, "the hook was not run")
-		case errors.Is(err, jobs.ErrNotStarting), errors.Is(err, jobs.ErrTaken):
-			return exitcode.New(exitcode.Conflict, err, "the hook is not run again by this waiter")
-		case errors.Is(err, jobs.ErrNotFound):
-			return exitcode.New(exitcode.NoInput, err)
-		}
-		return exitcode.New(exitcode.IOErr, err)
-	}
-	defer cl.Close()
-	if err := jobs.Ready(readyFD); err != nil {
-		r.Log.Warn().Msgf("job %s: telling hookshim run that the job is picked up: %v", id, err)
-	}
-	j := cl.Job
-	log := r.Log
-	how := "once nobody holds it (Kamal < 2.6)"
-	r.Policy = shim.Strict
-	// A deferred hook waits for the lock whatever kind it is: deferring was
-	// the decision to run once it is released, a manual lock included.
-	r.WaitManual = true
-	if j.RunPolicy == runPolicyHold {
-		how = "under a hold, so no other deploy slips in (Kamal 2.6+)"
-		r.Policy = shim.Hold
-	}
-	log.Info().Msgf("job %s: %s deferred at %s (%s); waiting for lock %s on %s to be released, until %s; then running it %s",
-		j.ID, j.Hook, j.Created.Format(time.RFC3339), j.Reason, j.Lock.Path, j.Lock.Host, j.Deadline.Format(time.RFC3339), how)
-
-	// The proofs that the lock was ours belonged to the Kamal run that
-	// deferred the hook, which has ended or is about to: its lock is now
-	// someone else's, to be waited for.
-	// For Kamal 2.6+ that is KAMAL_LOCK=false; for older Kamal, no proof
-	// from the Kamal run applies.
-	r.Kamal.Command, r.Kamal.Token = "", ""
-	if r.Kamal.HonoursKamalLock() {
-		r.Kamal.Lock = "false"
-	} else {
-		r.Kamal.Under = false
-	}
-	r.Defer = nil
-	if _, ok := p.LookupEnv("KAMAL_LOCK"); ok {
-		// What is true when the hook runs: true under the hold (set by the
-		// Runner), false otherwise.
-		r.Env = append(withoutEnv(r.Env, "KAMAL_LOCK"), "KAMAL_LOCK=false")
-	}
-	var started atomic.Bool
-	var startedAt time.Time
-	r.Exec.BeforeStart = func() error {
-		at := time.Now().UTC()
-		if err := cl.Update(func(j *jobs.Job) { j.State, j.Started = jobs.Running, &at }); err != nil {
-			return fmt.Errorf("job %s: cannot record that the hook starts: %w", j.ID, err)
-		}
-		startedAt = at
-		started.Store(true)
-		log.Info().Msgf("job %s: %s started at %s", j.ID, j.Hook, at.Format(time.RFC3339Nano))
-		return nil
-	}
-
-	var runErr error
-	expired := false
-	for {
-		left := time.Until(j.Deadline)
-		if left <= 0 {
-			expired = true
-			break
-		}
-		if left > time.Second {
-			left = left.Truncate(time.Second)
-		}
-		r.Wait = left
-		runErr = r.Run(context.Background())
-		if runErr == nil || started.Load() {
-			break
-		}
-		code := exitcode.Code(runErr)
-		if code == r.ConflictExitCode {
-			expired = true
-			break
-		}
-		if code != exitcode.Unavailable || time.Until(j.Deadline) <= 0 {
-			break
-		}
-		// The host could not be reached for the first look: try again until
-		// the deadline.
-		poll := max(r.Poll, 100*time.Millisecond)
-		log.Warn().Msgf("job %s: %v; trying again in %s", j.ID, runErr, poll)
-		t := time.NewTimer(min(poll, time.Until(j.Deadline)))
-		interrupted := false
-		select {
-		case <-t.C:
-		case sig := <-r.Exec.Signals:
-			t.Stop()
-			interrupted = true
-			runErr = exitcode.Newf(exitcode.SignalBase+signalNumber(sig), "job %s: interrupted by %v while waiting for the lock; the hook was not run", j.ID, sig)
-		}
-		if interrupted {
-			break
-		}
-	}
-
-	ended := time.Now().UTC()
-	didStart := started.Load()
-	var final jobs.State
-	status := 0
-	msg := ""
-	switch {
-	case expired:
-		final, status = jobs.Expired, exitcode.Conflict
-		msg = fmt.Sprintf("lock %s on %s was still held at the deadline, %s after the hook was deferred (--defer-timeout); the hook was not run",
-			j.Lock.Path, j.Lock.Host, j.Deadline.Sub(j.Created).Round(time.Millisecond))
-		runErr = exitcode.Newf(exitcode.Conflict, "job %s (%s) expired: %s", j.ID, j.Hook, msg).
-			WithHint("run it by hand once the lock is free: %s", byHand(c, j.RepoDir))
-	case runErr == nil:
-		final = jobs.Succeeded
-		if !didStart {
-			msg = "nothing was run (no hook scripts, or the hook was already running in an enclosing hookshim)"
-		}
-	case didStart:
-		final, status = jobs.Failed, exitcode.Code(runErr)
-	default:
-		final, status = jobs.Failed, exitcode.Code(runErr)
-		msg = "the hook was not run: " + runErr.Error()
-	}
-	switch {
-	case final == jobs.Succeeded && didStart:
-		log.Info().Msgf("job %s: %s succeeded at %s, after %s", j.ID, j.Hook, ended.Format(time.RFC3339Nano), ended.Sub(startedAt).Round(time.Millisecond))
-	case final == jobs.Failed && didStart:
-		log.Info().Msgf("job %s: %s failed with exit status %d at %s, after %s", j.ID, j.Hook, status, ended.Format(time.RFC3339Nano), ended.Sub(startedAt).Round(time.Millisecond))
-	case msg != "" && final != jobs.Expired:
-		log.Info().Msgf("job %s: %s %s: %s", j.ID, j.Hook, final, msg)
-	}
-	if runErr != nil {
-		// Said here, into the log, before the job is recorded as ended and
-		// its lock released: whoever follows the job sees it all.
-		runErr = exitcode.Status(exitcode.Report(escapedLines{p.Stderr}, runErr))
-	}
-	if err := cl.Update(func(j *jobs.Job) {
-		j.State, j.ExitStatus, j.Ended, j.Error = final, &status, &ended, msg
-		if didStart {
-			j.Started = &startedAt
-		}
-	}); err != nil {
-		log.Error().Msgf("job %s: recording its end: %v", j.ID, err)
-	}
-	return runErr
-}
-
-func signalNumber(s os.Signal) int {
-	if ss, ok := s.(syscall.Signal); ok {
-		return int(ss)
-	}
-	return 0
 }
