@@ -125,7 +125,7 @@ func waitAction(c *cli.Context, p Process) error {
 				if firstErr == nil {
 					firstErr = err
 				} else {
-					log.Error().Msg(err.Error())
+					exitcode.Report(escapedLines{p.Stderr}, err)
 				}
 			} else {
 				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, jobs.RanFor(j))
@@ -146,7 +146,7 @@ func waitAction(c *cli.Context, p Process) error {
 			names = append(names, fmt.Sprintf("%s (%s, %s)", j.ID, j.Hook, jobs.Describe(j)))
 		}
 		if firstErr != nil {
-			log.Error().Msg(firstErr.Error())
+			exitcode.Report(escapedLines{p.Stderr}, firstErr)
 		}
 		return exitcode.Newf(exitcode.Conflict, "gave up waiting after %s; still pending: %s", timeout, strings.Join(names, ", ")).
 			WithHint("they go on in the background; wait again with: hookshim wait")

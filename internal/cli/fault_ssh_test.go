@@ -83,3 +83,24 @@ func TestFaultSSHDownAtRelease(t *testing.T) {
 	r.ev.none()
 	r.leftoverNamed("post-deploy", token, p.cmd.Process.Pid)
 }
+
+// The hook fails and the host is down through every release attempt: the
+// hook's status passes through, and the lock left behind is still told as an
+// error with the hint that removes it, like any error hookshim reports.
+func TestFaultSSHDownAtReleaseAfterHookFailed(t *testing.T) {
+	t.Parallel()
+	r := remoteRig(t, nil)
+	p := r.run("--policy", "hold", "post-deploy", "--", "sh", "-c", `"$0" h1; exit 3`, r.hook)
+	_, _, token := r.hookStarted()
+	r.host.Stop()
+	r.gate.open(t, 1)
+	r.ev.expect("end")
+	if code := p.exit(); code != 3 {
+		t.Fatalf("exit status %d, want the hook's 3", code)
+	}
+	p.waitLog(`(?m)^hookshim: error: post-deploy: could not release lock \.kamal/lock-app`)
+	p.waitLog(`(?m)^hookshim: hint: it is hookshim's hold ` + token + `; remove it with: `)
+	r.host.Restart()
+	r.ev.none()
+	r.leftoverNamed("post-deploy", token, p.cmd.Process.Pid)
+}
