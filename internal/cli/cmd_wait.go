@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
@@ -57,53 +58,12 @@ func waitAction(c *cli.Context, p Process) error {
 	}
 	var sel []jobs.Job
 	if c.NArg() > 0 {
-		for _, id := range c.Args().Slice() {
-			if err := jobs.ValidateID(id); err != nil {
-				return exitcode.New(exitcode.Usage, err, "hookshim locks lists this machine's jobs")
-			}
-			j, err := jobs.Load(dir, id)
-			var ce *jobs.CorruptError
-			switch {
-			case errors.Is(err, jobs.ErrNotFound):
-				return exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir).
-					WithHint("hookshim locks lists this machine's jobs")
-			case isUnsafe(err):
-				return exitcode.New(exitcode.NoPerm, err)
-			case errors.As(err, &ce):
-				return exitcode.New(exitcode.DataErr, fmt.Errorf("job %s: %w", id, err),
-					"its log, if any: "+j.LogPath(), "the hook's outcome cannot be told from the record; check the log")
-			case err != nil:
-				return exitcode.New(exitcode.IOErr, err)
-			}
-			sel = append(sel, j)
-		}
+		sel, err = namedJobs(dir, c.Args().Slice())
 	} else {
-		all, err := jobs.List(dir)
-		switch {
-		case isUnsafe(err):
-			return exitcode.New(exitcode.NoPerm, err)
-		case err != nil:
-			return exitcode.New(exitcode.IOErr, err)
-		}
-		repo := canonDir(workDir(p))
-		service := flagOrEnv(c, p, "service", "HOOKSHIM_SERVICE")
-		dest := flagOrEnv(c, p, "destination", "HOOKSHIM_DESTINATION")
-		for _, j := range all {
-			if j.State == jobs.Corrupt {
-				log.Warn().Msgf("job %s: %s; cannot tell whose it is, so not waiting for it (its log: %s)", j.ID, j.Problem, j.LogPath())
-				continue
-			}
-			if canonDir(j.RepoDir) != repo || (service != "" && j.Service != service) || (dest != "" && j.Destination != dest) {
-				continue
-			}
-			if j.State.Pending() || !j.Reported {
-				sel = append(sel, j)
-			}
-		}
-		if len(sel) == 0 {
-			log.Info().Msgf("no deferred hooks to wait for in %s", repo)
-			return nil
-		}
+		sel, err = repoJobs(c, p, log, dir)
+	}
+	if err != nil || len(sel) == 0 {
+		return err
 	}
 	for _, j := range sel {
 		log.Info().Msgf("job %s: %s, %s (lock %s); log: %s", j.ID, j.Hook, jobs.Describe(j), j.Lock, j.LogPath())
@@ -152,6 +112,65 @@ func waitAction(c *cli.Context, p Process) error {
 			WithHint("they go on in the background; wait again with: hookshim wait")
 	}
 	return firstErr
+}
+
+// namedJobs loads the jobs named by id, or says why one cannot be waited for.
+func namedJobs(dir string, ids []string) ([]jobs.Job, error) {
+	var sel []jobs.Job
+	for _, id := range ids {
+		if err := jobs.ValidateID(id); err != nil {
+			return nil, exitcode.New(exitcode.Usage, err, "hookshim locks lists this machine's jobs")
+		}
+		j, err := jobs.Load(dir, id)
+		var ce *jobs.CorruptError
+		switch {
+		case errors.Is(err, jobs.ErrNotFound):
+			return nil, exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir).
+				WithHint("hookshim locks lists this machine's jobs")
+		case isUnsafe(err):
+			return nil, exitcode.New(exitcode.NoPerm, err)
+		case errors.As(err, &ce):
+			return nil, exitcode.New(exitcode.DataErr, fmt.Errorf("job %s: %w", id, err),
+				"its log, if any: "+j.LogPath(), "the hook's outcome cannot be told from the record; check the log")
+		case err != nil:
+			return nil, exitcode.New(exitcode.IOErr, err)
+		}
+		sel = append(sel, j)
+	}
+	return sel, nil
+}
+
+// repoJobs are the jobs of the repository in the working directory (of
+// --service and --destination when given) still pending or not yet reported;
+// none is said in the log.
+func repoJobs(c *cli.Context, p Process, log zerolog.Logger, dir string) ([]jobs.Job, error) {
+	all, err := jobs.List(dir)
+	switch {
+	case isUnsafe(err):
+		return nil, exitcode.New(exitcode.NoPerm, err)
+	case err != nil:
+		return nil, exitcode.New(exitcode.IOErr, err)
+	}
+	repo := canonDir(workDir(p))
+	service := flagOrEnv(c, p, "service", "HOOKSHIM_SERVICE")
+	dest := flagOrEnv(c, p, "destination", "HOOKSHIM_DESTINATION")
+	var sel []jobs.Job
+	for _, j := range all {
+		if j.State == jobs.Corrupt {
+			log.Warn().Msgf("job %s: %s; cannot tell whose it is, so not waiting for it (its log: %s)", j.ID, j.Problem, j.LogPath())
+			continue
+		}
+		if canonDir(j.RepoDir) != repo || (service != "" && j.Service != service) || (dest != "" && j.Destination != dest) {
+			continue
+		}
+		if j.State.Pending() || !j.Reported {
+			sel = append(sel, j)
+		}
+	}
+	if len(sel) == 0 {
+		log.Info().Msgf("no deferred hooks to wait for in %s", repo)
+	}
+	return sel, nil
 }
 
 // canonDir makes a directory comparable: absolute, symlinks resolved.
