@@ -47,7 +47,7 @@ func locksCommand(p Process) *cli.Command {
 		&cli.IntFlag{Name: "parallel", Value: locksDefaultParallel, Usage: "read at most `N` hosts at once"},
 		&cli.DurationFlag{Name: "timeout", Value: locksDefaultTimeout, Usage: "give up on a host after `D`; it is then shown as unreachable"},
 		&cli.BoolFlag{Name: "fail-if-held", Usage: "exit 75 when any lock is held (every host read), e.g. as a CI gate"},
-		&cli.StringFlag{Name: "state-dir", Usage: "this machine's deferred jobs are in `DIR` (default $XDG_STATE_HOME/hookshim, else ~/.local/state/hookshim); env HOOKSHIM_STATE_DIR"},
+		stateDirFlag(),
 		&cli.StringFlag{Name: "now", Usage: "compute ages and staleness as of `TIME` (RFC 3339) instead of now, for reproducible output"},
 	)
 	return &cli.Command{

@@ -47,7 +47,7 @@ and SIGTERM end hookshim at once, releasing any lock it holds.`,
 			&cli.IntFlag{Name: "conflict-exit-code", Value: exitcode.Conflict, Usage: "exit status `N` when the hook is refused because of the lock"},
 			// Deferred hooks (defer_run.go).
 			&cli.DurationFlag{Name: "defer-timeout", Value: defaultDeferTimeout, Usage: "a deferred hook expires, as failed, when the lock is not released within `D`; env HOOKSHIM_DEFER_TIMEOUT"},
-			&cli.StringFlag{Name: "state-dir", Usage: "keep deferred hooks' jobs in `DIR` (default $XDG_STATE_HOME/hookshim, else ~/.local/state/hookshim); env HOOKSHIM_STATE_DIR"},
+			stateDirFlag(),
 		)...),
 		Action: func(c *cli.Context) error { return runAction(c, p) },
 	}

@@ -35,7 +35,7 @@ lock; 70 for one whose waiter died); 75 when --timeout passed first; 66 a named
 job does not exist; 65 a named job's record is corrupt.`,
 		Flags: withCommon(
 			&cli.DurationFlag{Name: "timeout", Usage: "stop waiting after `D` (exit 75); 0 waits as long as the jobs do"},
-			&cli.StringFlag{Name: "state-dir", Usage: "deferred jobs are in `DIR` (default $XDG_STATE_HOME/hookshim, else ~/.local/state/hookshim); env HOOKSHIM_STATE_DIR"},
+			stateDirFlag(),
 			&cli.StringFlag{Name: "service", Usage: "only the jobs of service `NAME`; env HOOKSHIM_SERVICE"},
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "only the jobs of `DESTINATION`; env HOOKSHIM_DESTINATION"},
 		),
