@@ -1,33 +1,18 @@
 // Command hookshim makes Kamal hooks behave the same whichever Kamal command runs
-// them, and makes Kamal's deploy lock visible and safe to work with.
+// them, and makes Kamal's deploy lock visible and safe to work with. The
+// program is internal/cli; this hands it the process and exits with its status.
 package main
 
 import (
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/hookshim/hookshim/internal/cli"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
-	os.Exit(Main(Process{
-		Args:   os.Args,
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Env:    os.Environ(),
-		Signals: func() (<-chan os.Signal, func()) {
-			ch := make(chan os.Signal, 4)
-			signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-			// From here on hookshim may hold a lock: a write to a closed stdout
-			// or stderr (its reader killed, `| head -n1`) must fail with EPIPE,
-			// never kill it by SIGPIPE before the hook ran or the lock was
-			// released. Caught, not ignored: a caught signal is reset to its
-			// default in the children (Go's os/exec), so the hook still stops
-			// on a closed pipe as it would without hookshim; an ignored one
-			// would be inherited. Never stopped: the last line hookshim writes
-			// must not kill it either.
-			signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-			return ch, func() { signal.Stop(ch) }
-		},
-	}))
+	cli.Version = version
+	os.Exit(cli.Main(cli.OSProcess()))
 }

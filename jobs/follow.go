@@ -43,122 +43,150 @@ func (f *Follower) Follow(ctx context.Context, jobs []Job) ([]Job, error) {
 		return jobs, fmt.Errorf("following the jobs: %w", err)
 	}
 	defer w.Close()
-	byDir := map[string]*followed{}
-	var order []*followed
+	fw := &following{f: f, byDir: map[string]*followed{}, freed: make(chan *followed, len(jobs))}
 	for _, j := range jobs {
 		fj := &followed{job: j}
-		byDir[j.Dir] = fj
-		order = append(order, fj)
+		fw.byDir[j.Dir] = fj
+		fw.order = append(fw.order, fj)
 		if err := w.Add(j.Dir); err != nil {
 			return jobs, fmt.Errorf("following job %s: %w", j.ID, err)
 		}
 	}
-	freed := make(chan *followed, len(jobs))
-	left := len(order)
-	finish := func(fj *followed, j Job) {
+	fw.left = len(fw.order)
+	for _, fj := range fw.order {
 		f.pump(fj)
-		fj.done, fj.job = true, j
-		left--
-		if f.Done != nil {
-			f.Done(j)
-		}
-	}
-	// check reads a job's record again and acts on its state.
-	check := func(fj *followed) {
-		if fj.done {
-			return
-		}
-		j, err := readRecord(fj.job.Dir)
-		if err != nil {
-			return // being replaced, or corrupt: the next event or the lock says more
-		}
-		j.State = j.Recorded
-		switch {
-		case j.Recorded == Starting:
-			fj.job = j
-			if time.Since(j.Created) >= StartTimeout {
-				if alive, err := WaiterAlive(j); err == nil && !alive {
-					j.State = Orphaned
-					finish(fj, j)
-				}
-			}
-		default:
-			// Waiting, running or ended: the end is told by the release of
-			// the waiter's lock, when it has written all it will write.
-			fj.job = j
-			if !fj.locking {
-				fj.locking = true
-				go waitUnlocked(fj, j.LockPath(), freed)
-			}
-		}
-	}
-	for _, fj := range order {
-		f.pump(fj)
-		check(fj)
+		fw.check(fj)
 	}
 	// A job still starting is looked at again when its waiter is overdue.
 	startTick := time.NewTicker(time.Second)
 	defer startTick.Stop()
-	for left > 0 {
+	for fw.left > 0 {
 		select {
 		case <-ctx.Done():
-			var pending []Job
-			for _, fj := range order {
-				if !fj.done {
-					f.pump(fj)
-					pending = append(pending, fj.job)
-				}
-			}
-			return pending, ctx.Err()
+			return fw.pending(), ctx.Err()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil, errors.New("following the jobs: the watch ended")
 			}
-			fj := byDir[filepath.Dir(ev.Name)]
-			if fj == nil || fj.done {
-				continue
-			}
-			switch filepath.Base(ev.Name) {
-			case LogFile:
-				f.pump(fj)
-			case RecordFile:
-				check(fj)
-			}
+			fw.event(ev)
 		case err := <-w.Errors:
 			if !errors.Is(err, fsnotify.ErrEventOverflow) {
 				return nil, fmt.Errorf("following the jobs: %w", err)
 			}
-			for _, fj := range order {
+			for _, fj := range fw.order {
 				f.pump(fj)
-				check(fj)
+				fw.check(fj)
 			}
-		case fj := <-freed:
-			if fj.done {
-				continue
+		case fj := <-fw.freed:
+			if err := fw.released(fj); err != nil {
+				return nil, err
 			}
-			// The waiter is gone: its record says how it ended, or it died.
-			j, err := readRecord(fj.job.Dir)
-			if err != nil {
-				var ce *CorruptError
-				if !errors.As(err, &ce) {
-					return nil, err
-				}
-				j = fj.job
-				j.Problem = err.Error()
-			}
-			if j.Recorded.Pending() {
-				j.State = Orphaned
-			}
-			finish(fj, j)
 		case <-startTick.C:
-			for _, fj := range order {
+			for _, fj := range fw.order {
 				if !fj.done && fj.job.Recorded == Starting {
-					check(fj)
+					fw.check(fj)
 				}
 			}
 		}
 	}
 	return nil, nil
+}
+
+// following is one Follow's jobs: by directory, in the order given, how many
+// have not ended, and where waitUnlocked says a waiter has gone.
+type following struct {
+	f     *Follower
+	byDir map[string]*followed
+	order []*followed
+	left  int
+	freed chan *followed
+}
+
+func (fw *following) finish(fj *followed, j Job) {
+	fw.f.pump(fj)
+	fj.done, fj.job = true, j
+	fw.left--
+	if fw.f.Done != nil {
+		fw.f.Done(j)
+	}
+}
+
+// check reads a job's record again and acts on its state.
+func (fw *following) check(fj *followed) {
+	if fj.done {
+		return
+	}
+	j, err := readRecord(fj.job.Dir)
+	if err != nil {
+		return // being replaced, or corrupt: the next event or the lock says more
+	}
+	j.State = j.Recorded
+	switch {
+	case j.Recorded == Starting:
+		fj.job = j
+		if time.Since(j.Created) >= StartTimeout {
+			if alive, err := WaiterAlive(j); err == nil && !alive {
+				j.State = Orphaned
+				fw.finish(fj, j)
+			}
+		}
+	default:
+		// Waiting, running or ended: the end is told by the release of
+		// the waiter's lock, when it has written all it will write.
+		fj.job = j
+		if !fj.locking {
+			fj.locking = true
+			go waitUnlocked(fj, j.LockPath(), fw.freed)
+		}
+	}
+}
+
+// event acts on a change in a job's directory: new output, or a new record.
+func (fw *following) event(ev fsnotify.Event) {
+	fj := fw.byDir[filepath.Dir(ev.Name)]
+	if fj == nil || fj.done {
+		return
+	}
+	switch filepath.Base(ev.Name) {
+	case LogFile:
+		fw.f.pump(fj)
+	case RecordFile:
+		fw.check(fj)
+	}
+}
+
+// released ends a job whose waiter is gone: its record says how it ended,
+// or it died (orphaned).
+func (fw *following) released(fj *followed) error {
+	if fj.done {
+		return nil
+	}
+	j, err := readRecord(fj.job.Dir)
+	if err != nil {
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		j = fj.job
+		j.Problem = err.Error()
+	}
+	if j.Recorded.Pending() {
+		j.State = Orphaned
+	}
+	fw.finish(fj, j)
+	return nil
+}
+
+// pending is the jobs not ended yet, their logs copied so far.
+func (fw *following) pending() []Job {
+	var out []Job
+	for _, fj := range fw.order {
+		if !fj.done {
+			fw.f.pump(fj)
+			out = append(out, fj.job)
+		}
+	}
+	return out
 }
 
 // waitUnlocked blocks until the job's waiter releases its lock (it ended, or

@@ -122,8 +122,8 @@ func (r *Runner) settleTake(s lockfile.Store, p, token string) (taken, bool) {
 		time.Sleep(pause) // back off across a network blip
 		pause = min(2*pause, 2*time.Second)
 	}
-	r.Log.Error().Msgf("%s: the answer to taking lock %s on %s was lost, and the host could not say whether it now holds hookshim's hold %s; "+
-		"if `hookshim locks` shows that hold, remove it with: %s", r.Hook, p, s.Where(), token, s.RemoveCommand(p))
+	r.report(exitcode.Newf(exitcode.Unavailable, "%s: the answer to taking lock %s on %s was lost, and the host could not say whether it now holds hookshim's hold %s", r.Hook, p, s.Where(), token).
+		WithHint("if `hookshim locks` shows that hold, remove it with: %s", s.RemoveCommand(p)))
 	return taken{}, false
 }
 
@@ -149,8 +149,9 @@ func (r *Runner) runHeld(ctx context.Context, t taken) error {
 	case relErr == nil:
 		return runErr
 	case runErr != nil:
-		// The hook's own status passes through; the stuck lock is still told.
-		r.Log.Error().Msg(relErr.Error())
+		// The hook's own status passes through; the stuck lock is still told,
+		// with the command that removes it.
+		r.report(relErr)
 		return runErr
 	}
 	return relErr
@@ -194,4 +195,13 @@ func (r *Runner) currentHolder(s lockfile.Store, p string) string {
 		return "now free"
 	}
 	return "now held by " + holder(ls[0], r.Now())
+}
+
+// report says err, which does not decide the exit status, through Report.
+func (r *Runner) report(err error) {
+	if r.Report != nil {
+		r.Report(err)
+		return
+	}
+	r.Log.Error().Msg(err.Error())
 }

@@ -63,6 +63,10 @@ type Runner struct {
 	// written into a hold so that `hookshim unlock` can tell it from a later
 	// process with the same pid.
 	Stamp func() lockfile.Stamp
+	// Report, when set, prints an error that does not decide the exit status
+	// (a hold that could not be released after the hook failed), with its
+	// hints, as the final error is printed (exitcode.Report); nil logs it.
+	Report func(error)
 	// Performer, when set, names the deployer in the lines a hold adds to
 	// Kamal's audit log (Kamal's performer: git user.email, else the login name).
 	Performer func() string

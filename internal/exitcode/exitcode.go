@@ -86,7 +86,11 @@ func Code(err error) int {
 
 // Report is the one place that prints a user-facing error: a line
 // "hookshim: error: ..." and a line "hookshim: hint: ..." for each hint found
-// anywhere in err's chain. It returns the exit status for err.
+// anywhere in err's chain. It returns the exit status for err. Its callers:
+// cli.Main for the error that ends a command, jobs.RunDeferred for a
+// waiter's (into the job's log), and, for an error that does not decide the
+// status (another failed job in `hookshim wait`, a hold that could not be
+// released after the hook failed), shim.Runner.Report and `hookshim wait`.
 func Report(w io.Writer, err error) int {
 	if err == nil {
 		return OK

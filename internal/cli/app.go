@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/lockreport"
+)
+
+// Version is what `hookshim version` prints; main sets it from its own
+// version, stamped at build time with -ldflags "-X main.version=...".
+var Version = "dev"
+
+// Process is everything hookshim takes from the process it runs in, passed in as
+// values so every command can be tested without touching the real process.
+type Process struct {
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Env    []string // os.Environ() form: KEY=VALUE
+	// Signals starts delivering SIGINT, SIGTERM and SIGHUP to the returned
+	// channel instead of killing the process, until stop is called, and from
+	// then on turns a write to a closed stdout or stderr into an error
+	// instead of death by SIGPIPE. Only commands that must clean up (run) ask
+	// for it; nil means no trapping.
+	Signals func() (ch <-chan os.Signal, stop func())
+	// Dir is the working directory ("" means the process's own).
+	Dir string
+}
+
+// Getenv looks a variable up in p.Env.
+func (p Process) Getenv(key string) string {
+	v, _ := p.LookupEnv(key)
+	return v
+}
+
+// LookupEnv looks a variable up in p.Env; the last assignment wins, as in a shell.
+func (p Process) LookupEnv(key string) (string, bool) {
+	val, found := "", false
+	for _, kv := range p.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			val, found = v, true
+		}
+	}
+	return val, found
+}
+
+// Main runs hookshim and returns its exit status. It is the only caller of
+// exitcode.Report, so every user-facing error is printed in one place.
+func Main(p Process) int {
+	app := newApp(p)
+	err := app.Run(p.Args)
+	return exitcode.Report(escapedLines{p.Stderr}, err)
+}
+
+// escapedLines is where hookshim's own lines go on their way to stderr (log
+// lines, errors and hints; never a hook's output): each write, one line,
+// passes through lockreport.Clean, the one escaping hookshim has. A lock's
+// Locked by, Version or Message, a host's error or a job record's text in
+// a line can then neither start a fake line, hide text nor retitle the
+// terminal, whichever message it ends up in.
+type escapedLines struct{ w io.Writer }
+
+func (e escapedLines) Write(p []byte) (int, error) {
+	line, nl := strings.CutSuffix(string(p), "\n")
+	line = lockreport.Clean(line)
+	if nl {
+		line += "\n"
+	}
+	if _, err := io.WriteString(e.w, line); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func newApp(p Process) *cli.App {
+	app := &cli.App{
+		Name:                 "hookshim",
+		Usage:                "make Kamal hooks behave the same under every Kamal command, and show Kamal's deploy locks",
+		Version:              Version,
+		Reader:               p.Stdin,
+		Writer:               p.Stdout,
+		ErrWriter:            p.Stderr,
+		EnableBashCompletion: false,
+		HideHelpCommand:      true,
+		// Errors are printed by Main, through exitcode.Report, never by urfave/cli.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageError(c, err)
+		},
+		Commands: []*cli.Command{
+			versionCommand(p),
+			locksCommand(p),
+			runCommand(p),
+			waitCommand(p),
+			watchCommand(p),
+			installCommand(p),
+			unlockCommand(p),
+			waiterCommand(p),
+		},
+	}
+	// urfave/cli v2 does not pass the app's usage-error handler down to commands.
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+		cmd.HideHelpCommand = true
+	}
+	app.Action = func(c *cli.Context) error {
+		if c.Args().Len() > 0 {
+			return exitcode.Newf(exitcode.Usage, "unknown command %q", c.Args().First()).
+				WithHint("run 'hookshim --help' to list the commands")
+		}
+		return cli.ShowAppHelp(c)
+	}
+	return app
+}
+
+// usageError turns a flag-parsing error into a one-line error with exit status 64.
+func usageError(c *cli.Context, err error) error {
+	name := "hookshim"
+	if c != nil && c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return exitcode.New(exitcode.Usage, fmt.Errorf("%s: %w", name, err)).
+		WithHint("run '%s --help' for the flags it takes", name)
+}
+
+// commonFlags are accepted by every command: logging, and where the lock lives.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console or json"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
+		&cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"},
+		&cli.StringFlag{Name: "ssh-config", Usage: "pass `FILE` to ssh as -F, none for no file (default: ssh: config: in config/deploy.yml, else ssh's own ~/.ssh/config and /etc/ssh/ssh_config); env HOOKSHIM_SSH_CONFIG"},
+		sshTimeoutFlag(),
+	}
+}
+
+// withCommon appends the common flags to a command's own.
+func withCommon(flags ...cli.Flag) []cli.Flag { return append(flags, commonFlags()...) }
+
+// newLogger builds the zerolog logger a command logs through, writing to stderr.
+// The console format prints "hookshim: message key=value", one line per event.
+func newLogger(c *cli.Context, p Process) (zerolog.Logger, error) {
+	format := flagOrEnv(c, p, "log-format", "HOOKSHIM_LOG_FORMAT")
+	levelName := flagOrEnv(c, p, "log-level", "HOOKSHIM_LOG_LEVEL")
+	level, err := zerolog.ParseLevel(levelName)
+	if err != nil || levelName == "" {
+		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-level %q is not a level", levelName).
+			WithHint("use one of debug, info, warn, error")
+	}
+	var w io.Writer
+	switch format {
+	case "console":
+		w = zerolog.ConsoleWriter{
+			Out:         escapedLines{p.Stderr}, // one Write per event
+			NoColor:     true,
+			PartsOrder:  []string{zerolog.LevelFieldName, zerolog.MessageFieldName},
+			FormatLevel: consoleLevel,
+		}
+	case "json":
+		w = p.Stderr
+	default:
+		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-format %q is not a format", format).
+			WithHint("use console or json")
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// consoleLevel prefixes console log lines the way errors are prefixed, with the
+// level spelled out only where it is not plain information.
+func consoleLevel(i any) string {
+	switch l, _ := i.(string); l {
+	case "info", "":
+		return "hookshim:"
+	default:
+		return "hookshim: " + l + ":"
+	}
+}
+
+// flagOrEnv returns the flag's value when it was set, else the environment
+// variable's when set, else the flag's default. Environment variables are read
+// from p, not the real process, so commands stay testable.
+func flagOrEnv(c *cli.Context, p Process, flag, env string) string {
+	if isSet(c, flag) {
+		return c.String(flag)
+	}
+	if v, ok := p.LookupEnv(env); ok && v != "" {
+		return v
+	}
+	return c.String(flag)
+}
+
+// isSet reports whether a flag (by any of its names) was given on the command
+// line. urfave/cli's own IsSet runs a regular expression over every flag's
+// names on each call, a third of a local `hookshim run`'s CPU time; the set
+// flags are worked out once per command instead.
+func isSet(c *cli.Context, name string) bool {
+	key := "hookshim.set-flags." + c.Command.FullName()
+	set, ok := c.App.Metadata[key].(map[string]bool)
+	if !ok {
+		set = map[string]bool{}
+		for _, n := range c.LocalFlagNames() {
+			set[n] = true
+		}
+		// A flag given by an alias counts under every name it has.
+		for _, f := range c.Command.Flags {
+			names := f.Names()
+			for _, n := range names {
+				if set[n] {
+					for _, m := range names {
+						set[m] = true
+					}
+					break
+				}
+			}
+		}
+		if c.App.Metadata == nil {
+			c.App.Metadata = map[string]any{}
+		}
+		c.App.Metadata[key] = set
+	}
+	return set[name]
+}
+
+func versionCommand(p Process) *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print hookshim's version",
+		Action: func(c *cli.Context) error {
+			_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", Version)
+			return err
+		},
+	}
+}
+
+// executable returns the path of the running binary, for re-executing it.
+func executable() (string, error) { return os.Executable() }

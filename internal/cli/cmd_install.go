@@ -1,0 +1,370 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/install"
+	"github.com/hookshim/hookshim/internal/deployconfig"
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/sshx"
+)
+
+// installCommand is `hookshim install`, in three modes:
+//
+//	hookshim install [--bin-dir DIR] [--binary FILE]
+//	    the binary on this machine (default /usr/local/bin/hookshim)
+//	hookshim install --hooks DIR [--hook NAME]... [--all] [--policy P] [--uninstall]
+//	    the hook stubs in a Kamal repository (with --bin-dir, the binary too)
+//	hookshim install --ssh TARGET [TARGET...] | --from-deploy  [--bin-dir DIR] [--binary FILE] [--sudo]
+//	    the binary on hosts, one result line per host
+//
+// Exit statuses (the codes are those of internal/exitcode; install/errors.go
+// lists them too):
+//
+//	 0  done, or nothing to do (already installed / no stub to remove)
+//	64  bad flags or flag combinations, hook names, --policy, SSH targets: nothing is done
+//	65  a binary does not fit (this machine's or the host's OS/architecture, not an ELF executable)
+//	66  the hooks directory or a --binary file is missing
+//	69  a host cannot be reached, the connection dropped or timed out, or it lacks sha256sum/sudo
+//	73  a file cannot be created: --bin-dir missing or read-only, a symlink or directory in the
+//	    way of a hook or the binary, HOOK.d/HOOK already holding another file
+//	74  a write, a transfer or the checksum on the host failed (the old binary stays)
+//	77  permission denied (locally, on the host without --sudo, or sudo wants a password)
+//
+// With several hosts, every host gets its line on stdout and the exit status
+// is the most severe code among the failed ones, in the order 70 > 74 > 77 >
+// 73 > 65 > 66 > 64 > 69 (install.Severity): a failure that needs a person to
+// fix something outranks an unreachable host, which may work on a retry.
+func installCommand(p Process) *cli.Command {
+	return &cli.Command{
+		Name:      "install",
+		Usage:     "put the hookshim binary and the hook stubs in place, locally or over SSH",
+		ArgsUsage: "[TARGET...]",
+		Description: `Without --hooks or --ssh, copies this hookshim binary (or --binary FILE) to
+--bin-dir atomically; nothing is written when the same binary is there already.
+
+With --hooks DIR (e.g. .kamal/hooks), writes for each --hook (default post-deploy;
+--all for every Kamal hook) a small sh stub that runs 'hookshim run HOOK'. A hook
+you already have is moved to DIR/HOOK.d/HOOK first, byte for byte with its mode;
+hookshim runs it from there. Running it again changes nothing; --uninstall puts
+your hook back and removes the stub.
+
+With --ssh TARGET (user@host[:port], repeatable, or several targets after it) or
+--from-deploy (the hosts of config/deploy.yml), pushes the binary to --bin-dir on
+each host: it checks 'uname -s -m' against the binary, streams it over the SSH
+session, verifies its SHA-256 on the host and only then renames it into place.
+One line per host. For a fleet of mixed architectures, pass one cross-built
+binary per platform (see the README); each host gets the one built for it:
+  hookshim install --from-deploy --sudo \
+    --binary dist/hookshim-linux-amd64 --binary dist/hookshim-linux-arm64
+Flags go before the targets: hookshim install --sudo --ssh web1 web2 web3`,
+		Flags: withCommon(
+			&cli.StringFlag{Name: "bin-dir", Value: install.DefaultBinDir, Usage: "install the binary into `DIR` (on this machine, or on the hosts with --ssh)"},
+			&cli.StringSliceFlag{Name: "binary", Usage: "install `FILE` instead of the running hookshim (a cross-built release binary); repeatable: each host gets the one built for it"},
+			&cli.StringFlag{Name: "hooks", Usage: "write hook stubs into the Kamal hooks `DIR` (e.g. .kamal/hooks)"},
+			&cli.StringSliceFlag{Name: "hook", Usage: "the hook `NAME` to write a stub for; repeatable (default post-deploy)"},
+			&cli.BoolFlag{Name: "all", Usage: "write stubs for every Kamal 2 hook: " + strings.Join(install.KamalHooks, ", ")},
+			&cli.StringFlag{Name: "policy", Usage: "write --policy `P` (auto, hold, defer, strict) into the stubs (default: none, so HOOKSHIM_POLICY or auto applies)"},
+			&cli.BoolFlag{Name: "uninstall", Usage: "with --hooks: remove the stubs and put your own hooks back"},
+			&cli.StringSliceFlag{Name: "ssh", Usage: "push the binary to `TARGET` (user@host[:port]); repeatable"},
+			&cli.BoolFlag{Name: "from-deploy", Usage: "push the binary to the hosts of config/deploy.yml"},
+			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "with --from-deploy: Kamal `DESTINATION` (reads config/deploy.DESTINATION.yml too)"},
+			&cli.StringFlag{Name: "ssh-user", Usage: "with --from-deploy: SSH `USER` (default: ssh: user: in config/deploy.yml, else root)"},
+			&cli.StringFlag{Name: "ssh-port", Usage: "with --from-deploy: SSH `PORT` (default: ssh: port: in config/deploy.yml)"},
+			&cli.BoolFlag{Name: "sudo", Usage: "on the hosts, write with 'sudo -n' (passwordless sudo)"},
+			&cli.IntFlag{Name: "parallel", Value: install.DefaultParallel, Usage: "work on at most `N` hosts at once"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up on a host after `D`"},
+		),
+		Action: func(c *cli.Context) error { return installAction(c, p) },
+	}
+}
+
+func installAction(c *cli.Context, p Process) error {
+	if _, err := newLogger(c, p); err != nil {
+		return err
+	}
+	remote := c.IsSet("ssh") || c.Bool("from-deploy")
+	hooks := c.IsSet("hooks")
+	usage := func(format string, args ...any) error {
+		return exitcode.Newf(exitcode.Usage, "hookshim install: "+format, args...).
+			WithHint("run 'hookshim install --help' for the three ways to use it")
+	}
+	switch {
+	case remote && hooks:
+		return usage("--hooks writes stubs on this machine and --ssh installs on hosts: run them one after the other")
+	case c.IsSet("ssh") && c.Bool("from-deploy"):
+		return usage("pass either --ssh TARGET or --from-deploy, not both")
+	case c.Bool("uninstall") && !hooks:
+		return usage("--uninstall undoes --hooks: pass --hooks DIR")
+	case !hooks && (c.IsSet("hook") || c.Bool("all") || c.IsSet("policy")):
+		return usage("--hook, --all and --policy go with --hooks DIR")
+	case !remote && (c.Bool("sudo") || c.IsSet("parallel") || c.IsSet("timeout")):
+		return usage("--sudo, --parallel and --timeout go with --ssh or --from-deploy")
+	case !c.Bool("from-deploy") && (c.IsSet("destination") || c.IsSet("ssh-user") || c.IsSet("ssh-port")):
+		return usage("--destination, --ssh-user and --ssh-port go with --from-deploy")
+	case c.Args().Len() > 0 && !c.IsSet("ssh"):
+		return usage("unexpected argument %q", c.Args().First())
+	}
+
+	switch {
+	case remote:
+		return installRemote(c, p)
+	case hooks:
+		if c.IsSet("bin-dir") {
+			if err := installBinary(c, p); err != nil {
+				return err
+			}
+		}
+		return installHooks(c, p)
+	default:
+		return installBinary(c, p)
+	}
+}
+
+// pathArg makes a relative path given on the command line relative to the
+// process's working directory.
+func pathArg(p Process, path string) string {
+	if path == "" || filepath.IsAbs(path) || p.Dir == "" {
+		return path
+	}
+	return filepath.Join(p.Dir, path)
+}
+
+// binaries are the binaries to install: each --binary FILE with the platform
+// its ELF header names (at most one per platform), or the running hookshim.
+func binaries(c *cli.Context, p Process) ([]install.BinaryFile, error) {
+	files := c.StringSlice("binary")
+	if len(files) == 0 {
+		exe, err := executable()
+		if err != nil {
+			return nil, exitcode.Newf(exitcode.Software, "cannot find the running hookshim binary: %v", err).
+				WithHint("pass the binary to install with --binary FILE")
+		}
+		return []install.BinaryFile{{Path: exe, Platform: install.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}}}, nil
+	}
+	var out []install.BinaryFile
+	for _, f := range files {
+		f = pathArg(p, f)
+		plat, err := install.BinaryPlatform(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range out {
+			if b.Platform == plat {
+				return nil, exitcode.Newf(exitcode.Usage, "--binary %s and --binary %s are both built for %s; give one binary per platform", b.Path, f, plat)
+			}
+		}
+		out = append(out, install.BinaryFile{Path: f, Platform: plat})
+	}
+	return out, nil
+}
+
+// warnDynamic logs a warning for each binary given with --binary that is
+// dynamically linked: a host without the same C library cannot run it.
+func warnDynamic(c *cli.Context, p Process, bins []install.BinaryFile) {
+	if !c.IsSet("binary") {
+		return
+	}
+	log, err := newLogger(c, p)
+	if err != nil {
+		return
+	}
+	for _, b := range bins {
+		if static, err := install.Static(b.Path); err == nil && !static {
+			log.Warn().Msgf("%s is dynamically linked (built with cgo): hosts without the same C library cannot run it; release builds use CGO_ENABLED=0", b.Path)
+		}
+	}
+}
+
+func installBinary(c *cli.Context, p Process) error {
+	bins, err := binaries(c, p)
+	if err != nil {
+		return err
+	}
+	here := install.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}
+	src := ""
+	var have []string
+	for _, b := range bins {
+		if b.Platform == here {
+			src = b.Path
+		}
+		have = append(have, b.Path+" is built for "+b.Platform.String())
+	}
+	if src == "" {
+		return exitcode.Newf(exitcode.DataErr, "%s, but this machine is %s; nothing was changed", strings.Join(have, ", "), here).
+			WithHint("to provision hosts of another kind, use --ssh TARGET with --binary")
+	}
+	warnDynamic(c, p, bins)
+	res, err := install.Binary(src, pathArg(p, c.String("bin-dir")))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(p.Stdout, res)
+	return err
+}
+
+func installHooks(c *cli.Context, p Process) error {
+	h := install.Hooks{
+		Dir:    pathArg(p, c.String("hooks")),
+		Names:  c.StringSlice("hook"),
+		Policy: c.String("policy"),
+	}
+	if c.Bool("all") {
+		h.Names = append(append([]string(nil), install.KamalHooks...), h.Names...)
+	}
+	do := install.InstallHooks
+	if c.Bool("uninstall") {
+		do = install.UninstallHooks
+	}
+	results, err := do(h)
+	for _, r := range results {
+		if _, werr := fmt.Fprintln(p.Stdout, r); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+func installRemote(c *cli.Context, p Process) error {
+	if n := c.Int("parallel"); n < 1 {
+		return exitcode.Newf(exitcode.Usage, "--parallel %d: give at least 1", n)
+	}
+	if d := c.Duration("timeout"); d < 0 {
+		return exitcode.Newf(exitcode.Usage, "--timeout %s: give a positive duration", d)
+	}
+	dir := c.String("bin-dir")
+	if dir == "" || strings.ContainsAny(dir, "\x00\n\r") {
+		return exitcode.Newf(exitcode.Usage, "--bin-dir %q is not a directory name", dir)
+	}
+
+	var targets []sshx.Target
+	var settings *deployconfig.Settings
+	if c.Bool("from-deploy") {
+		s, err := resolveSettings(c, p, deployconfig.Need{Hosts: true})
+		if err != nil {
+			return err
+		}
+		for _, h := range s.Hosts {
+			t, err := hostTarget(h, s)
+			if err != nil {
+				return err
+			}
+			targets = append(targets, t)
+		}
+		settings = s
+	} else {
+		flagged := len(c.StringSlice("ssh"))
+		for i, arg := range append(c.StringSlice("ssh"), c.Args().Slice()...) {
+			t, err := sshx.ParseTarget(arg)
+			if err != nil {
+				e := exitcode.New(exitcode.Usage, fmt.Errorf("%w; nothing was installed", err))
+				if i >= flagged && strings.HasPrefix(arg, "-") {
+					e.WithHint("flags go before the targets: hookshim install --sudo --ssh web1 web2")
+				}
+				return e
+			}
+			targets = append(targets, t)
+		}
+	}
+	targets = uniqueTargets(targets)
+	if len(targets) == 0 {
+		return exitcode.Newf(exitcode.Usage, "no hosts to install on").
+			WithHint("pass --ssh user@host, or --from-deploy in a Kamal repository")
+	}
+
+	bins, err := binaries(c, p)
+	if err != nil {
+		return err
+	}
+	warnDynamic(c, p, bins)
+
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	if p.Signals != nil {
+		// Ctrl-C ends every transfer; each host then cleans up its temporary file.
+		ch, stop := p.Signals()
+		defer stop()
+		go func() {
+			select {
+			case <-ch:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+
+	client, err := sshClient(c, p, settings)
+	if err != nil {
+		return err
+	}
+	r := install.Remote{
+		Client:   client,
+		Binaries: bins,
+		Dir:      dir,
+		Sudo:     c.Bool("sudo"),
+		Parallel: c.Int("parallel"),
+		Timeout:  c.Duration("timeout"),
+	}
+	var werr error
+	results := r.Push(ctx, targets, func(res install.HostResult) {
+		if _, err := fmt.Fprintln(p.Stdout, res); err != nil && werr == nil {
+			werr = err
+		}
+	})
+	return remoteSummary(results, werr)
+}
+
+// remoteSummary is the command's error after the per-host lines: nil when every
+// host succeeded, else the most severe code among the failed hosts, with their
+// hints once each.
+func remoteSummary(results []install.HostResult, werr error) error {
+	var codes []int
+	var hints []string
+	seen := map[string]bool{}
+	failed := 0
+	for _, r := range results {
+		if r.Err == nil {
+			continue
+		}
+		failed++
+		codes = append(codes, r.Code())
+		if e, ok := r.Err.(*exitcode.Error); ok {
+			for _, h := range e.Hints {
+				if !seen[h] {
+					seen[h] = true
+					hints = append(hints, h)
+				}
+			}
+		}
+	}
+	if failed == 0 {
+		return werr
+	}
+	noun := "hosts"
+	if len(results) == 1 {
+		noun = "host"
+	}
+	e := exitcode.Newf(install.MostSevere(codes...), "install failed on %d of %d %s (see the lines above)", failed, len(results), noun)
+	e.Hints = hints
+	return e
+}
+
+// uniqueTargets drops repeated targets, keeping the first of each.
+func uniqueTargets(ts []sshx.Target) []sshx.Target {
+	seen := map[sshx.Target]bool{}
+	var out []sshx.Target
+	for _, t := range ts {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/deployconfig"
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/lockfile"
+	"github.com/hookshim/hookshim/shim"
+)
+
+func runCommand(p Process) *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a Kamal hook the same way whichever Kamal command called it",
+		ArgsUsage: "HOOK [-- COMMAND [ARG...]]",
+		Description: `Without "--", runs every executable in <hooks dir>/HOOK.d in lexical order,
+stopping at the first failure; with "--", runs COMMAND instead.
+
+The lock is read on the primary host (or under --root) and the hook is run
+now, under a hold, after a wait, deferred, or refused, by --policy:
+
+  state        hold                 defer        strict          auto
+  free         take, run, release   run now      run now         run now
+  ours         run now              defer        refuse          2.6+: run now; older: defer
+  theirs       wait, take, run      defer        wait, refuse    wait, refuse
+  unreachable  refuse (exit 69)
+
+Each step on the lock host (connecting, a look, a take, a release) is bounded
+by 30s; one that runs out counts as unreachable (69), never as free. SIGINT
+and SIGTERM end hookshim at once, releasing any lock it holds.`,
+		Flags: withCommon(append(settingsFlags(false),
+			&cli.StringFlag{Name: "policy", Value: "auto", Usage: "auto, hold, defer or strict; env HOOKSHIM_POLICY"},
+			&cli.DurationFlag{Name: "wait", Usage: "wait up to `D` for a lock held by someone else (e.g. 5m); env HOOKSHIM_WAIT"},
+			&cli.BoolFlag{Name: "wait-manual", EnvVars: []string{"HOOKSHIM_WAIT_MANUAL"}, Usage: "with --wait, wait for a manual lock (kamal lock acquire -m) too, which Kamal's own --lock-wait refuses to do"},
+			&cli.DurationFlag{Name: "heartbeat", Value: shim.DefaultHeartbeat, Usage: "while waiting for a lock, say every `D` who still holds it and how long the wait has left"},
+			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "look at a held lock every `D` while waiting"},
+			&cli.IntFlag{Name: "conflict-exit-code", Value: exitcode.Conflict, Usage: "exit status `N` when the hook is refused because of the lock"},
+			// Deferred hooks (defer_run.go).
+			&cli.DurationFlag{Name: "defer-timeout", Value: defaultDeferTimeout, Usage: "a deferred hook expires, as failed, when the lock is not released within `D`; env HOOKSHIM_DEFER_TIMEOUT"},
+			stateDirFlag(),
+		)...),
+		Action: func(c *cli.Context) error { return runAction(c, p) },
+	}
+}
+
+// runAction is `hookshim run`: the Runner, with deferral wired in, runs the hook.
+func runAction(c *cli.Context, p Process) error {
+	r, stop, err := newRunner(c, p)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	r.Watch = lockWatch(r)
+	// Deferred hooks (defer_run.go): sets r.Defer.
+	if err := setupDefer(c, p, r); err != nil {
+		return err
+	}
+	return r.Run(context.Background())
+}
+
+// runArgs splits `hookshim run`'s arguments: the hook, then either `--` and
+// the command to run instead of the hook's scripts, or the hook's arguments.
+func runArgs(c *cli.Context) (hook string, command, hookArgs []string, err error) {
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return "", nil, nil, exitcode.Newf(exitcode.Usage, "hookshim run: which hook? none was named").
+			WithHint("hookshim run post-deploy, or hookshim run post-deploy -- COMMAND")
+	}
+	hook, rest := args[0], args[1:]
+	if err := shim.ValidateHook(hook); err != nil {
+		return "", nil, nil, err
+	}
+	if len(rest) > 0 && rest[0] == "--" {
+		command = rest[1:]
+		if len(command) == 0 {
+			return "", nil, nil, exitcode.Newf(exitcode.Usage, "hookshim run %s: nothing after --", hook).
+				WithHint("hookshim run %s -- COMMAND [ARG...]", hook)
+		}
+		return hook, command, nil, nil
+	}
+	return hook, nil, rest, nil
+}
+
+// runPlan is what `hookshim run` resolved about where the lock is and what
+// to run: the settings, the lock's Spec, the steps, the calling Kamal, and the
+// store (nil, with dial, for a hook that does not look at the lock).
+type runPlan struct {
+	settings *deployconfig.Settings
+	spec     lockfile.Spec
+	steps    []shim.Step
+	kamal    shim.KamalEnv
+	store    lockfile.Store
+	dial     func(context.Context) (lockfile.Store, io.Closer, error)
+}
+
+// planRun resolves the settings (deploy.yml < KAMAL_* < HOOKSHIM_* < flags),
+// the hook's steps, the calling Kamal's release and the lock store.
+func planRun(c *cli.Context, p Process, hook string, command, hookArgs []string) (rp runPlan, err error) {
+	if rp.kamal, err = shim.ReadKamalEnv(p.LookupEnv); err != nil {
+		return rp, err
+	}
+	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	looks := shim.LooksAtLock(hook)
+	rp.settings, err = resolveSettings(c, p, deployconfig.Need{Service: true, PrimaryHost: root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
+	if err != nil {
+		return rp, err
+	}
+	s := rp.settings
+	rp.spec = lockfile.Spec{Service: s.Service, Destination: s.Destination, RunDir: s.RunDir}
+	if err := lockfile.ValidateRunDir(rp.spec.RunDir); err != nil {
+		// run_directory comes only from deploy.yml: a config error (78).
+		return rp, exitcode.New(exitcode.Config, fmt.Errorf("%s: run_directory: %w", deployconfig.DeployFile, err))
+	}
+	if err := rp.spec.Validate(); err != nil {
+		return rp, exitcode.New(exitcode.Usage, err)
+	}
+	if rp.steps, err = shim.Plan(s.HooksDir, hook, command, hookArgs); err != nil {
+		return rp, err
+	}
+	if rp.kamal.Range, err = callerRange(c, p, rp.kamal, hook); err != nil {
+		return rp, err
+	}
+	if looks {
+		rp.store, rp.dial, err = lockStore(c, p, root, s)
+	}
+	return rp, err
+}
+
+// newRunner reads `hookshim run`'s (or `hookshim waiter`'s) command line and
+// environment into a Runner. stop ends the trapping of signals.
+func newRunner(c *cli.Context, p Process) (r *shim.Runner, stop func(), err error) {
+	log, err := newLogger(c, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	hook, command, hookArgs, err := runArgs(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	policy, err := shim.ParsePolicy(flagOrEnv(c, p, "policy", "HOOKSHIM_POLICY"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := shim.CheckDeferrable(policy, hook); err != nil {
+		return nil, nil, err
+	}
+	wait, err := durationFlagOrEnv(c, p, "wait", "HOOKSHIM_WAIT")
+	if err != nil {
+		return nil, nil, err
+	}
+	if code := c.Int("conflict-exit-code"); code < 1 || code > 255 {
+		return nil, nil, exitcode.Newf(exitcode.Usage, "--conflict-exit-code %d is not an exit status", code).
+			WithHint("pass a number from 1 to 255")
+	}
+	rp, err := planRun(c, p, hook, command, hookArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	var sigs <-chan os.Signal
+	stop = func() {}
+	if p.Signals != nil {
+		sigs, stop = p.Signals()
+	}
+	gitUser := gitUserName(p)
+	performer := sync.OnceValue(func() string { return auditPerformer(p) })
+	if policy == shim.Hold {
+		// A hold writes it into the lock: ask git while the lock is being read.
+		go gitUser()
+		go performer()
+	}
+	hostname, _ := os.Hostname()
+	return &shim.Runner{
+		Hook:             hook,
+		Steps:            rp.steps,
+		Policy:           policy,
+		Wait:             wait,
+		Poll:             c.Duration("poll"),
+		ConflictExitCode: c.Int("conflict-exit-code"),
+		FromDir:          command == nil,
+		HooksDir:         rp.settings.HooksDir,
+		Spec:             rp.spec,
+		Layouts:          shim.LiveLayouts(rp.kamal.Range, rp.spec.Destination),
+		WaitManual:       c.Bool("wait-manual"),
+		Heartbeat:        c.Duration("heartbeat"),
+		Store:            rp.store,
+		Dial:             rp.dial,
+		Kamal:            rp.kamal,
+		GitUser:          gitUser,
+		Revision:         gitRevision(p),
+		Exec:             shim.Exec{Dir: workDir(p), Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, Signals: sigs},
+		Env:              p.Env,
+		Log:              log,
+		User:             loginName(p),
+		Hostname:         hostname,
+		PID:              os.Getpid(),
+		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
+		Stamp:            selfStamp,
+		Performer:        performer,
+		Report:           func(err error) { exitcode.Report(escapedLines{p.Stderr}, err) },
+	}, stop, nil
+}
+
+// durationFlagOrEnv reads a duration flag, falling back to an environment variable.
+func durationFlagOrEnv(c *cli.Context, p Process, flag, env string) (time.Duration, error) {
+	if isSet(c, flag) {
+		return c.Duration(flag), nil
+	}
+	v, ok := p.LookupEnv(env)
+	if !ok || v == "" {
+		return c.Duration(flag), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, exitcode.Newf(exitcode.Usage, "%s=%q is not a duration", env, v).WithHint("use a duration such as 30s or 5m")
+	}
+	return d, nil
+}
+
+// loginName names the deployer in a hold message.
+func loginName(p Process) string {
+	for _, k := range []string{"USER", "LOGNAME"} {
+		if v := p.Getenv(k); v != "" {
+			return v
+		}
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}

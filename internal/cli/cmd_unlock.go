@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/hookshim/hookshim/internal/deployconfig"
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/sshx"
+	"github.com/hookshim/hookshim/lockfile"
+	"github.com/hookshim/hookshim/shim"
+)
+
+func unlockCommand(p Process) *cli.Command {
+	var settings []cli.Flag
+	for _, f := range settingsFlags(false) {
+		switch f.Names()[0] {
+		case "service", "destination", "host", "ssh-user", "ssh-port":
+			settings = append(settings, f)
+		}
+	}
+	return &cli.Command{
+		Name:      "unlock",
+		Usage:     "remove a stale deploy lock safely, in any Kamal layout, and record it in Kamal's audit log",
+		ArgsUsage: "[LOCK]",
+		Description: `Without LOCK, the lock of this repository's service and destination, in every
+Kamal layout (leftovers of another Kamal generation included); LOCK names one
+lock directory as 'hookshim locks' prints it (e.g. .kamal/locks/app).
+
+  hookshim hold taken on this machine, whose hookshim and hook have both ended
+                          removed without asking
+  ... whose hookshim or hook still runs
+                          refused (75), naming the process
+  automatic lock (or a hold from another machine, or no details)
+                          younger than --older-than: refused (75);
+                          older: removed after a confirmation on a terminal, or with --yes
+  manual lock (kamal lock acquire -m), or unreadable
+                          only with --force, after a confirmation or with --yes
+
+Only the lock that was looked at is removed: one that changed in between is
+left alone (75). Every removal appends a line to Kamal's audit log on the lock
+host (.kamal/SERVICE[-DESTINATION]-audit.log, shown by 'kamal audit').
+
+Exit status: 0 removed, or no lock; 75 not removed; 69 host unreachable;
+64 bad flags; 66 --root is not a directory; 74 removed but the audit line
+could not be written.`,
+		Flags: withCommon(append(settings,
+			&cli.DurationFlag{Name: "older-than", Value: locksDefaultStaleAfter, Usage: "remove an automatic lock only when it is older than `AGE` (default: hookshim locks' stale threshold)"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for a confirmation (needed without a terminal)"},
+			&cli.BoolFlag{Name: "force", Usage: "remove a manual (kamal lock acquire -m) or unreadable lock too"},
+			&cli.StringFlag{Name: "now", Usage: "compute ages as of `TIME` (RFC 3339) instead of now"},
+		)...),
+		Action: func(c *cli.Context) error { return runUnlock(c, p) },
+	}
+}
+
+// unlockOptions are the checked flags and arguments of one `hookshim unlock`.
+type unlockOptions struct {
+	lock        string // LOCK, or "" for the service's lock in every layout
+	olderThan   time.Duration
+	yes, force  bool
+	now         time.Time
+	hostname    string // this machine, as holds name it
+	performer   string // Kamal's audit performer: git user.email, else the login name
+	service     string // for the audit log's name
+	destination string
+}
+
+func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
+	o := unlockOptions{olderThan: c.Duration("older-than"), yes: c.Bool("yes"), force: c.Bool("force"), now: time.Now().UTC()}
+	switch c.Args().Len() {
+	case 0:
+	case 1:
+		o.lock = c.Args().First()
+		if err := lockfile.CheckLockPath(o.lock); err != nil {
+			return o, exitcode.New(exitcode.Usage, err, "name a lock directory as 'hookshim locks' prints it, e.g. .kamal/lock-app")
+		}
+	default:
+		return o, exitcode.Newf(exitcode.Usage, "hookshim unlock: one lock at a time, got %d", c.Args().Len()).
+			WithHint("name one lock directory, or none for this repository's lock")
+	}
+	if o.olderThan < 0 {
+		return o, exitcode.Newf(exitcode.Usage, "--older-than %s is negative", o.olderThan).
+			WithHint("pass an age such as 30m or 2h; 0 removes an automatic lock of any age")
+	}
+	if c.IsSet("now") {
+		t, err := time.Parse(time.RFC3339, c.String("now"))
+		if err != nil {
+			return o, exitcode.Newf(exitcode.Usage, "--now %q is not an RFC 3339 time", c.String("now")).
+				WithHint("write it as 2026-11-27T07:00:00Z")
+		}
+		o.now = t.UTC()
+	}
+	if c.IsSet("root") && c.IsSet("host") {
+		return o, exitcode.Newf(exitcode.Usage, "--root and --host cannot be used together").
+			WithHint("--root DIR is a lock tree on this machine, --host HOST the lock host over SSH")
+	}
+	o.hostname, _ = os.Hostname()
+	o.performer = auditPerformer(p)
+	return o, nil
+}
+
+func runUnlock(c *cli.Context, p Process) error {
+	log, err := newLogger(c, p)
+	if err != nil {
+		return err
+	}
+	o, err := readUnlockOptions(c, p)
+	if err != nil {
+		return err
+	}
+	store, paths, err := unlockPlace(c, p, &o)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var held []lockfile.Seen
+	for _, path := range paths {
+		seen, err := store.Look(ctx, path)
+		if err != nil {
+			return unlockStoreError(store, path, "read", err)
+		}
+		if seen.State.IsHeld() {
+			held = append(held, seen)
+		}
+	}
+	if len(held) == 0 {
+		_, err := fmt.Fprintln(p.Stdout, "There is no deploy lock")
+		return err
+	}
+	for i, seen := range held {
+		if err := unlockOne(ctx, log, p, store, seen, o); err != nil {
+			if rest := held[i+1:]; len(rest) > 0 {
+				return exitcode.New(exitcode.Code(err), err).WithHint("%s: not looked at; name one to unlock it alone", seenPaths(rest))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func seenPaths(ls []lockfile.Seen) string {
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.Path
+	}
+	return strings.Join(names, ", ")
+}
+
+// unlockPlace finds the store and the lock paths to look at: LOCK, or the
+// service's lock in every layout. With a destination only the layouts that
+// keep one lock per destination count: the others' one lock is every
+// destination's (and Kamal 1.0-1.4's is where Kamal 2 keeps production's).
+func unlockPlace(c *cli.Context, p Process, o *unlockOptions) (lockfile.Unlocker, []string, error) {
+	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	s, err := resolveSettings(c, p, deployconfig.Need{Service: o.lock == "", PrimaryHost: root == ""})
+	if err != nil {
+		return nil, nil, err
+	}
+	spec := lockfile.Spec{Service: s.Service, Destination: s.Destination, RunDir: s.RunDir}
+	if o.lock == "" || s.Service != "" {
+		if err := spec.Validate(); err != nil {
+			return nil, nil, exitcode.New(exitcode.Usage, err)
+		}
+	}
+	o.service, o.destination = s.Service, s.Destination
+	store, _, err := lockStore(c, p, root, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, ok := store.(lockfile.Unlocker)
+	if !ok {
+		return nil, nil, exitcode.Newf(exitcode.Software, "the lock store %s cannot unlock", store.Where())
+	}
+	if o.lock != "" {
+		return u, []string{o.lock}, nil
+	}
+	layouts := lockfile.Layouts
+	if spec.Destination != "" {
+		layouts = shim.LiveLayouts(shim.VersionRange{}, spec.Destination)
+	}
+	return u, spec.PathsFor(layouts), nil
+}
+
+// unlockStoreError turns a failed look or removal into its exit status: 69
+// when the host could not be reached, else 74.
+func unlockStoreError(s lockfile.Store, path, what string, err error) error {
+	var ue *sshx.UnreachableError
+	if errors.As(err, &ue) {
+		return exitcode.New(exitcode.Unavailable, fmt.Errorf("cannot %s lock %s: %w", what, path, err))
+	}
+	return exitcode.New(exitcode.IOErr, fmt.Errorf("cannot %s lock %s on %s: %w", what, path, s.Where(), err))
+}
+
+// auditPerformer is Kamal's audit performer: `git config user.email`, else
+// the login name (Kamal 2.12 lib/kamal/tags.rb: git email, else whoami).
+func auditPerformer(p Process) string {
+	cmd := exec.Command("git", "config", "user.email")
+	cmd.Dir, cmd.Env = workDir(p), p.Env
+	out, _ := cmd.Output()
+	if email := strings.TrimSpace(string(out)); email != "" {
+		return email
+	}
+	return loginName(p)
+}
+
+// isTerminal reports whether r is a terminal a person can answer on.
+func isTerminal(r any) bool {
+	f, ok := r.(*os.File)
+	if !ok || f == nil {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// confirm asks question on stderr and reads the answer from the terminal:
+// only y or yes (any case) agrees.
+func confirm(p Process, question string) bool {
+	fmt.Fprintf(p.Stderr, "hookshim: %s [y/N] ", question)
+	line, _ := bufio.NewReader(p.Stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/jobs"
+)
+
+func waitCommand(p Process) *cli.Command {
+	return &cli.Command{
+		Name:      "wait",
+		Usage:     "wait for deferred hooks, streaming their logs, and exit with their status",
+		ArgsUsage: "[JOB...]",
+		Description: `Follows the deferred hooks of the repository in the working directory (only
+those of --service / --destination when given), or the jobs named: those still
+waiting or running, and those that ended since the last hookshim wait reported
+them. Their logs are streamed to standard output as they grow.
+
+In CI, so that nothing deferred is lost when the job ends:
+
+    kamal setup && hookshim wait
+
+Exit status: 0 every job succeeded (or there was none); the first failed job's
+status otherwise (the hook's own; 75 for a job that expired waiting for the
+lock; 70 for one whose waiter died); 75 when --timeout passed first; 66 a named
+job does not exist; 65 a named job's record is corrupt.`,
+		Flags: withCommon(
+			&cli.DurationFlag{Name: "timeout", Usage: "stop waiting after `D` (exit 75); 0 waits as long as the jobs do"},
+			stateDirFlag(),
+			&cli.StringFlag{Name: "service", Usage: "only the jobs of service `NAME`; env HOOKSHIM_SERVICE"},
+			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "only the jobs of `DESTINATION`; env HOOKSHIM_DESTINATION"},
+		),
+		Action: func(c *cli.Context) error { return waitAction(c, p) },
+	}
+}
+
+func waitAction(c *cli.Context, p Process) error {
+	log, err := newLogger(c, p)
+	if err != nil {
+		return err
+	}
+	timeout := c.Duration("timeout")
+	if timeout < 0 {
+		return exitcode.Newf(exitcode.Usage, "--timeout %s is negative", timeout)
+	}
+	dir, err := stateDir(c, p)
+	if err != nil {
+		return err
+	}
+	var sel []jobs.Job
+	if c.NArg() > 0 {
+		sel, err = namedJobs(dir, c.Args().Slice())
+	} else {
+		sel, err = repoJobs(c, p, log, dir)
+	}
+	if err != nil || len(sel) == 0 {
+		return err
+	}
+	for _, j := range sel {
+		log.Info().Msgf("job %s: %s, %s (lock %s); log: %s", j.ID, j.Hook, jobs.Describe(j), j.Lock, j.LogPath())
+	}
+
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	out := &jobs.Streams{W: p.Stdout, Prefix: len(sel) > 1}
+	var firstErr error
+	f := &jobs.Follower{
+		Log: out.Write,
+		Done: func(j jobs.Job) {
+			out.Flush(j)
+			if err := jobs.Result(j, jobByHand); err != nil {
+				if firstErr == nil {
+					firstErr = err
+				} else {
+					exitcode.Report(escapedLines{p.Stderr}, err)
+				}
+			} else {
+				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, jobs.RanFor(j))
+			}
+			if err := jobs.MarkReported(j); err != nil {
+				log.Debug().Msgf("job %s: marking it reported: %v", j.ID, err)
+			}
+		},
+	}
+	pending, err := f.Follow(ctx, sel)
+	if err != nil && ctx.Err() == nil {
+		return exitcode.New(exitcode.IOErr, err)
+	}
+	if len(pending) > 0 {
+		var names []string
+		for _, j := range pending {
+			out.Flush(j)
+			names = append(names, fmt.Sprintf("%s (%s, %s)", j.ID, j.Hook, jobs.Describe(j)))
+		}
+		if firstErr != nil {
+			exitcode.Report(escapedLines{p.Stderr}, firstErr)
+		}
+		return exitcode.Newf(exitcode.Conflict, "gave up waiting after %s; still pending: %s", timeout, strings.Join(names, ", ")).
+			WithHint("they go on in the background; wait again with: hookshim wait")
+	}
+	return firstErr
+}
+
+// namedJobs loads the jobs named by id, or says why one cannot be waited for.
+func namedJobs(dir string, ids []string) ([]jobs.Job, error) {
+	var sel []jobs.Job
+	for _, id := range ids {
+		if err := jobs.ValidateID(id); err != nil {
+			return nil, exitcode.New(exitcode.Usage, err, "hookshim locks lists this machine's jobs")
+		}
+		j, err := jobs.Load(dir, id)
+		var ce *jobs.CorruptError
+		switch {
+		case errors.Is(err, jobs.ErrNotFound):
+			return nil, exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir).
+				WithHint("hookshim locks lists this machine's jobs")
+		case isUnsafe(err):
+			return nil, exitcode.New(exitcode.NoPerm, err)
+		case errors.As(err, &ce):
+			return nil, exitcode.New(exitcode.DataErr, fmt.Errorf("job %s: %w", id, err),
+				"its log, if any: "+j.LogPath(), "the hook's outcome cannot be told from the record; check the log")
+		case err != nil:
+			return nil, exitcode.New(exitcode.IOErr, err)
+		}
+		sel = append(sel, j)
+	}
+	return sel, nil
+}
+
+// repoJobs are the jobs of the repository in the working directory (of
+// --service and --destination when given) still pending or not yet reported;
+// none is said in the log.
+func repoJobs(c *cli.Context, p Process, log zerolog.Logger, dir string) ([]jobs.Job, error) {
+	all, err := jobs.List(dir)
+	switch {
+	case isUnsafe(err):
+		return nil, exitcode.New(exitcode.NoPerm, err)
+	case err != nil:
+		return nil, exitcode.New(exitcode.IOErr, err)
+	}
+	repo := canonDir(workDir(p))
+	service := flagOrEnv(c, p, "service", "HOOKSHIM_SERVICE")
+	dest := flagOrEnv(c, p, "destination", "HOOKSHIM_DESTINATION")
+	var sel []jobs.Job
+	for _, j := range all {
+		if j.State == jobs.Corrupt {
+			log.Warn().Msgf("job %s: %s; cannot tell whose it is, so not waiting for it (its log: %s)", j.ID, j.Problem, j.LogPath())
+			continue
+		}
+		if canonDir(j.RepoDir) != repo || (service != "" && j.Service != service) || (dest != "" && j.Destination != dest) {
+			continue
+		}
+		if j.State.Pending() || !j.Reported {
+			sel = append(sel, j)
+		}
+	}
+	if len(sel) == 0 {
+		log.Info().Msgf("no deferred hooks to wait for in %s", repo)
+	}
+	return sel, nil
+}
+
+// canonDir makes a directory comparable: absolute, symlinks resolved.
+func canonDir(d string) string {
+	if abs, err := filepath.Abs(d); err == nil {
+		d = abs
+	}
+	if real, err := filepath.EvalSymlinks(d); err == nil {
+		d = real
+	}
+	return d
+}
+
+// isUnsafe reports a state directory (or a job in it) that another user owns
+// or can write: refused with exitcode.NoPerm, as OpenSSH refuses a ~/.ssh
+// others can write.
+func isUnsafe(err error) bool {
+	var ue *jobs.UnsafeError
+	return errors.As(err, &ue)
+}
+
+// jobByHand is the command line that runs a job's hook by hand: from its
+// repository, its service and destination, its `--` command, each word
+// quoted (see shellWords); or words that say so when that cannot be shown.
+func jobByHand(j jobs.Job) string {
+	words := []string{"hookshim", "run", "--service=" + j.Service}
+	if j.Destination != "" {
+		words = append(words, "--destination="+j.Destination)
+	}
+	words = append(words, j.Hook)
+	if len(j.Command) > 0 {
+		words = append(append(words, "--"), j.Command...)
+	}
+	if line := cdAnd(j.RepoDir, words); line != "" {
+		return line
+	}
+	return "hookshim run " + j.Hook + " with the same command, from " + lockreport.Clean(j.RepoDir)
+}

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/jobs"
+	"github.com/hookshim/hookshim/lockfile"
+	"github.com/hookshim/hookshim/shim"
+)
+
+// defaultDeferTimeout bounds how long a deferred hook waits for the lock.
+const defaultDeferTimeout = 30 * time.Minute
+
+// setupDefer wires deferred hooks into a `hookshim run` Runner: Defer records
+// a job and starts its waiter (`hookshim waiter`, which runs the job through
+// jobs.RunDeferred).
+func setupDefer(c *cli.Context, p Process, r *shim.Runner) error {
+	timeout, err := durationFlagOrEnv(c, p, "defer-timeout", "HOOKSHIM_DEFER_TIMEOUT")
+	if err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		return exitcode.Newf(exitcode.Usage, "--defer-timeout %s is not a positive duration", timeout).
+			WithHint("use a duration such as 30m")
+	}
+	r.Defer = func(ctx context.Context, o shim.Ownership, why string) error {
+		return deferHook(c, p, r, o, why, timeout)
+	}
+	return nil
+}
+
+// stateDir is where deferred jobs are kept: --state-dir, HOOKSHIM_STATE_DIR,
+// $XDG_STATE_HOME/hookshim, else ~/.local/state/hookshim; always absolute.
+func stateDir(c *cli.Context, p Process) (string, error) {
+	dir := ""
+	switch {
+	case isSet(c, "state-dir") && c.String("state-dir") != "":
+		dir = c.String("state-dir")
+	case p.Getenv("HOOKSHIM_STATE_DIR") != "":
+		dir = p.Getenv("HOOKSHIM_STATE_DIR")
+	case filepath.IsAbs(p.Getenv("XDG_STATE_HOME")):
+		dir = filepath.Join(p.Getenv("XDG_STATE_HOME"), "hookshim")
+	case p.Getenv("HOME") != "":
+		dir = filepath.Join(p.Getenv("HOME"), ".local", "state", "hookshim")
+	default:
+		return "", exitcode.Newf(exitcode.CantCreate, "cannot tell where to keep deferred hooks: neither XDG_STATE_HOME nor HOME is set").
+			WithHint("pass --state-dir DIR or set HOOKSHIM_STATE_DIR")
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(workDir(p), dir)
+	}
+	return filepath.Clean(dir), nil
+}
+
+// deferHook records the job, starts its waiter and returns at once. When the
+// job cannot be recorded or the waiter does not come up, it refuses with a
+// non-zero status and says the hook was not run: a hook is never dropped
+// silently.
+func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why string, timeout time.Duration) error {
+	dir, err := stateDir(c, p)
+	if err != nil {
+		return notDeferred(c, r.Hook, p, err)
+	}
+	exe, err := executable()
+	if err != nil {
+		return notDeferred(c, r.Hook, p, exitcode.New(exitcode.Software, fmt.Errorf("cannot find hookshim's own executable to start the waiter: %w", err)))
+	}
+	args := c.Args().Slice()
+	var command []string
+	if len(args) > 1 && args[1] == "--" {
+		command = args[2:]
+	}
+	now := time.Now().UTC()
+	runPolicy := jobs.RunPolicyStrict
+	if r.Kamal.HonoursKamalLock() {
+		runPolicy = jobs.RunPolicyHold
+	}
+	reason := o.Reason
+	if why != "" {
+		reason += "; " + why
+	}
+	j := jobs.Job{
+		Hook:        r.Hook,
+		Command:     command,
+		RepoDir:     workDir(p),
+		Service:     r.Spec.Service,
+		Destination: r.Spec.Destination,
+		Lock:        jobs.LockRef{Host: r.Store.Where(), Path: o.Lock.Path},
+		Policy:      string(r.Policy),
+		RunPolicy:   runPolicy,
+		Reason:      reason,
+		Created:     now,
+		Deadline:    now.Add(timeout),
+	}
+	if d := o.Lock.Details; d != nil {
+		j.Holder = &jobs.Holder{LockedBy: d.LockedBy, Version: d.Version, Message: d.Message, Since: o.Lock.Since()}
+	}
+	j, err = jobs.Create(dir, j)
+	if err != nil {
+		code := exitcode.CantCreate
+		switch {
+		case isIOError(err):
+			code = exitcode.IOErr
+		case isUnsafe(err):
+			code = exitcode.NoPerm
+		}
+		return notDeferred(c, r.Hook, p, exitcode.New(code, fmt.Errorf("cannot record the deferred job in %s: %w", dir, err)).
+			WithHint("give hookshim a writable state directory: --state-dir DIR or HOOKSHIM_STATE_DIR"))
+	}
+	w := jobs.Waiter{
+		Path: exe,
+		Args: waiterArgs(c, j.ID, dir),
+		Env:  append(withoutEnv(p.Env, "HOOKSHIM_JOB"), "HOOKSHIM_JOB="+j.ID),
+		Dir:  workDir(p),
+	}
+	pid, err := jobs.StartWaiter(j, w, jobs.StartTimeout)
+	if err != nil {
+		abandoned, aerr := jobs.Abandon(dir, j.ID, "the waiter did not start: "+err.Error())
+		if abandoned || aerr != nil {
+			return notDeferred(c, r.Hook, p, exitcode.New(exitcode.CantCreate, fmt.Errorf("job %s: %w", j.ID, err)).
+				WithHint("its log: %s", j.LogPath()))
+		}
+		// The waiter holds the job after all: it only answered late.
+		r.Log.Warn().Msgf("%s: job %s: %v; it has picked the job up since", r.Hook, j.ID, err)
+	}
+	r.Log.Info().Msgf("%s: deferred as job %s (waiter pid %d): it runs once lock %s on %s is released, within %s; log: %s",
+		r.Hook, j.ID, pid, o.Lock.Path, r.Store.Where(), timeout, j.LogPath())
+	r.Log.Info().Msgf("%s: to wait for it and get its exit status: hookshim wait (or: hookshim wait %s)", r.Hook, j.ID)
+	return nil
+}
+
+// notDeferred is the refusal when a hook could not be deferred: it says the
+// hook was not run, and how to run it by hand.
+func notDeferred(c *cli.Context, hook string, p Process, err error) error {
+	var e *exitcode.Error
+	if !errors.As(err, &e) {
+		e = exitcode.New(exitcode.CantCreate, err)
+	}
+	return exitcode.New(e.Code, fmt.Errorf("%s was NOT run and could not be deferred: %w", hook, err)).
+		WithHint("run it by hand once the deploy has released the lock: %s", byHand(c, workDir(p)))
+}
+
+// byHand is the command line that runs the hook again as c ran it, from dir,
+// or, when it cannot be shown safely, words that say so.
+func byHand(c *cli.Context, dir string) string {
+	if line := runAgain(c, dir, "", ""); line != "" {
+		return line
+	}
+	return "the same hookshim run command, from " + lockreport.Clean(dir)
+}
+
+// isIOError tells a full or failing disk from a directory that cannot be made.
+func isIOError(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG, syscall.EIO, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// waiterArgs is the waiter's command line: `hookshim waiter --job ID`, the
+// flags `hookshim run` was given (so it resolves the same settings), and the
+// hook with its arguments or `--` command.
+func waiterArgs(c *cli.Context, id, dir string) []string {
+	args := []string{"hookshim", waiterName, "--job", id, "--ready-fd", strconv.Itoa(jobs.ReadyFD), "--state-dir", dir}
+	args = append(args, setFlagArgs(c, "state-dir")...)
+	return append(args, c.Args().Slice()...)
+}
+
+func withoutEnv(env []string, keys ...string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		skip := false
+		for _, key := range keys {
+			skip = skip || k == key
+		}
+		if !skip {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// lockWatch is the Runner's Watch: fsnotify here for a lock under --root,
+// `hookshim watch` on the host over the runner's multiplexed connection for a
+// remote one.
+func lockWatch(r *shim.Runner) func(ctx context.Context, path string) error {
+	switch s := r.Store.(type) {
+	case lockfile.Local:
+		return func(ctx context.Context, p string) error {
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(s.Root, filepath.FromSlash(p))
+			}
+			return jobs.WaitGone(ctx, p)
+		}
+	case lockfile.Remote:
+		var mu sync.Mutex
+		var conn jobs.Runner
+		if dial := r.Dial; dial != nil {
+			r.Dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
+				st, cl, err := dial(ctx)
+				if rs, ok := st.(lockfile.Remote); ok && err == nil {
+					mu.Lock()
+					conn = rs.Runner
+					mu.Unlock()
+				}
+				return st, cl, err
+			}
+		}
+		return jobs.RemoteWatch(s.Host, func() jobs.Runner {
+			mu.Lock()
+			defer mu.Unlock()
+			if conn != nil {
+				return conn
+			}
+			return s.Runner
+		})
+	}
+	return nil
+}

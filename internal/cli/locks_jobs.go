@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/jobs"
+)
+
+// listJobsForLocks gives `hookshim locks` this machine's deferred jobs, from
+// the state directory (--state-dir, else from p's environment, never the real
+// process's), with their states derived (an orphaned job is one whose waiter
+// died): pending ones first, then the finished ones still kept, newest last;
+// the jobs section of the table and the "jobs" array of the JSON show them in
+// that order. It never waits on a waiter. An error is shown ("jobs_error" in
+// the JSON) and makes the exit status 74 when nothing worse happened; the
+// locks are still shown.
+func listJobsForLocks(c *cli.Context, p Process) ([]lockreport.Job, error) {
+	dir, err := stateDir(c, p)
+	if err != nil {
+		return nil, err
+	}
+	list, err := jobs.List(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]lockreport.Job, 0, len(list))
+	for _, j := range list {
+		lj := lockreport.Job{
+			ID:         j.ID,
+			Hook:       j.Hook,
+			State:      string(j.State),
+			Repo:       j.RepoDir,
+			Since:      j.Created,
+			Log:        j.LogPath(),
+			ExitStatus: j.ExitStatus,
+		}
+		if j.Lock.Host != "" || j.Lock.Path != "" {
+			lj.Lock = j.Lock.String()
+		}
+		out = append(out, lj)
+	}
+	return out, nil
+}

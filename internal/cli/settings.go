@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/deployconfig"
+	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/sshx"
+	"github.com/hookshim/hookshim/lockfile"
+	"github.com/hookshim/hookshim/shim"
+)
+
+// settingsFlags are the flags that override what config/deploy.yml and the
+// KAMAL_* environment say about where the lock is.
+func settingsFlags(multiHost bool) []cli.Flag {
+	var host cli.Flag = &cli.StringFlag{Name: "host", Usage: "the lock's `HOST` (default: primary host of config/deploy.yml); env HOOKSHIM_HOST"}
+	if multiHost {
+		host = &cli.StringSliceFlag{Name: "host", Usage: "a `HOST` to look at: host, user@host or host:port; repeatable (default: the hosts of config/deploy.yml); env HOOKSHIM_HOSTS"}
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "service", Usage: "Kamal service `NAME` (default: service: in config/deploy.yml, KAMAL_SERVICE); env HOOKSHIM_SERVICE"},
+		&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "Kamal `DESTINATION` (default: KAMAL_DESTINATION); env HOOKSHIM_DESTINATION"},
+		host,
+		&cli.StringFlag{Name: "ssh-user", Usage: "SSH `USER` on the hosts (default: ssh: user: in config/deploy.yml, else root); env HOOKSHIM_SSH_USER"},
+		&cli.StringFlag{Name: "ssh-port", Usage: "SSH `PORT` on the hosts (default: ssh: port: in config/deploy.yml); env HOOKSHIM_SSH_PORT"},
+		&cli.StringFlag{Name: "hooks-dir", Usage: "Kamal hooks `DIR` (default: hooks_path: in config/deploy.yml, else .kamal/hooks); env HOOKSHIM_HOOKS_DIR"},
+		&cli.StringFlag{Name: "layout", Usage: "the Kamal generation whose lock this is, by its `LAYOUT`: kamal-2 (2.x), kamal-1.5 (1.5-1.9), kamal-1.0 (1.0-1.4), kamal-0.16, mrsk-0.15, mrsk (MRSK 0.10-0.14); a lock in another generation's place is then a leftover (default: from KAMAL_LOCK, KAMAL_SERVICE and Gemfile.lock; a free lock is taken in kamal-2); env HOOKSHIM_LAYOUT"},
+	}
+}
+
+// resolveSettings applies deploy.yml < KAMAL_* < HOOKSHIM_* < flags.
+func resolveSettings(c *cli.Context, p Process, need deployconfig.Need) (*deployconfig.Settings, error) {
+	in := deployconfig.Inputs{RepoDir: workDir(p), Env: p.LookupEnv, Flags: map[string]string{}}
+	for _, name := range []string{"service", "destination", "ssh-user", "ssh-port", "hooks-dir"} {
+		if isSet(c, name) {
+			in.Flags[name] = c.String(name)
+		}
+	}
+	if isSet(c, "host") {
+		if hosts := c.StringSlice("host"); len(hosts) > 0 {
+			in.HostFlags = hosts
+			in.Flags["host"] = hosts[0]
+		} else {
+			in.Flags["host"] = c.String("host")
+			in.HostFlags = []string{c.String("host")}
+		}
+	}
+	return deployconfig.Resolve(in, need)
+}
+
+func workDir(p Process) string {
+	if p.Dir != "" {
+		return p.Dir
+	}
+	d, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	return d
+}
+
+// defaultSSHTimeout is --ssh-timeout's default: ssh's ConnectTimeout.
+const defaultSSHTimeout = 10 * time.Second
+
+// sshTimeoutFlag is --ssh-timeout. Its help states every limit ssh is given
+// (sshx.Client documents them).
+func sshTimeoutFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "ssh-timeout", Value: defaultSSHTimeout,
+		Usage: "give up on an SSH host that does not answer the connection within `D` (ssh's ConnectTimeout: TCP connect and SSH banner); " +
+			"after the banner, ssh gives up on a host silent for 15s (key exchange, login) or 20s (a running session) (ServerAliveInterval=5, ServerAliveCountMax=3); env HOOKSHIM_SSH_TIMEOUT"}
+}
+
+// sshClient is the OpenSSH client every command uses: BatchMode, a connect
+// timeout (--ssh-timeout), Kamal's host key policy (sshx.Client), the ssh
+// config files (--ssh-config > HOOKSHIM_SSH_CONFIG > deploy.yml's ssh: config:),
+// and what else deploy.yml's ssh: section tells Kamal (s may be nil): the jump
+// host (proxy), the proxy command, and the identity files (keys, keys_only), so
+// that hookshim reaches the hosts the way Kamal does.
+func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) (*sshx.Client, error) {
+	timeout, err := durationFlagOrEnv(c, p, "ssh-timeout", "HOOKSHIM_SSH_TIMEOUT")
+	if err != nil {
+		return nil, err
+	}
+	if timeout <= 0 {
+		timeout = defaultSSHTimeout
+	}
+	client := &sshx.Client{
+		ConfigFile:     flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG"),
+		ConnectTimeout: timeout,
+	}
+	if s == nil {
+		return client, nil
+	}
+	if client.ConfigFile == "" {
+		switch {
+		case s.SSHConfigNone:
+			client.ConfigFile = "none"
+		case len(s.SSHConfigFiles) > 0:
+			cf, err := sshx.ConfigFileFor(s.SSHConfigFiles, cacheDir(p))
+			if err != nil {
+				return nil, exitcode.New(exitcode.CantCreate, fmt.Errorf("config/deploy.yml ssh.config: %w", err),
+					"or pass one file with --ssh-config FILE")
+			}
+			client.ConfigFile = cf
+		}
+	}
+	if s.SSHKeyData {
+		if log, err := newLogger(c, p); err == nil {
+			log.Warn().Msg("config/deploy.yml sets ssh: key_data: (keys as text), which hookshim does not use: list the key's file under ssh: keys:, or load it into an agent (ssh-add)")
+		}
+	}
+	client.ProxyJump = s.SSHProxy
+	if s.SSHProxyCommand != "" {
+		client.Options = append(client.Options, "ProxyCommand="+s.SSHProxyCommand)
+	}
+	for _, k := range s.SSHKeys {
+		client.Options = append(client.Options, "IdentityFile="+k)
+	}
+	if s.SSHKeysOnly {
+		client.Options = append(client.Options, "IdentitiesOnly=yes")
+	}
+	return client, nil
+}
+
+// cacheDir is where hookshim keeps files it can make again: $XDG_CACHE_HOME,
+// else ~/.cache, from p's environment ("" when neither is set).
+func cacheDir(p Process) string {
+	if d := p.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return d
+	}
+	if h := p.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache")
+	}
+	return ""
+}
+
+// hostTarget turns a host named in settings into an SSH target, with the
+// settings' user and port unless the host names its own.
+func hostTarget(host string, s *deployconfig.Settings) (sshx.Target, error) {
+	t, err := sshx.ParseTarget(host)
+	if err != nil {
+		return t, exitcode.New(exitcode.Usage, err, "name a host as host, user@host or host:port")
+	}
+	if t.User == "" {
+		t.User = s.SSHUser
+	}
+	if t.Port == 0 {
+		t.Port = s.SSHPort
+	}
+	return t, nil
+}
+
+// lockStore is where the lock is: root (--root) on this machine, else the primary
+// host over SSH. dial, when set, opens one multiplexed connection for a
+// command that looks more than once.
+func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
+	if root != "" {
+		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+			return nil, nil, exitcode.Newf(exitcode.NoInput, "--root %s is not a directory", root).
+				WithHint("pass the directory that stands in for the SSH user's home on the lock host")
+		}
+		abs, _ := filepath.Abs(root)
+		return lockfile.Local{Root: abs}, nil, nil
+	}
+	t, err := hostTarget(s.PrimaryHost, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := sshClient(c, p, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	store = lockfile.Remote{Host: t.Host, SSH: t.Command(client), Runner: lockfile.OnHost(client, t)}
+	dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
+		conn, err := client.Dial(ctx, t)
+		if err != nil {
+			return nil, nil, err
+		}
+		return lockfile.Remote{Host: t.Host, SSH: t.Command(client), Runner: conn}, conn, nil
+	}
+	return store, dial, nil
+}
+
+// callerRange is what is known of the calling Kamal's release: --layout (or
+// HOOKSHIM_LAYOUT) when given, the KAMAL_* environment, the hook, and the kamal
+// gem in Gemfile.lock (shim.CallerRange says which wins).
+func callerRange(c *cli.Context, p Process, k shim.KamalEnv, hook string) (shim.VersionRange, error) {
+	var layout *lockfile.Layout
+	if v := flagOrEnv(c, p, "layout", "HOOKSHIM_LAYOUT"); v != "" {
+		l, err := lockfile.ParseLayout(v)
+		if err != nil {
+			return shim.VersionRange{}, exitcode.New(exitcode.Usage, err, "pass --layout with one of those names, or leave it out to go by KAMAL_LOCK and Gemfile.lock")
+		}
+		layout = &l
+	}
+	return shim.CallerRange(k, hook, layout, gemfileKamal(workDir(p))), nil
+}
+
+// gemfileKamal reads the kamal (or mrsk) gem's version from the repository's
+// Gemfile.lock: the line "    kamal (2.5.3)" under specs. nil when there is none.
+func gemfileKamal(dir string) *lockfile.Version {
+	b, err := os.ReadFile(filepath.Join(dir, "Gemfile.lock"))
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		v, found := strings.CutPrefix(line, "kamal (")
+		if !found {
+			v, found = strings.CutPrefix(line, "mrsk (")
+		}
+		if !found {
+			continue
+		}
+		parts := strings.SplitN(strings.TrimSuffix(v, ")"), ".", 3)
+		if len(parts) < 2 {
+			continue
+		}
+		ma, err1 := strconv.Atoi(parts[0])
+		mi, err2 := strconv.Atoi(parts[1])
+		if err1 == nil && err2 == nil && ma >= 0 && mi >= 0 {
+			return &lockfile.Version{Major: ma, Minor: mi}
+		}
+	}
+	return nil
+}
+
+// gitRevision is what Kamal deploys when no version is given: `git rev-parse
+// HEAD` in the repository (Kamal 2.12 lib/kamal/configuration.rb git_version,
+// without the _uncommitted_ suffix it adds for a dirty tree); "" outside git.
+func gitRevision(p Process) func() string {
+	return sync.OnceValue(func() string {
+		cmd := exec.Command("git", "rev-parse", "HEAD")
+		cmd.Dir, cmd.Env = workDir(p), p.Env
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	})
+}
+
+// gitUserName is what Kamal writes as "Locked by": `git config user.name` on
+// the deployer's machine, verbatim (empty when unset), or "Unknown" when git
+// cannot be run at all — exactly Kamal's rule.
+func gitUserName(p Process) func() string {
+	return sync.OnceValue(func() string {
+		cmd := exec.Command("git", "config", "user.name")
+		cmd.Dir, cmd.Env = workDir(p), p.Env
+		out, err := cmd.Output()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			return "Unknown"
+		}
+		return strings.TrimSpace(string(out))
+	})
+}

@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"flag"
+	"slices"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/hookshim/hookshim/internal/deployconfig"
+	"github.com/hookshim/hookshim/internal/sshx"
+)
+
+// What deploy.yml's ssh: section tells Kamal reaches the ssh command line, so
+// hookshim gets to the hosts the way Kamal does.
+func TestSSHClientFollowsDeployYML(t *testing.T) {
+	c := cli.NewContext(&cli.App{}, flag.NewFlagSet("x", flag.ContinueOnError), nil)
+	p := Process{Env: []string{"HOOKSHIM_SSH_CONFIG=/etc/hookshim/ssh_config"}}
+	s := &deployconfig.Settings{
+		SSHProxy:        "root@bastion",
+		SSHProxyCommand: "ssh -W %h:%p jump.example.invalid",
+		SSHKeys:         []string{"~/.ssh/deploy_ed25519", "/keys/second"},
+		SSHKeysOnly:     true,
+	}
+	client, err := sshClient(c, p, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := client.Args(sshx.Target{Host: "web1", User: "deploy"}, "true")
+	for _, want := range [][]string{
+		{"-J", "root@bastion"},
+		{"-o", "ProxyCommand=ssh -W %h:%p jump.example.invalid"},
+		{"-o", "IdentityFile=~/.ssh/deploy_ed25519"},
+		{"-o", "IdentityFile=/keys/second"},
+		{"-o", "IdentitiesOnly=yes"},
+		{"-F", "/etc/hookshim/ssh_config"},
+		{"-o", "BatchMode=yes"},
+	} {
+		if !containsPair(args, want) {
+			t.Errorf("ssh argv lacks %q: %q", want, args)
+		}
+	}
+	// Without deploy.yml settings: none of them.
+	bareClient, err := sshClient(c, Process{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := bareClient.Args(sshx.Target{Host: "web1"}, "true")
+	for _, a := range bare {
+		if a == "-J" || a == "IdentitiesOnly=yes" {
+			t.Errorf("unexpected %q in %q", a, bare)
+		}
+	}
+}
+
+func containsPair(args, pair []string) bool {
+	for i := 0; i+1 < len(args); i++ {
+		if slices.Equal(args[i:i+2], pair) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,121 @@
+package jobs
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
+)
+
+// OrphanedStatus is `hookshim wait`'s status for a job whose waiter died: its
+// outcome is unknown.
+const OrphanedStatus = exitcode.Software
+
+// Result is nil for a job that succeeded, else the error that says which job
+// failed, how, and carries the status to exit with (an *exitcode.Error: the
+// hook's own status, exitcode.Conflict for an expired job, OrphanedStatus).
+// byHand gives the command line that runs the job's hook by hand, for the
+// hint of a job that expired or was orphaned.
+func Result(j Job, byHand func(Job) string) error {
+	status := 1
+	if j.ExitStatus != nil {
+		status = *j.ExitStatus
+	}
+	switch j.State {
+	case Succeeded:
+		return nil
+	case Expired:
+		return exitcode.Newf(exitcode.Conflict, "job %s (%s) expired: %s; log: %s", j.ID, j.Hook, orText(j.Error, "the lock was not released in time"), j.LogPath()).
+			WithHint("run it by hand once the lock is free: %s", byHand(j))
+	case Orphaned:
+		what := "while it waited for the lock: the hook was not run"
+		if j.Recorded == Running {
+			what = "while the hook ran: its outcome is unknown"
+		}
+		pid := ""
+		if j.WaiterPID != 0 {
+			pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
+		}
+		return exitcode.Newf(OrphanedStatus, "job %s (%s) is orphaned: its waiter%s died %s; it is not run again automatically; log: %s", j.ID, j.Hook, pid, what, j.LogPath()).
+			WithHint("if it still needs to run: %s", byHand(j))
+	case Failed:
+		if j.Started == nil {
+			if status == 0 {
+				status = 1
+			}
+			return exitcode.Newf(status, "job %s (%s) failed: %s; log: %s", j.ID, j.Hook, orText(j.Error, "it could not be run"), j.LogPath())
+		}
+		return exitcode.Newf(status, "job %s (%s) failed with exit status %d%s; log: %s", j.ID, j.Hook, status, RanFor(j), j.LogPath())
+	}
+	return exitcode.Newf(exitcode.Software, "job %s (%s) ended in state %s; log: %s", j.ID, j.Hook, j.State, j.LogPath())
+}
+
+// Describe says where a job stands, for a line about it: "running",
+// "waiting for the lock until <RFC 3339 UTC>", "ended: <state>".
+func Describe(j Job) string {
+	switch j.State {
+	case Starting, Waiting:
+		return "waiting for the lock until " + j.Deadline.UTC().Format(time.RFC3339)
+	case Running:
+		return "running"
+	case Orphaned:
+		return "orphaned (its waiter died)"
+	}
+	return "ended: " + string(j.State)
+}
+
+// RanFor is " after running <duration>" for a job whose hook ran, else "".
+func RanFor(j Job) string {
+	if d := j.Duration(); d > 0 {
+		return " after running " + d.Round(time.Millisecond).String()
+	}
+	return ""
+}
+
+func orText(s, dflt string) string {
+	if s == "" {
+		return dflt
+	}
+	return s
+}
+
+// Streams writes jobs' logs to one stream: as they are when there is one
+// job, each line prefixed by its job id ("<id>| ") when Prefix is set. Its
+// Write fits Follower.Log.
+type Streams struct {
+	W       io.Writer
+	Prefix  bool
+	partial map[string][]byte
+}
+
+// Write writes a piece of j's log; with Prefix, only whole lines, keeping
+// the rest for the next piece or Flush.
+func (s *Streams) Write(j Job, b []byte) {
+	if !s.Prefix {
+		_, _ = s.W.Write(b)
+		return
+	}
+	if s.partial == nil {
+		s.partial = map[string][]byte{}
+	}
+	buf := append(s.partial[j.ID], b...)
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			break
+		}
+		fmt.Fprintf(s.W, "%s| %s\n", j.ID, buf[:i])
+		buf = buf[i+1:]
+	}
+	s.partial[j.ID] = append([]byte(nil), buf...)
+}
+
+// Flush writes a job's unfinished last line.
+func (s *Streams) Flush(j Job) {
+	if rest := s.partial[j.ID]; len(rest) > 0 {
+		fmt.Fprintf(s.W, "%s| %s\n", j.ID, rest)
+		delete(s.partial, j.ID)
+	}
+}
