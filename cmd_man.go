@@ -20,7 +20,7 @@ func manCommand(p Process) *cli.Command {
 		Usage:  "print the man page hookshim(1) in roff",
 		Hidden: true,
 		Action: func(c *cli.Context) error {
-			page, err := c.App.ToMan()
+			page, err := c.App.ToManWithSection(1)
 			if err != nil {
 				return err
 			}
