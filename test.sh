@@ -6,7 +6,7 @@
 # CGO_ENABLED=0 build is static.
 #
 # The release test (./release) builds the linux/amd64 packages only;
-# HOOKSHIM_RELEASE_ALL=1 ./test.sh cross-builds all four targets there.
+# all four targets: HOOKSHIM_RELEASE_ALL=1 go test -timeout 40m -run TestRelease ./release
 #
 #   ./test.sh                 everything (FUZZTIME=100000x: 100,000 inputs per fuzz target)
 #   FUZZTIME=0 ./test.sh      skip the fuzzing

@@ -78,7 +78,9 @@ func TestRelease(t *testing.T) {
 	var names []string
 	for n, b := range first {
 		names = append(names, n)
-		if !bytes.Equal(b, second[n]) {
+		if b2, ok := second[n]; !ok {
+			t.Errorf("%s is missing from the second run (was the tree changed meanwhile?)", n)
+		} else if !bytes.Equal(b, b2) {
 			t.Errorf("%s differs between two runs on the same commit", n)
 		}
 	}
