@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need
-# (OpenSSH server and client, git), then checks formatting, vets, runs every
-# test under the race detector, fuzzes each parser briefly, and checks that
-# the CGO_ENABLED=0 build is static.
+# (OpenSSH server and client, git; dpkg and rpm to check the release
+# packages), then checks formatting, vets (for darwin too), runs every test
+# under the race detector, fuzzes each parser briefly, and checks that the
+# CGO_ENABLED=0 build is static.
+#
+# The release test (./release) builds the linux/amd64 packages only;
+# all four targets: HOOKSHIM_RELEASE_ALL=1 go test -timeout 40m -run TestRelease ./release
 #
 #   ./test.sh                 everything (FUZZTIME=100000x: 100,000 inputs per fuzz target)
 #   FUZZTIME=0 ./test.sh      skip the fuzzing
@@ -24,6 +28,8 @@ need=()
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+command -v rpm >/dev/null 2>&1 || need+=(rpm)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "== installing ${need[*]}"
 	sudo=""
@@ -41,6 +47,13 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+# Many Kamal deployers run Kamal, and so the hooks, from a Mac.
+echo "== go vet and build for darwin"
+GOOS=darwin GOARCH=arm64 go vet ./...
+go vet -tags hookshim_docs . ./internal/cli   # the man-page command only go run ./release builds
+GOOS=darwin GOARCH=amd64 CGO_ENABLED=0 go build -tags urfave_cli_no_docs -o /dev/null .
+GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 go build -tags urfave_cli_no_docs -o /dev/null .
 
 echo "== static build (CGO_ENABLED=0)"
 bin=$(mktemp -d)/hookshim

@@ -128,11 +128,11 @@ func mountTmpfs(t *testing.T, size string, ro bool, fill func(dir string)) strin
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
+	if err := mountTmpfsAt(dir, "size="+size+",mode=0755"); err != nil {
 		t.Skipf("cannot mount a tmpfs here (%v): needs root with CAP_SYS_ADMIN", err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+		if err := unmountDetach(dir); err != nil {
 			t.Errorf("unmounting %s: %v", dir, err)
 		}
 	})
@@ -140,7 +140,7 @@ func mountTmpfs(t *testing.T, size string, ro bool, fill func(dir string)) strin
 		fill(dir)
 	}
 	if ro {
-		if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		if err := remountReadOnly(dir); err != nil {
 			t.Fatalf("remounting %s read-only: %v", dir, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -396,22 +395,6 @@ shift; echo "$1 $2" >>'` + log + `'; exec "$@"
 // dirWatch wakes a test on every change in a directory (inotify), so it can
 // wait for what another process does there without sleeping.
 type dirWatch struct{ f *os.File }
-
-func watchDir(t *testing.T, dir string) *dirWatch {
-	t.Helper()
-	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
-	if err != nil {
-		t.Skipf("no inotify: %v", err)
-	}
-	const mask = syscall.IN_CREATE | syscall.IN_MODIFY | syscall.IN_DELETE | syscall.IN_MOVED_TO | syscall.IN_MOVED_FROM | syscall.IN_CLOSE_WRITE
-	if _, err := syscall.InotifyAddWatch(fd, dir, mask); err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	w := &dirWatch{f: os.NewFile(uintptr(fd), "inotify")}
-	t.Cleanup(func() { w.f.Close() })
-	return w
-}
 
 // until returns once cond holds, checking it after every change in the
 // directory; it fails the test after 30 s.

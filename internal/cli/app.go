@@ -80,6 +80,11 @@ func (e escapedLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// extraCommands are added by files built only with some build tags: the
+// hidden `man` command (cmd_man.go, -tags hookshim_docs) that go run ./release
+// uses, kept out of the default binary with urfave/cli's docs code.
+var extraCommands []func(Process) *cli.Command
+
 func newApp(p Process) *cli.App {
 	app := &cli.App{
 		Name:                 "hookshim",
@@ -88,7 +93,7 @@ func newApp(p Process) *cli.App {
 		Reader:               p.Stdin,
 		Writer:               p.Stdout,
 		ErrWriter:            p.Stderr,
-		EnableBashCompletion: false,
+		EnableBashCompletion: true, // completion asks the binary: cmd_completion.go
 		HideHelpCommand:      true,
 		// Errors are printed by Main, through exitcode.Report, never by urfave/cli.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -104,7 +109,11 @@ func newApp(p Process) *cli.App {
 			installCommand(p),
 			unlockCommand(p),
 			waiterCommand(p),
+			completionCommand(p),
 		},
+	}
+	for _, extra := range extraCommands {
+		app.Commands = append(app.Commands, extra(p))
 	}
 	// urfave/cli v2 does not pass the app's usage-error handler down to commands.
 	for _, cmd := range app.Commands {

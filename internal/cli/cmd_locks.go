@@ -36,14 +36,16 @@ func locksCommand(p Process) *cli.Command {
 	var settings []cli.Flag
 	for _, f := range settingsFlags(true) {
 		switch f.Names()[0] {
-		case "host", "destination", "ssh-user", "ssh-port":
+		case "host", "destination", "ssh-user", "ssh-port", "service":
 			settings = append(settings, f)
 		}
 	}
 	flags := append(settings,
 		&cli.StringSliceFlag{Name: "run-dir", Usage: "also look for Kamal 1.x locks in run directory `DIR` (relative to the home, or absolute); repeatable; deploy.yml's run_directory is added by itself"},
 		&cli.DurationFlag{Name: "stale-after", Value: locksDefaultStaleAfter, Usage: "a held lock older than `AGE` is stale; 0 means never"},
-		&cli.BoolFlag{Name: "json", Usage: "print one JSON document (schema_version 1) instead of the table"},
+		&cli.BoolFlag{Name: "json", Usage: "print one JSON document (schema_version 1) instead of the table (same as --format json)"},
+		&cli.StringFlag{Name: "format", Value: "table", Usage: "`FORMAT` of the output: table, json, or prometheus (the text exposition format, e.g. for node_exporter's textfile collector)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` instead of stdout, atomically (a temporary file in its directory, then a rename), mode 0644"},
 		&cli.IntFlag{Name: "parallel", Value: locksDefaultParallel, Usage: "read at most `N` hosts at once"},
 		&cli.DurationFlag{Name: "timeout", Value: locksDefaultTimeout, Usage: "give up on a host after `D`; it is then shown as unreachable"},
 		&cli.BoolFlag{Name: "fail-if-held", Usage: "exit 75 when any lock is held (every host read), e.g. as a CI gate"},
@@ -67,9 +69,15 @@ unknown), unreadable (anything else at a lock path), stale (any of these, older
 than --stale-after; MESSAGE still tells which), or unreachable (the host could not
 be read; MESSAGE says why).
 
-Exit status: 0 every host was read, locks or not; 69 a host could not be read
-(every host still shown); 75 with --fail-if-held when a lock is held; 64 bad flags
-or hosts; 66 --root is not a directory; 78 config/deploy.yml cannot be used.`,
+--format prometheus writes gauges (hookshim_lock_held, hookshim_lock_age_seconds,
+hookshim_lock_stale, hookshim_host_up, hookshim_deferred_jobs, ...): an unreachable
+host or unlistable jobs are samples (hookshim_host_up 0), not a failure. --service
+splits lock names into the service and destination labels.
+
+Exit status: 0 every host was read, locks or not (with --format prometheus: the
+output was written); 69 a host could not be read (every host still shown); 75 with
+--fail-if-held when a lock is held; 64 bad flags or hosts; 66 --root is not a
+directory; 73 or 77 --output cannot be written; 78 config/deploy.yml cannot be used.`,
 		Flags:  withCommon(flags...),
 		Action: func(c *cli.Context) error { return runLocks(c, p) },
 	}
@@ -82,9 +90,17 @@ type locksOptions struct {
 	timeout    time.Duration
 	now        time.Time // --now; zero means the time the hosts were read
 	runDirs    []string
-	json       bool
+	format     string // formatTable, formatJSON or formatPrometheus
+	output     string // --output FILE; "" is stdout
 	failIfHeld bool
 }
+
+// Formats of `hookshim locks --format`.
+const (
+	formatTable      = "table"
+	formatJSON       = "json"
+	formatPrometheus = "prometheus"
+)
 
 // locksTarget is one place to read, and how.
 type locksTarget struct {
@@ -129,13 +145,8 @@ func runLocks(c *cli.Context, p Process) error {
 	report := &lockreport.Report{Now: opts.now, StaleAfter: opts.staleAfter, Results: results}
 	report.Jobs, report.JobsErr = listJobsForLocks(c, p)
 
-	if opts.json {
-		err = lockreport.WriteJSON(p.Stdout, report)
-	} else {
-		err = lockreport.WriteTable(p.Stdout, report)
-	}
-	if err != nil {
-		return exitcode.New(exitcode.IOErr, fmt.Errorf("writing the lock list: %w", err))
+	if err := writeLocksReport(p, report, opts, s.Service); err != nil {
+		return err
 	}
 	return locksStatus(report, opts)
 }
@@ -146,8 +157,26 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 		staleAfter: c.Duration("stale-after"),
 		parallel:   c.Int("parallel"),
 		timeout:    c.Duration("timeout"),
-		json:       c.Bool("json"),
+		format:     c.String("format"),
+		output:     c.String("output"),
 		failIfHeld: c.Bool("fail-if-held"),
+	}
+	switch o.format {
+	case formatTable, formatJSON, formatPrometheus:
+	default:
+		return o, exitcode.Newf(exitcode.Usage, "--format %q is not a format", o.format).
+			WithHint("use table, json or prometheus")
+	}
+	if c.Bool("json") {
+		if c.IsSet("format") && o.format != formatJSON {
+			return o, exitcode.Newf(exitcode.Usage, "--json and --format %s contradict each other", o.format).
+				WithHint("pass one of them")
+		}
+		o.format = formatJSON
+	}
+	if c.IsSet("output") && strings.TrimSpace(o.output) == "" {
+		return o, exitcode.Newf(exitcode.Usage, "--output is empty").
+			WithHint("name the file to write, e.g. --output /var/lib/node_exporter/textfile_collector/hookshim.prom")
 	}
 	if o.staleAfter < 0 {
 		return o, exitcode.Newf(exitcode.Usage, "--stale-after %s is negative", o.staleAfter).
@@ -325,6 +354,15 @@ func scanTargets(ctx context.Context, log zerolog.Logger, targets []locksTarget,
 // the deferred jobs could not be listed; else 0.
 func locksStatus(r *lockreport.Report, opts locksOptions) error {
 	sum := r.Summary()
+	if opts.format == formatPrometheus {
+		// Unreachable hosts and unlistable jobs are samples in the output
+		// (hookshim_host_up 0, hookshim_deferred_jobs_up 0): a textfile
+		// refreshed from a timer must not turn them into a failed unit.
+		if opts.failIfHeld && sum.Locks > 0 {
+			return exitcode.Newf(exitcode.Conflict, "%s held (--fail-if-held)", pluralLocks(sum.Locks))
+		}
+		return nil
+	}
 	if bad := r.Unreachable(); len(bad) > 0 {
 		return exitcode.Newf(exitcode.Unavailable, "could not read the locks on %d of %s: %s",
 			len(bad), pluralHosts(sum.Hosts), strings.Join(bad, ", ")).

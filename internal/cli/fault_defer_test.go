@@ -227,7 +227,7 @@ func TestFaultDeferStateDirUnusable(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(dir, "state", "jobs"), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+			if err := remountReadOnly(dir); err != nil {
 				t.Fatalf("remounting read-only: %v", err)
 			}
 			return filepath.Join(dir, "state"), nil
@@ -235,7 +235,7 @@ func TestFaultDeferStateDirUnusable(t *testing.T) {
 		"read-only-parent": func(t *testing.T, base string) (string, []string) {
 			dir := filepath.Join(base, "ro")
 			mountTmpfs(t, dir, "size=64k")
-			if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+			if err := remountReadOnly(dir); err != nil {
 				t.Fatalf("remounting read-only: %v", err)
 			}
 			return filepath.Join(dir, "state"), nil
@@ -286,11 +286,11 @@ func mountTmpfs(t *testing.T, dir, opts string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {
+	if err := mountTmpfsAt(dir, opts); err != nil {
 		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+		if err := unmountDetach(dir); err != nil {
 			t.Errorf("unmounting %s: %v", dir, err)
 		}
 	})

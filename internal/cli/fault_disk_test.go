@@ -17,11 +17,11 @@ func fullTmpfs(t *testing.T, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=4k,mode=0755"); err != nil {
+	if err := mountTmpfsAt(dir, "size=4k,mode=0755"); err != nil {
 		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+		if err := unmountDetach(dir); err != nil {
 			t.Errorf("unmounting %s: %v", dir, err)
 		}
 	})

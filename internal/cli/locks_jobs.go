@@ -16,6 +16,9 @@ import (
 // the JSON) and makes the exit status 74 when nothing worse happened; the
 // locks are still shown.
 func listJobsForLocks(c *cli.Context, p Process) ([]lockreport.Job, error) {
+	if testOnlyJobsForLocks != nil {
+		return testOnlyJobsForLocks()
+	}
 	dir, err := stateDir(c, p)
 	if err != nil {
 		return nil, err
@@ -42,3 +45,7 @@ func listJobsForLocks(c *cli.Context, p Process) ([]lockreport.Job, error) {
 	}
 	return out, nil
 }
+
+// testOnlyJobsForLocks, when set by a test, stands in for the state
+// directory: it gives jobs in states a test cannot easily produce for real.
+var testOnlyJobsForLocks func() ([]lockreport.Job, error)

@@ -565,7 +565,14 @@ func (h *Host) log() string {
 // test ends, so nothing else can take it meanwhile.
 func ClosedTarget(t testing.TB) sshx.Target {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	// Darwin has no SOCK_CLOEXEC: set close-on-exec under ForkLock, as the net
+	// package does there, so that no child started meanwhile inherits the port.
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
