@@ -134,8 +134,11 @@ func configKeyword(line string) (key, rest string) {
 		return "", ""
 	}
 	i := strings.IndexAny(line, " \t\r=")
-	if i < 0 {
+	switch {
+	case i < 0:
 		return line, ""
+	case i == 0:
+		return "", "" // "=value" names no keyword: OpenSSH rejects the line
 	}
 	key, rest = line[:i], strings.TrimLeft(line[i:], " \t\r")
 	rest = strings.TrimPrefix(rest, "=")
