@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/hookshim/hookshim/internal/sshx"
 	"io"
 	"io/fs"
 	"os"
@@ -131,7 +132,7 @@ func checkDir(dir, flag string) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return exitcode.Newf(exitcode.CantCreate, "%s %s does not exist", flag, dir).
-			WithHint("create it first (mkdir -p %s), or choose another %s", dir, flag)
+			WithHint("create it first (mkdir -p %s), or choose another %s", sshx.Quote(dir), flag)
 	case err != nil:
 		return fsError(err, exitcode.CantCreate, "cannot use %s %s", flag, dir)
 	case !fi.IsDir():

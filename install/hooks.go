@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/hookshim/hookshim/internal/sshx"
 	"io"
 	"io/fs"
 	"os"
@@ -231,7 +232,7 @@ func checkHooksDir(dir string) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return exitcode.Newf(exitcode.NoInput, "hooks directory %s does not exist", dir).
-			WithHint("run from the root of the Kamal repository (the hooks are in .kamal/hooks), or create it: mkdir -p %s", dir)
+			WithHint("run from the root of the Kamal repository (the hooks are in .kamal/hooks), or create it: mkdir -p %s", sshx.Quote(dir))
 	case errors.Is(err, syscall.ENOTDIR):
 		return exitcode.Newf(exitcode.NoInput, "hooks directory %s does not exist (a part of the path is a file)", dir)
 	case err != nil:

@@ -87,7 +87,7 @@ func (r *Runner) conflict(o Ownership, why string) error {
 		return err.WithHint("hookshim looked for the lock of %s on %s; if this Kamal run took another, pass --service, --destination or --host to name it",
 			specName(r.Spec.Service, r.Spec.Destination), r.Store.Where())
 	}
-	if r.Wait > 0 {
+	if !r.waitUntil.IsZero() { // only a wait that began has waited
 		err.WithHint("waited %s for it to be released", r.Wait)
 	}
 	if !Gates(r.Hook) {

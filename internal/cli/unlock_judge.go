@@ -36,7 +36,7 @@ func judgeUnlock(l lockfile.Lock, o unlockOptions, where string) unlockVerdict {
 			return unlockVerdict{release: true, why: fmt.Sprintf("hookshim's hold for %s (token %s) is dead: %s", h.Hook, h.Token, v.Why)}
 		case liveness.Alive:
 			return unlockVerdict{refuse: exitcode.Newf(exitcode.Conflict, "lock %s on %s is a live hookshim hold for %s (token %s): %s; not removed", l.Path, where, h.Hook, h.Token, v.Why).
-				WithHint("it is released when its hook ends")}
+				WithHint("a running hookshim releases it when its hook ends; if hookshim itself was killed, run hookshim unlock again once the hook has ended: it then removes the hold without asking")}
 		}
 		return judgeByAge(l, o, where, "a hookshim hold of this machine that cannot be proven dead: "+v.Why)
 	}
