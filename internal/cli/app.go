@@ -56,7 +56,7 @@ func (p Process) LookupEnv(key string) (string, bool) {
 // exitcode.Report, so every user-facing error is printed in one place.
 func Main(p Process) int {
 	app := newApp(p)
-	err := app.Run(p.Args)
+	err := app.Run(interspersed(app, p.Args))
 	return exitcode.Report(escapedLines{p.Stderr}, err)
 }
 
@@ -89,7 +89,7 @@ func newApp(p Process) *cli.App {
 	app := &cli.App{
 		Name:                 "hookshim",
 		Usage:                "make Kamal hooks behave the same under every Kamal command, and show Kamal's deploy locks",
-		Version:              Version,
+		Version:              buildVersion(),
 		Reader:               p.Stdin,
 		Writer:               p.Stdout,
 		ErrWriter:            p.Stderr,
@@ -243,7 +243,7 @@ func versionCommand(p Process) *cli.Command {
 		Name:  "version",
 		Usage: "print hookshim's version",
 		Action: func(c *cli.Context) error {
-			_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", Version)
+			_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", c.App.Version)
 			return err
 		},
 	}

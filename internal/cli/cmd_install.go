@@ -68,7 +68,7 @@ One line per host. For a fleet of mixed architectures, pass one cross-built
 binary per platform (see the README); each host gets the one built for it:
   hookshim install --from-deploy --sudo \
     --binary dist/hookshim-linux-amd64 --binary dist/hookshim-linux-arm64
-Flags go before the targets: hookshim install --sudo --ssh web1 web2 web3`,
+Flags may come before or after the targets: hookshim install --ssh web1 web2 --sudo`,
 		Flags: withCommon(
 			&cli.StringFlag{Name: "bin-dir", Value: install.DefaultBinDir, Usage: "install the binary into `DIR` (on this machine, or on the hosts with --ssh)"},
 			&cli.StringSliceFlag{Name: "binary", Usage: "install `FILE` instead of the running hookshim (a cross-built release binary); repeatable: each host gets the one built for it"},
@@ -307,15 +307,10 @@ func installRemote(c *cli.Context, p Process) error {
 		}
 		settings = s
 	} else {
-		flagged := len(c.StringSlice("ssh"))
-		for i, arg := range append(c.StringSlice("ssh"), c.Args().Slice()...) {
+		for _, arg := range append(c.StringSlice("ssh"), c.Args().Slice()...) {
 			t, err := sshx.ParseTarget(arg)
 			if err != nil {
-				e := exitcode.New(exitcode.Usage, fmt.Errorf("%w; nothing was installed", err))
-				if i >= flagged && strings.HasPrefix(arg, "-") {
-					e.WithHint("flags go before the targets: hookshim install --sudo --ssh web1 web2")
-				}
-				return e
+				return exitcode.New(exitcode.Usage, fmt.Errorf("%w; nothing was installed", err))
 			}
 			targets = append(targets, t)
 		}
