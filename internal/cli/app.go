@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -130,14 +131,73 @@ func newApp(p Process) *cli.App {
 	return app
 }
 
-// usageError turns a flag-parsing error into a one-line error with exit status 64.
+// usageError turns a flag-parsing error into a one-line error with exit status
+// 64, in hookshim's words where Go's flag package's say little: a duration
+// without its unit, a mistyped flag (with the closest one the command takes).
 func usageError(c *cli.Context, err error) error {
 	name := "hookshim"
-	if c != nil && c.Command != nil && c.Command.Name != "" {
+	var flags []cli.Flag
+	if c != nil && c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
+		flags = c.Command.Flags
+	}
+	msg := err.Error()
+	if flag, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		flag = strings.TrimLeft(flag, "-")
+		if flags == nil && findFlag(commonFlags(), flag) != nil {
+			return exitcode.Newf(exitcode.Usage, "hookshim: --%s goes with a command, which is missing", flag).
+				WithHint("e.g. hookshim locks --%s ..., or hookshim --%s ... locks; 'hookshim --help' lists the commands", flag, flag)
+		}
+		e := exitcode.Newf(exitcode.Usage, "%s: unknown flag --%s", name, flag)
+		if s := suggestFlag(flags, flag); s != "" {
+			return e.WithHint("did you mean %s? run '%s --help' for the flags it takes", s, name)
+		}
+		return e.WithHint("run '%s --help' for the flags it takes", name)
+	}
+	var value, flag string
+	if n, _ := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &flag); n == 2 {
+		flag = strings.TrimSuffix(flag, ":")
+		if f := findFlag(flags, flag); f != nil {
+			if _, isDur := f.(*cli.DurationFlag); isDur && isNumber(value) {
+				return exitcode.Newf(exitcode.Usage, "%s: --%s %s has no unit: say %sm for minutes or %ss for seconds", name, flag, value, value, value).
+					WithHint("durations are numbers with units: 30s, 5m, 1h30m")
+			} else if isDur {
+				return exitcode.Newf(exitcode.Usage, "%s: --%s %q is not a duration", name, flag, value).
+					WithHint("durations are numbers with units: 30s, 5m, 1h30m")
+			}
+		}
+		return exitcode.Newf(exitcode.Usage, "%s: --%s %q is not a valid value", name, flag, value).
+			WithHint("run '%s --help' for the flags it takes", name)
 	}
 	return exitcode.New(exitcode.Usage, fmt.Errorf("%s: %w", name, err)).
 		WithHint("run '%s --help' for the flags it takes", name)
+}
+
+// isNumber says whether s is a plain number such as 5 or 1.5.
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// suggestFlag is urfave/cli's closest flag name (Jaro-Winkler), "" when it
+// has none (a build with urfave_cli_no_suggest, or no flags).
+func suggestFlag(flags []cli.Flag, typed string) string {
+	if cli.SuggestFlag == nil || len(flags) == 0 {
+		return ""
+	}
+	return cli.SuggestFlag(flags, typed, true)
+}
+
+// findFlag is the flag of that name (or alias) among flags, or nil.
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
 }
 
 // commonFlags are accepted by every command: logging, and where the lock lives.
