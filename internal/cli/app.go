@@ -57,8 +57,9 @@ func (p Process) LookupEnv(key string) (string, bool) {
 // exitcode.Report, so every user-facing error is printed in one place.
 func Main(p Process) int {
 	app := newApp(p)
-	err := app.Run(interspersed(app, p.Args))
-	return exitcode.Report(escapedLines{p.Stderr}, err)
+	args := interspersed(app, p.Args)
+	err := app.Run(args)
+	return exitcode.Report(stderrLines(p, args), err)
 }
 
 // escapedLines is where hookshim's own lines go on their way to stderr (log

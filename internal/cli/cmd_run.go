@@ -228,7 +228,7 @@ func newRunner(c *cli.Context, p Process) (r *shim.Runner, stop func(), err erro
 		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
 		Stamp:            selfStamp,
 		Performer:        performer,
-		Report:           func(err error) { exitcode.Report(escapedLines{p.Stderr}, err) },
+		Report:           func(err error) { exitcode.Report(stderrLines(p, p.Args), err) },
 	}, stop, nil
 }
 

@@ -85,7 +85,7 @@ func waitAction(c *cli.Context, p Process) error {
 				if firstErr == nil {
 					firstErr = err
 				} else {
-					exitcode.Report(escapedLines{p.Stderr}, err)
+					exitcode.Report(stderrLines(p, p.Args), err)
 				}
 			} else {
 				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, jobs.RanFor(j))
@@ -106,7 +106,7 @@ func waitAction(c *cli.Context, p Process) error {
 			names = append(names, fmt.Sprintf("%s (%s, %s)", j.ID, j.Hook, jobs.Describe(j)))
 		}
 		if firstErr != nil {
-			exitcode.Report(escapedLines{p.Stderr}, firstErr)
+			exitcode.Report(stderrLines(p, p.Args), firstErr)
 		}
 		return exitcode.Newf(exitcode.Conflict, "gave up waiting after %s; still pending: %s", timeout, strings.Join(names, ", ")).
 			WithHint("they go on in the background; wait again with: hookshim wait")
