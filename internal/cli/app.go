@@ -149,6 +149,10 @@ func usageError(c *cli.Context, err error) error {
 			return exitcode.Newf(exitcode.Usage, "hookshim: --%s goes with a command, which is missing", flag).
 				WithHint("e.g. hookshim locks --%s ..., or hookshim --%s ... locks; 'hookshim --help' lists the commands", flag, flag)
 		}
+		if flags != nil && findFlag(commonFlags(), flag) != nil {
+			return exitcode.Newf(exitcode.Usage, "%s: --%s changes nothing for %s, so it is not taken", name, flag, c.Command.Name).
+				WithHint("leave --%s out; 'hookshim %s --help' lists the flags %s takes", flag, c.Command.Name, c.Command.Name)
+		}
 		e := exitcode.Newf(exitcode.Usage, "%s: unknown flag --%s", name, flag)
 		if s := suggestFlag(flags, flag); s != "" {
 			return e.WithHint("did you mean %s? run '%s --help' for the flags it takes", s, name)
@@ -201,12 +205,30 @@ func findFlag(flags []cli.Flag, name string) cli.Flag {
 	return nil
 }
 
-// commonFlags are accepted by every command: logging, and where the lock lives.
+// commonFlags are the flags commands share: logging (every command), and
+// where the lock lives (the commands that look at it). A command takes only
+// those that change what it does (logFlags, rootFlag, sshFlags): a flag
+// that would change nothing is refused rather than silently ignored.
 func commonFlags() []cli.Flag {
+	return append(append(logFlags(), rootFlag()), sshFlags()...)
+}
+
+// logFlags are --log-format and --log-level.
+func logFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console or json"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
-		&cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"},
+	}
+}
+
+// rootFlag is --root.
+func rootFlag() cli.Flag {
+	return &cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"}
+}
+
+// sshFlags are --ssh-config and --ssh-timeout.
+func sshFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "ssh-config", Usage: "pass `FILE` to ssh as -F, none for no file (default: ssh: config: in config/deploy.yml, else ssh's own ~/.ssh/config and /etc/ssh/ssh_config); env HOOKSHIM_SSH_CONFIG"},
 		sshTimeoutFlag(),
 	}
@@ -214,6 +236,11 @@ func commonFlags() []cli.Flag {
 
 // withCommon appends the common flags to a command's own.
 func withCommon(flags ...cli.Flag) []cli.Flag { return append(flags, commonFlags()...) }
+
+// withLog appends logFlags and the others given to a command's own flags.
+func withLog(flags []cli.Flag, others ...cli.Flag) []cli.Flag {
+	return append(append(flags, logFlags()...), others...)
+}
 
 // newLogger builds the zerolog logger a command logs through, writing to stderr.
 // The console format prints "hookshim: message key=value", one line per event.

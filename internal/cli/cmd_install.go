@@ -69,7 +69,7 @@ binary per platform (see the README); each host gets the one built for it:
   hookshim install --from-deploy --sudo \
     --binary dist/hookshim-linux-amd64 --binary dist/hookshim-linux-arm64
 Flags may come before or after the targets: hookshim install --ssh web1 web2 --sudo`,
-		Flags: withCommon(
+		Flags: withLog([]cli.Flag{
 			&cli.StringFlag{Name: "bin-dir", Value: install.DefaultBinDir, Usage: "install the binary into `DIR` (on this machine, or on the hosts with --ssh)"},
 			&cli.StringSliceFlag{Name: "binary", Usage: "install `FILE` instead of the running hookshim (a cross-built release binary); repeatable: each host gets the one built for it"},
 			&cli.StringFlag{Name: "hooks", Usage: "write hook stubs into the Kamal hooks `DIR` (e.g. .kamal/hooks)"},
@@ -85,7 +85,7 @@ Flags may come before or after the targets: hookshim install --ssh web1 web2 --s
 			&cli.BoolFlag{Name: "sudo", Usage: "on the hosts, write with 'sudo -n' (passwordless sudo)"},
 			&cli.IntFlag{Name: "parallel", Value: install.DefaultParallel, Usage: "work on at most `N` hosts at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up on a host after `D`"},
-		),
+		}, sshFlags()...),
 		Action: func(c *cli.Context) error { return installAction(c, p) },
 	}
 }

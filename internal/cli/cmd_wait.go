@@ -33,12 +33,12 @@ Exit status: 0 every job succeeded (or there was none); the first failed job's
 status otherwise (the hook's own; 75 for a job that expired waiting for the
 lock; 70 for one whose waiter died); 75 when --timeout passed first; 66 a named
 job does not exist; 65 a named job's record is corrupt.`,
-		Flags: withCommon(
+		Flags: withLog([]cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "stop waiting after `D` (exit 75); 0 waits as long as the jobs do"},
 			stateDirFlag(),
 			&cli.StringFlag{Name: "service", Usage: "only the jobs of service `NAME`; env HOOKSHIM_SERVICE"},
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "only the jobs of `DESTINATION`; env HOOKSHIM_DESTINATION"},
-		),
+		}),
 		Action: func(c *cli.Context) error { return waitAction(c, p) },
 	}
 }
