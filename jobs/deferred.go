@@ -116,6 +116,7 @@ func claimForWaiter(ctx context.Context, d Deferred) (*Claimed, error) {
 // job's: its run policy, and no proof that the lock is ours.
 func prepareRunner(r *shim.Runner, j Job, kamalLockSet bool) {
 	how := "once nobody holds it (Kamal < 2.6)"
+	r.DeferredFrom = r.Policy
 	r.Policy = shim.Strict
 	// A deferred hook waits for the lock whatever kind it is: deferring was
 	// the decision to run once it is released, a manual lock included.

@@ -22,6 +22,10 @@ type Runner struct {
 	Hook   string
 	Steps  []Step
 	Policy Policy
+	// DeferredFrom is the policy the user chose, when this Runner runs a
+	// deferred hook: jobs sets Policy to strict or hold for the wait, and
+	// the log names the user's policy, not that one.
+	DeferredFrom Policy
 	// Wait bounds how long to wait for someone else's lock; Poll is how often to look.
 	Wait, Poll time.Duration
 	// ConflictExitCode is the status of a refusal (default exitcode.Conflict).
@@ -119,7 +123,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.Layouts = lockfile.Layouts
 	}
 	if !LooksAtLock(r.Hook) || r.Store == nil {
-		r.Log.Info().Msgf("%s: runs before Kamal reaches any host (it may be what makes SSH work), so the lock is not looked at; running now (policy %s)", r.Hook, r.Policy)
+		r.Log.Info().Msgf("%s: runs before Kamal reaches any host (it may be what makes SSH work), so the lock is not looked at; running now (%s)", r.Hook, r.policyNote())
 		return r.exec(ctx, identityEnv(r.Env, "", lockfile.Lock{}, "", false))
 	}
 	if err := r.checkHoldValues(); err != nil {
@@ -251,9 +255,18 @@ func (r *Runner) act(ctx context.Context, o Ownership) error {
 	}
 }
 
+// policyNote names the policy in a log line: "policy hold", or for a
+// deferred hook the policy the user chose, "deferred under policy auto".
+func (r *Runner) policyNote() string {
+	if r.DeferredFrom != "" {
+		return "deferred under policy " + string(r.DeferredFrom)
+	}
+	return "policy " + string(r.Policy)
+}
+
 // decided writes the one line that says what was decided and why.
 func (r *Runner) decided(o Ownership, what, why string) {
-	msg := fmt.Sprintf("%s: lock %s on %s is %s; %s (policy %s)", r.Hook, o.Lock.Path, r.Store.Where(), describe(o, r.Now()), what, r.Policy)
+	msg := fmt.Sprintf("%s: lock %s on %s is %s; %s (%s)", r.Hook, o.Lock.Path, r.Store.Where(), describe(o, r.Now()), what, r.policyNote())
 	if why != "" {
 		msg += ": " + why
 	}

@@ -60,7 +60,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 				s = r.redial(s)
 				continue
 			case held == nil:
-				r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (policy %s)", r.Hook, t.path, s.Where(), r.Policy)
+				r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (%s)", r.Hook, t.path, s.Where(), r.policyNote())
 				return r.runHeld(ctx, t)
 			}
 			now := Classify(held.Lock, r.caller(s))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -56,8 +57,9 @@ func (p Process) LookupEnv(key string) (string, bool) {
 // exitcode.Report, so every user-facing error is printed in one place.
 func Main(p Process) int {
 	app := newApp(p)
-	err := app.Run(p.Args)
-	return exitcode.Report(escapedLines{p.Stderr}, err)
+	args := interspersed(app, p.Args)
+	err := app.Run(args)
+	return exitcode.Report(stderrLines(p, args), err)
 }
 
 // escapedLines is where hookshim's own lines go on their way to stderr (log
@@ -89,7 +91,7 @@ func newApp(p Process) *cli.App {
 	app := &cli.App{
 		Name:                 "hookshim",
 		Usage:                "make Kamal hooks behave the same under every Kamal command, and show Kamal's deploy locks",
-		Version:              Version,
+		Version:              buildVersion(),
 		Reader:               p.Stdin,
 		Writer:               p.Stdout,
 		ErrWriter:            p.Stderr,
@@ -130,22 +132,103 @@ func newApp(p Process) *cli.App {
 	return app
 }
 
-// usageError turns a flag-parsing error into a one-line error with exit status 64.
+// usageError turns a flag-parsing error into a one-line error with exit status
+// 64, in hookshim's words where Go's flag package's say little: a duration
+// without its unit, a mistyped flag (with the closest one the command takes).
 func usageError(c *cli.Context, err error) error {
 	name := "hookshim"
-	if c != nil && c.Command != nil && c.Command.Name != "" {
+	var flags []cli.Flag
+	if c != nil && c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
+		flags = c.Command.Flags
+	}
+	msg := err.Error()
+	if flag, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		flag = strings.TrimLeft(flag, "-")
+		if flags == nil && findFlag(commonFlags(), flag) != nil {
+			return exitcode.Newf(exitcode.Usage, "hookshim: --%s goes with a command, which is missing", flag).
+				WithHint("e.g. hookshim locks --%s ..., or hookshim --%s ... locks; 'hookshim --help' lists the commands", flag, flag)
+		}
+		if flags != nil && findFlag(commonFlags(), flag) != nil {
+			return exitcode.Newf(exitcode.Usage, "%s: --%s changes nothing for %s, so it is not taken", name, flag, c.Command.Name).
+				WithHint("leave --%s out; 'hookshim %s --help' lists the flags %s takes", flag, c.Command.Name, c.Command.Name)
+		}
+		e := exitcode.Newf(exitcode.Usage, "%s: unknown flag --%s", name, flag)
+		if s := suggestFlag(flags, flag); s != "" {
+			return e.WithHint("did you mean %s? run '%s --help' for the flags it takes", s, name)
+		}
+		return e.WithHint("run '%s --help' for the flags it takes", name)
+	}
+	var value, flag string
+	if n, _ := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &flag); n == 2 {
+		flag = strings.TrimSuffix(flag, ":")
+		if f := findFlag(flags, flag); f != nil {
+			if _, isDur := f.(*cli.DurationFlag); isDur && isNumber(value) {
+				return exitcode.Newf(exitcode.Usage, "%s: --%s %s has no unit: say %sm for minutes or %ss for seconds", name, flag, value, value, value).
+					WithHint("durations are numbers with units: 30s, 5m, 1h30m")
+			} else if isDur {
+				return exitcode.Newf(exitcode.Usage, "%s: --%s %q is not a duration", name, flag, value).
+					WithHint("durations are numbers with units: 30s, 5m, 1h30m")
+			}
+		}
+		return exitcode.Newf(exitcode.Usage, "%s: --%s %q is not a valid value", name, flag, value).
+			WithHint("run '%s --help' for the flags it takes", name)
 	}
 	return exitcode.New(exitcode.Usage, fmt.Errorf("%s: %w", name, err)).
 		WithHint("run '%s --help' for the flags it takes", name)
 }
 
-// commonFlags are accepted by every command: logging, and where the lock lives.
+// isNumber says whether s is a plain number such as 5 or 1.5.
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// suggestFlag is urfave/cli's closest flag name (Jaro-Winkler), "" when it
+// has none (a build with urfave_cli_no_suggest, or no flags).
+func suggestFlag(flags []cli.Flag, typed string) string {
+	if cli.SuggestFlag == nil || len(flags) == 0 {
+		return ""
+	}
+	return cli.SuggestFlag(flags, typed, true)
+}
+
+// findFlag is the flag of that name (or alias) among flags, or nil.
+func findFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// commonFlags are the flags commands share: logging (every command), and
+// where the lock lives (the commands that look at it). A command takes only
+// those that change what it does (logFlags, rootFlag, sshFlags): a flag
+// that would change nothing is refused rather than silently ignored.
 func commonFlags() []cli.Flag {
+	return append(append(logFlags(), rootFlag()), sshFlags()...)
+}
+
+// logFlags are --log-format and --log-level.
+func logFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console or json"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
-		&cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"},
+	}
+}
+
+// rootFlag is --root.
+func rootFlag() cli.Flag {
+	return &cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"}
+}
+
+// sshFlags are --ssh-config and --ssh-timeout.
+func sshFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "ssh-config", Usage: "pass `FILE` to ssh as -F, none for no file (default: ssh: config: in config/deploy.yml, else ssh's own ~/.ssh/config and /etc/ssh/ssh_config); env HOOKSHIM_SSH_CONFIG"},
 		sshTimeoutFlag(),
 	}
@@ -153,6 +236,11 @@ func commonFlags() []cli.Flag {
 
 // withCommon appends the common flags to a command's own.
 func withCommon(flags ...cli.Flag) []cli.Flag { return append(flags, commonFlags()...) }
+
+// withLog appends logFlags and the others given to a command's own flags.
+func withLog(flags []cli.Flag, others ...cli.Flag) []cli.Flag {
+	return append(append(flags, logFlags()...), others...)
+}
 
 // newLogger builds the zerolog logger a command logs through, writing to stderr.
 // The console format prints "hookshim: message key=value", one line per event.
@@ -243,7 +331,7 @@ func versionCommand(p Process) *cli.Command {
 		Name:  "version",
 		Usage: "print hookshim's version",
 		Action: func(c *cli.Context) error {
-			_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", Version)
+			_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", c.App.Version)
 			return err
 		},
 	}

@@ -3,17 +3,21 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/install"
 	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/sshx"
+	"github.com/hookshim/hookshim/shim"
 )
 
 // installCommand is `hookshim install`, in three modes:
@@ -64,8 +68,8 @@ One line per host. For a fleet of mixed architectures, pass one cross-built
 binary per platform (see the README); each host gets the one built for it:
   hookshim install --from-deploy --sudo \
     --binary dist/hookshim-linux-amd64 --binary dist/hookshim-linux-arm64
-Flags go before the targets: hookshim install --sudo --ssh web1 web2 web3`,
-		Flags: withCommon(
+Flags may come before or after the targets: hookshim install --ssh web1 web2 --sudo`,
+		Flags: withLog([]cli.Flag{
 			&cli.StringFlag{Name: "bin-dir", Value: install.DefaultBinDir, Usage: "install the binary into `DIR` (on this machine, or on the hosts with --ssh)"},
 			&cli.StringSliceFlag{Name: "binary", Usage: "install `FILE` instead of the running hookshim (a cross-built release binary); repeatable: each host gets the one built for it"},
 			&cli.StringFlag{Name: "hooks", Usage: "write hook stubs into the Kamal hooks `DIR` (e.g. .kamal/hooks)"},
@@ -81,7 +85,7 @@ Flags go before the targets: hookshim install --sudo --ssh web1 web2 web3`,
 			&cli.BoolFlag{Name: "sudo", Usage: "on the hosts, write with 'sudo -n' (passwordless sudo)"},
 			&cli.IntFlag{Name: "parallel", Value: install.DefaultParallel, Usage: "work on at most `N` hosts at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up on a host after `D`"},
-		),
+		}, sshFlags()...),
 		Action: func(c *cli.Context) error { return installAction(c, p) },
 	}
 }
@@ -219,9 +223,15 @@ func installHooks(c *cli.Context, p Process) error {
 	if c.Bool("all") {
 		h.Names = append(append([]string(nil), install.KamalHooks...), h.Names...)
 	}
+	log, err := newLogger(c, p)
+	if err != nil {
+		return err
+	}
 	do := install.InstallHooks
 	if c.Bool("uninstall") {
 		do = install.UninstallHooks
+	} else {
+		warnUnknownHooks(log, h.Names)
 	}
 	results, err := do(h)
 	for _, r := range results {
@@ -229,7 +239,44 @@ func installHooks(c *cli.Context, p Process) error {
 			err = werr
 		}
 	}
+	if err == nil && !c.Bool("uninstall") {
+		warnStrayHookFiles(log, c.String("hooks"), h.Dir)
+	}
 	return err
+}
+
+// warnUnknownHooks warns about a --hook name Kamal never runs (a typo such as
+// post-deplyo): the stub is still written, since hook names are not ours to
+// police, but it would never run.
+func warnUnknownHooks(log zerolog.Logger, names []string) {
+	for _, n := range names {
+		if !slices.Contains(shim.KamalHooks, n) {
+			log.Warn().Msgf("%s: Kamal never runs a hook of that name; its hooks are %s", n, strings.Join(shim.KamalHooks, ", "))
+		}
+	}
+}
+
+// warnStrayHookFiles points out files in the hooks directory that Kamal will
+// never run: Kamal 2.12 (lib/kamal/commands/hook.rb) runs HOOKS_PATH/NAME,
+// the exact name with no extension and no arguments, so post-deploy.sh and
+// git's *.sample files are dead. shown is the directory as the user typed it.
+func warnStrayHookFiles(log zerolog.Logger, shown, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // install already said what is wrong with the directory
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || slices.Contains(shim.KamalHooks, name) {
+			continue
+		}
+		why := "Kamal runs a hook only by its exact name"
+		base, _, _ := strings.Cut(name, ".")
+		if slices.Contains(shim.KamalHooks, base) {
+			why = fmt.Sprintf("Kamal runs %s, the exact name with no extension", filepath.Join(shown, base))
+		}
+		log.Warn().Msgf("%s: Kamal never runs this file (%s); its hooks are %s", filepath.Join(shown, name), why, strings.Join(shim.KamalHooks, ", "))
+	}
 }
 
 func installRemote(c *cli.Context, p Process) error {
@@ -260,15 +307,10 @@ func installRemote(c *cli.Context, p Process) error {
 		}
 		settings = s
 	} else {
-		flagged := len(c.StringSlice("ssh"))
-		for i, arg := range append(c.StringSlice("ssh"), c.Args().Slice()...) {
+		for _, arg := range append(c.StringSlice("ssh"), c.Args().Slice()...) {
 			t, err := sshx.ParseTarget(arg)
 			if err != nil {
-				e := exitcode.New(exitcode.Usage, fmt.Errorf("%w; nothing was installed", err))
-				if i >= flagged && strings.HasPrefix(arg, "-") {
-					e.WithHint("flags go before the targets: hookshim install --sudo --ssh web1 web2")
-				}
-				return e
+				return exitcode.New(exitcode.Usage, fmt.Errorf("%w; nothing was installed", err))
 			}
 			targets = append(targets, t)
 		}

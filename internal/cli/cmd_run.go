@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -60,6 +63,12 @@ func runAction(c *cli.Context, p Process) error {
 		return err
 	}
 	defer stop()
+	if r.FromDir && len(r.Steps) == 0 {
+		// A stub with no HOOK.d beside it is what a fresh clone holds: git keeps
+		// no empty directory. Nothing to run is not an error for Kamal to abort on.
+		r.Log.Info().Msgf("%s: nothing to run: %s is missing or empty", r.Hook, filepath.Join(r.HooksDir, r.Hook+".d"))
+		return nil
+	}
 	r.Watch = lockWatch(r)
 	// Deferred hooks (defer_run.go): sets r.Defer.
 	if err := setupDefer(c, p, r); err != nil {
@@ -89,6 +98,18 @@ func runArgs(c *cli.Context) (hook string, command, hookArgs []string, err error
 		return hook, command, nil, nil
 	}
 	return hook, nil, rest, nil
+}
+
+// planSteps is shim.Plan, except that a missing HOOK.d is nothing to run
+// (no steps, no error): `install --hooks` creates it empty and git does not
+// keep empty directories, so every fresh clone lacks it.
+func planSteps(hooksDir, hook string, command, hookArgs []string) ([]shim.Step, error) {
+	if command == nil {
+		if _, err := os.Lstat(filepath.Join(hooksDir, hook+".d")); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	return shim.Plan(hooksDir, hook, command, hookArgs)
 }
 
 // runPlan is what `hookshim run` resolved about where the lock is and what
@@ -124,7 +145,7 @@ func planRun(c *cli.Context, p Process, hook string, command, hookArgs []string)
 	if err := rp.spec.Validate(); err != nil {
 		return rp, exitcode.New(exitcode.Usage, err)
 	}
-	if rp.steps, err = shim.Plan(s.HooksDir, hook, command, hookArgs); err != nil {
+	if rp.steps, err = planSteps(s.HooksDir, hook, command, hookArgs); err != nil {
 		return rp, err
 	}
 	if rp.kamal.Range, err = callerRange(c, p, rp.kamal, hook); err != nil {
@@ -207,7 +228,7 @@ func newRunner(c *cli.Context, p Process) (r *shim.Runner, stop func(), err erro
 		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
 		Stamp:            selfStamp,
 		Performer:        performer,
-		Report:           func(err error) { exitcode.Report(escapedLines{p.Stderr}, err) },
+		Report:           func(err error) { exitcode.Report(stderrLines(p, p.Args), err) },
 	}, stop, nil
 }
 

@@ -33,12 +33,12 @@ Exit status: 0 every job succeeded (or there was none); the first failed job's
 status otherwise (the hook's own; 75 for a job that expired waiting for the
 lock; 70 for one whose waiter died); 75 when --timeout passed first; 66 a named
 job does not exist; 65 a named job's record is corrupt.`,
-		Flags: withCommon(
+		Flags: withLog([]cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "stop waiting after `D` (exit 75); 0 waits as long as the jobs do"},
 			stateDirFlag(),
 			&cli.StringFlag{Name: "service", Usage: "only the jobs of service `NAME`; env HOOKSHIM_SERVICE"},
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "only the jobs of `DESTINATION`; env HOOKSHIM_DESTINATION"},
-		),
+		}),
 		Action: func(c *cli.Context) error { return waitAction(c, p) },
 	}
 }
@@ -85,7 +85,7 @@ func waitAction(c *cli.Context, p Process) error {
 				if firstErr == nil {
 					firstErr = err
 				} else {
-					exitcode.Report(escapedLines{p.Stderr}, err)
+					exitcode.Report(stderrLines(p, p.Args), err)
 				}
 			} else {
 				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, jobs.RanFor(j))
@@ -106,7 +106,7 @@ func waitAction(c *cli.Context, p Process) error {
 			names = append(names, fmt.Sprintf("%s (%s, %s)", j.ID, j.Hook, jobs.Describe(j)))
 		}
 		if firstErr != nil {
-			exitcode.Report(escapedLines{p.Stderr}, firstErr)
+			exitcode.Report(stderrLines(p, p.Args), firstErr)
 		}
 		return exitcode.Newf(exitcode.Conflict, "gave up waiting after %s; still pending: %s", timeout, strings.Join(names, ", ")).
 			WithHint("they go on in the background; wait again with: hookshim wait")

@@ -55,6 +55,6 @@ func waiterAction(c *cli.Context, p Process) error {
 		Runner:       r,
 		KamalLockSet: kamalLockSet,
 		ByHand:       func(repoDir string) string { return byHand(c, repoDir) },
-		Report:       func(err error) int { return exitcode.Report(escapedLines{p.Stderr}, err) },
+		Report:       func(err error) int { return exitcode.Report(stderrLines(p, p.Args), err) },
 	})
 }

@@ -29,10 +29,10 @@ moments of the release instead of at the next poll.
 
 Exit status: 0 gone; 75 --timeout passed (or, with --until-eof, standard input
 ended) with LOCKDIR still there; 74 the directory cannot be watched.`,
-		Flags: withCommon(
+		Flags: withLog([]cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "give up after `D` (0: never)"},
 			&cli.BoolFlag{Name: "until-eof", Usage: "also give up when standard input reaches end-of-file (the caller over SSH went away)"},
-		),
+		}, rootFlag()),
 		Action: func(c *cli.Context) error { return watchAction(c, p) },
 	}
 }
