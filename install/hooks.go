@@ -16,9 +16,10 @@ import (
 )
 
 // KamalHooks are the hook names Kamal 2 runs, in the order it runs them; `--all`
-// installs a stub for each.
+// installs a stub for each (docker-setup runs under kamal setup and kamal
+// server bootstrap: Kamal 2.12 lib/kamal/cli/server.rb).
 var KamalHooks = []string{
-	"pre-connect", "pre-build", "pre-deploy", "post-deploy",
+	"pre-connect", "docker-setup", "pre-build", "pre-deploy", "post-deploy",
 	"pre-app-boot", "post-app-boot", "pre-proxy-reboot", "post-proxy-reboot",
 }
 
