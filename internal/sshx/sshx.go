@@ -57,6 +57,19 @@ type Client struct {
 	ServerAliveInterval time.Duration
 	Options             []string // extra options as "Key=Value", each passed after -o
 	ProxyJump           string   // passed as -J when non-empty
+
+	// ShareDir, when set, makes Run, Command and Dial share one connection per
+	// target across processes: an OpenSSH ControlMaster, started detached the
+	// first time (see startMaster), that stays SharePersist (default
+	// DefaultPersist) after its last session, its socket in ShareDir (made
+	// 0700 and checked like ~/.ssh: see ShareDir()) and named by the user,
+	// host, port and the options that change the connection. The user's own
+	// ControlPath for the host, when set, is used instead. A master that has
+	// gone, or a stale socket, means a new master (a fresh connection), and
+	// when sharing cannot be set up at all the ssh connects on its own:
+	// neither is an error.
+	ShareDir     string
+	SharePersist time.Duration
 }
 
 // DefaultServerAliveInterval is the keepalive interval when
@@ -218,7 +231,19 @@ func (c *Client) args(t Target, first, flags []string, direct bool, tail ...stri
 // a process ssh leaves holding its output (a ProxyJump helper) cannot make Wait
 // hang once ssh has gone.
 func (c *Client) Command(ctx context.Context, t Target, script string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, c.binary(), c.Args(t, script)...)
+	sock, _ := c.sharedSocket(ctx, t)
+	return c.command(ctx, t, sock, script)
+}
+
+// command is the ssh for script on t, through the master on sock when sock is
+// not "". It keeps every option of a direct connection: should the master be
+// gone by the time it runs, ssh connects on its own.
+func (c *Client) command(ctx context.Context, t Target, sock, script string) *exec.Cmd {
+	args := c.Args(t, script)
+	if sock != "" {
+		args = c.args(t, []string{"ControlMaster=no", "ControlPath=" + sock}, nil, true, remoteCommand(script))
+	}
+	cmd := exec.CommandContext(ctx, c.binary(), args...)
 	cmd.WaitDelay = waitDelay
 	return cmd
 }
@@ -238,7 +263,11 @@ func (c *Client) Run(ctx context.Context, t Target, script string, stdin io.Read
 	if strings.IndexByte(script, 0) >= 0 {
 		return Result{}, fmt.Errorf("ssh %s: the script holds a NUL byte, which cannot be sent", t)
 	}
-	return run(ctx, c.Command(ctx, t, script), c, t, stdin)
+	sock, err := c.sharedSocket(ctx, t)
+	if err != nil {
+		return Result{}, err
+	}
+	return run(ctx, c.command(ctx, t, sock, script), c, t, stdin)
 }
 
 // run runs cmd (an ssh that c built for t) and sorts out its result the way Run
