@@ -97,7 +97,7 @@ func (c *Client) Dial(ctx context.Context, t Target) (*Conn, error) {
 		return nil, err
 	}
 	if c.ShareDir != "" {
-		sock, err := c.sharedSocket(ctx, t)
+		sock, _, err := c.sharedSocket(ctx, t)
 		if err != nil {
 			return nil, err
 		}

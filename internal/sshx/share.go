@@ -102,22 +102,22 @@ func masterAlive(sock string) (alive, stale bool) {
 //
 // The user's own ControlPath for t (ssh -G) wins over hookshim's directory:
 // a master is started there too, unless their ControlMaster is "no".
-func (c *Client) sharedSocket(ctx context.Context, t Target) (string, error) {
+func (c *Client) sharedSocket(ctx context.Context, t Target) (sock string, live bool, err error) {
 	if c.ShareDir == "" {
-		return "", nil
+		return "", false, nil
 	}
 	sock, start, persist := c.userControlPath(t)
 	if sock == "" {
 		if err := privateDir(c.ShareDir); err != nil {
-			return "", nil
+			return "", false, nil
 		}
 		sock = filepath.Join(c.ShareDir, c.shareKey(t))
 	}
 	if alive, _ := masterAlive(sock); alive || !start {
-		return sock, nil
+		return sock, alive, nil
 	}
 	if err := privateDir(c.ShareDir); err != nil {
-		return "", nil
+		return "", false, nil
 	}
 	// One master per socket: two hooks starting at once must not both start
 	// one (ssh with ControlMaster=yes on a taken socket warns, connects on its
@@ -125,25 +125,25 @@ func (c *Client) sharedSocket(ctx context.Context, t Target) (string, error) {
 	lock := flock.New(filepath.Join(c.ShareDir, shareKeyOf(sock)+".lock"))
 	if ok, err := lock.TryLockContext(ctx, 10*time.Millisecond); !ok || err != nil {
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("ssh %s: %w", t, ctx.Err())
+			return "", false, fmt.Errorf("ssh %s: %w", t, ctx.Err())
 		}
-		return "", nil
+		return "", false, nil
 	}
 	defer lock.Unlock()
 	alive, stale := masterAlive(sock)
 	if alive {
-		return sock, nil
+		return sock, true, nil
 	}
 	if stale {
 		os.Remove(sock) // a master that died left it
 	}
 	if err := c.startMaster(ctx, t, sock, persist); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if alive, _ := masterAlive(sock); !alive {
-		return "", nil
+		return "", false, nil
 	}
-	return sock, nil
+	return sock, true, nil
 }
 
 // shareKeyOf names the lock file of a socket path.

@@ -70,6 +70,8 @@ type Client struct {
 	// neither is an error.
 	ShareDir     string
 	SharePersist time.Duration
+
+	viaMaster bool // args: through a live master, so no host key policy
 }
 
 // DefaultServerAliveInterval is the keepalive interval when
@@ -196,7 +198,7 @@ func (c *Client) args(t Target, first, flags []string, direct bool, tail ...stri
 	for _, o := range c.Options {
 		a = append(a, "-o", o)
 	}
-	if direct {
+	if direct && !c.viaMaster {
 		for _, o := range c.hostKeyOptions(t) {
 			a = append(a, "-o", o)
 		}
@@ -231,17 +233,24 @@ func (c *Client) args(t Target, first, flags []string, direct bool, tail ...stri
 // a process ssh leaves holding its output (a ProxyJump helper) cannot make Wait
 // hang once ssh has gone.
 func (c *Client) Command(ctx context.Context, t Target, script string) *exec.Cmd {
-	sock, _ := c.sharedSocket(ctx, t)
-	return c.command(ctx, t, sock, script)
+	sock, live, _ := c.sharedSocket(ctx, t)
+	return c.command(ctx, t, sock, live, script)
 }
 
 // command is the ssh for script on t, through the master on sock when sock is
-// not "". It keeps every option of a direct connection: should the master be
-// gone by the time it runs, ssh connects on its own.
-func (c *Client) command(ctx context.Context, t Target, sock, script string) *exec.Cmd {
+// not "". It keeps the options of a direct connection: should the master be
+// gone by the time it runs, ssh connects on its own. Through a live master
+// (live) the host key policy is left out: the master checked the key, and
+// finding out whether the config sets StrictHostKeyChecking can cost an
+// `ssh -G`, which would be most of a shared run's cost. Should ssh still
+// connect on its own, the host's key is in known_hosts by then, and the
+// config's own policy applies.
+func (c *Client) command(ctx context.Context, t Target, sock string, live bool, script string) *exec.Cmd {
 	args := c.Args(t, script)
 	if sock != "" {
-		args = c.args(t, []string{"ControlMaster=no", "ControlPath=" + sock}, nil, true, remoteCommand(script))
+		cc := *c
+		cc.viaMaster = live
+		args = cc.args(t, []string{"ControlMaster=no", "ControlPath=" + sock}, nil, true, remoteCommand(script))
 	}
 	cmd := exec.CommandContext(ctx, c.binary(), args...)
 	cmd.WaitDelay = waitDelay
@@ -263,11 +272,11 @@ func (c *Client) Run(ctx context.Context, t Target, script string, stdin io.Read
 	if strings.IndexByte(script, 0) >= 0 {
 		return Result{}, fmt.Errorf("ssh %s: the script holds a NUL byte, which cannot be sent", t)
 	}
-	sock, err := c.sharedSocket(ctx, t)
+	sock, live, err := c.sharedSocket(ctx, t)
 	if err != nil {
 		return Result{}, err
 	}
-	return run(ctx, c.command(ctx, t, sock, script), c, t, stdin)
+	return run(ctx, c.command(ctx, t, sock, live, script), c, t, stdin)
 }
 
 // run runs cmd (an ssh that c built for t) and sorts out its result the way Run
