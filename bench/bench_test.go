@@ -13,7 +13,7 @@ import (
 // checks that every section produced numbers; it asserts no timing.
 func TestBenchQuick(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts 17 sshd hosts and builds hookshim; skipped with -short")
+		t.Skip("starts 65 sshd hosts and builds hookshim; skipped with -short")
 	}
 	cfg := quickConfig()
 	cfg.Command = "go test ./bench -run TestBenchQuick"
@@ -32,7 +32,7 @@ func TestBenchQuick(t *testing.T) {
 	text := string(md)
 	for _, want := range []string{
 		"## Summary", "`uname -a`", "1. Local", "`flock FILE true`", "2. One remote lock check",
-		"3. `hookshim locks` over 1, 4 and 16 hosts", "| 16 |", "4. Local scan of 1,000",
+		"2b. The wrapped hooks of one deploy", "3. `hookshim locks` over 1, 4, 16 and 64 hosts", "| 16 |", "| 64 |", "find DIR -name details", "4. Local scan of 1,000",
 		"5. Release-to-hook-start latency", "Kamal's own `--lock-wait`", "6. Peak RSS", "static binary size",
 		"7. Hot functions", "ParseDetails", "LocalScan1000",
 	} {

@@ -65,7 +65,7 @@ func main() {
 }
 
 func fullConfig() config {
-	return config{Local: 300, Remote: 60, Multi: 30, Scan: 60, Latency: 15, PollLatency: 11}
+	return config{Local: 300, Remote: 60, Multi: 15, Scan: 60, Latency: 15, PollLatency: 11}
 }
 
 func quickConfig() config {
@@ -85,6 +85,7 @@ type bench struct {
 	golibs  string   // an empty Go program linking hookshim's libraries (bench/golibs)
 	env     []string // clean environment for it
 	repo    string   // a working directory with no config/deploy.yml
+	runDir  string   // XDG_RUNTIME_DIR of the runs: hookshim's shared SSH masters live in it
 	hosts   []*sshtest.Host
 	watchH  *sshtest.Host // a host with hookshim installed (for `hookshim watch`)
 	deferOK bool          // deferred hooks are built in
@@ -126,6 +127,11 @@ func run(cfg config, stdout io.Writer) error {
 	must(os.MkdirAll(b.repo, 0o755))
 	home := filepath.Join(b.tmp, "home")
 	must(os.MkdirAll(home, 0o755))
+	// Short: the shared masters' sockets live under it.
+	if b.runDir, err = os.MkdirTemp("/tmp", "hsr"); err != nil {
+		return err
+	}
+	tb.Cleanup(func() { b.exitMasters(); os.RemoveAll(b.runDir) })
 	b.env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
@@ -135,6 +141,7 @@ func run(cfg config, stdout io.Writer) error {
 		"LC_ALL=C",
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=/dev/null",
+		"XDG_RUNTIME_DIR=" + b.runDir,
 	}
 
 	step := func(name string, f func() error) error {
@@ -151,10 +158,11 @@ func run(cfg config, stdout io.Writer) error {
 		f    func() error
 	}{
 		{"building hookshim (CGO_ENABLED=0 -tags " + shipTags + ")", b.build},
-		{"starting 17 sshd hosts on 127.0.0.1-17", b.startHosts},
-		{"local: hookshim run vs true vs flock", b.benchLocal},
+		{"starting 65 sshd hosts on 127.0.0.1-64", b.startHosts},
+		{"local: hookshim run vs bench/gowrap", b.benchLocal},
 		{"remote: one lock check vs ssh true", b.benchRemote},
-		{"remote: locks over 1, 4, 16 hosts", b.benchMulti},
+		{"remote: the 8 wrapped hooks of one deploy vs one hook", b.benchDeploy},
+		{"remote: locks over 1, 4, 16, 64 hosts", b.benchMulti},
 		{"local scan of 1,000 lock directories", b.benchScan},
 		{"release-to-hook-start latency", b.benchLatency},
 		{"peak RSS", b.benchRSS},
@@ -239,7 +247,7 @@ func (b *bench) build() error {
 }
 
 func (b *bench) startHosts() error {
-	b.hosts = sshtest.StartN(b.tb, 16)
+	b.hosts = sshtest.StartN(b.tb, 64)
 	b.watchH = sshtest.Start(b.tb, sshtest.Options{Addr: "127.0.0.17", HostBin: filepath.Dir(b.bin)})
 	return nil
 }
@@ -251,14 +259,26 @@ func (b *bench) spec(name string, argv ...string) cmdSpec {
 	return cmdSpec{Name: name, Argv: argv, Env: b.env, Dir: b.repo}
 }
 
-// settle returns a Settle that waits until none of hosts has a connection
-// left open.
+// settle returns a Settle that ends hookshim's shared SSH masters (so that
+// every run starts cold, as a deploy's first hook does) and waits until none
+// of hosts has a connection left open.
 func (b *bench) settle(hosts ...*sshtest.Host) func() {
 	return func() {
+		b.exitMasters()
 		for _, h := range hosts {
 			h.WaitIdle(b.tb, 10*time.Second)
 		}
 	}
+}
+
+// exitMasters ends every shared master under runDir (ssh -O exit).
+func (b *bench) exitMasters() {
+	filepath.WalkDir(b.runDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type()&os.ModeSocket != 0 {
+			exec.Command("ssh", "-F", "none", "-S", p, "-O", "exit", "x").Run()
+		}
+		return nil
+	})
 }
 
 func (b *bench) hostFlags(h *sshtest.Host) []string {
@@ -306,23 +326,17 @@ func (b *bench) benchLocal() error {
 	for i, c := range specs {
 		s.Rows = append(s.Rows, []string{"`" + c.Name + "`", ms(st[i].Median), ms(st[i].P10) + " – " + ms(st[i].P90), ms(st[i].Median - base)})
 	}
-	for i, what := range []string{"policy auto", "policy hold"} {
-		added := st[2+i].Median - base
-		r := ratio(added, flock)
-		s.Notes = append(s.Notes, fmt.Sprintf("hookshim's added cost (%s) / flock's added cost = %s / %s = **%.2fx** (target <= 3x: %s)",
-			what, ms(added), ms(flock), r, verdict(r <= 3)))
-		b.report.summary = append(b.report.summary, summaryLine{fmt.Sprintf("`run` on a free local lock (%s): added cost vs flock's", what), fmt.Sprintf("%.2fx", r), "<= 3x", r <= 3})
-	}
 	added := func(i int) time.Duration { return st[i].Median - base }
-	floor, libs := added(6), st[7].Median-st[4].Median
-	left := 3*flock - floor - libs
+	floor := added(6)
+	r := ratio(added(2), floor)
 	s.Notes = append(s.Notes,
+		fmt.Sprintf("hookshim's added cost (policy auto) / `bench/gowrap`'s added cost = %s / %s = **%.2fx** (target <= 1.25x: %s)", ms(added(2)), ms(floor), r, verdict(r <= 1.25)),
+		fmt.Sprintf("Information: policy hold (takes and releases the lock, runs `git config user.name` for \"Locked by\" as Kamal does) adds %s = %.2fx gowrap's; flock(1) adds %s.", ms(added(3)), ratio(added(3), floor), ms(flock)),
 		fmt.Sprintf("%d interleaved rounds; every command is a fresh process started and reaped by the harness.", st[0].N),
-		fmt.Sprintf("Of hookshim's added cost (policy auto, %s): an empty static Go program already adds %s over `true`, and `hookshim version` %s (Go runtime, package initialisation, CLI set-up); the rest, %s, is the decision itself (settings, reading the lock, one log line) and starting the hook, which flock pays too. Policy hold also runs `git config user.name` for the lock's \"Locked by\" (as Kamal does) and writes and removes the lock.",
-			ms(added(2)), ms(added(4)), ms(added(5)), ms(st[2].Median-st[5].Median)),
-		fmt.Sprintf("The floor for a Go program in hookshim's place: `bench/gowrap`, which only traps the signals and runs `true` in its own process group, adds %s = %.2fx flock's added cost. Linking urfave/cli, zerolog and the YAML parser costs %s more at start-up (`bench/golibs` less the empty program). Under the 3x target that leaves %s for everything hookshim itself does (settings, the lock read, the decision line).",
-			ms(floor), ratio(floor, flock), ms(libs), signedMs(left)),
+		fmt.Sprintf("Where hookshim's time goes: an empty static Go program adds %s over `true`; `hookshim version` %s (Go runtime, package initialisation, CLI set-up, no decision, no child); linking urfave/cli, zerolog and the YAML parser costs %s at start-up (`bench/golibs` less the empty program); `run` adds %s over `version` (settings, the lock read, the decision line, and starting the hook, which gowrap pays too).",
+			ms(added(4)), ms(added(5)), ms(st[7].Median-st[4].Median), ms(st[2].Median-st[5].Median)),
 	)
+	b.report.summary = append(b.report.summary, summaryLine{"`run HOOK -- true` on a free `--root` lock: added cost / `bench/gowrap`'s added cost", fmt.Sprintf("%.2fx (%s / %s)", r, ms(added(2)), ms(floor)), "<= 1.25x", r <= 1.25})
 	b.report.sections = append(b.report.sections, s)
 	return nil
 }
@@ -347,11 +361,44 @@ func (b *bench) benchRemote() error {
 	}
 	r := ratio(st[1].Median, st[0].Median)
 	s.Notes = append(s.Notes,
-		fmt.Sprintf("`hookshim locks --host H` / `ssh H true` = **%.2fx** (target <= 1.2x: %s)", r, verdict(r <= 1.2)),
-		fmt.Sprintf("%d interleaved rounds; each is a new SSH connection (no ControlMaster), as on a deployer's first look.", st[0].N))
+		fmt.Sprintf("`hookshim locks --host H` / `ssh H true` = **%.2fx** (target <= 1.1x: %s)", r, verdict(r <= 1.1)),
+		fmt.Sprintf("%d interleaved rounds; each starts cold: no SSH connection to the host is open (hookshim's shared masters are ended between runs), as on a deployer's first look or a deploy's first hook. `run --host` starts the shared master and runs its check through it (two ssh processes); `locks` opens one connection of its own.", st[0].N))
 	b.report.summary = append(b.report.summary,
-		summaryLine{"one remote check (`locks --host H`) vs `ssh H true`", fmt.Sprintf("%.2fx", r), "<= 1.2x", r <= 1.2},
-		summaryLine{"`run --host H -- true` on a free lock vs `ssh H true` (not a target)", fmt.Sprintf("%.2fx", ratio(st[2].Median, st[0].Median)), "-", true})
+		summaryLine{"one remote check (`locks --host H`) / a bare `ssh H true`", fmt.Sprintf("%.2fx (%s / %s)", r, ms(st[1].Median), ms(st[0].Median)), "<= 1.1x", r <= 1.1},
+		summaryLine{"information: `run --host H -- true`, cold, / `ssh H true`", fmt.Sprintf("%.2fx", ratio(st[2].Median, st[0].Median)), "-", true})
+	b.report.sections = append(b.report.sections, s)
+	return nil
+}
+
+// --- 2b. the wrapped hooks of one deploy -----------------------------------
+
+// benchDeploy times 8 sequential `hookshim run --host H`, as the wrapped hooks
+// of one deploy run one after another, against one such hook, each starting
+// cold. The hooks share one SSH connection (the first one starts it).
+func (b *bench) benchDeploy() error {
+	h := b.hosts[0]
+	hook := b.hs(append(append([]string{"run", "--service", "app"}, b.hostFlags(h)...), "post-deploy", "--", "true")...)
+	loop := func(n int) []string {
+		return append([]string{"sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do "$@" || exit 1; i=$((i+1)); done`, n), "sh"}, hook...)
+	}
+	one := b.spec("one wrapped hook: `hookshim run --host H HOOK -- true`", loop(1)...)
+	eight := b.spec("the 8 wrapped hooks of one deploy: 8 x `hookshim run --host H HOOK -- true`, one after another", loop(8)...)
+	one.Settle, eight.Settle = b.settle(h), b.settle(h)
+	res, err := interleaved(b.cfg.Remote/2, max(2, b.cfg.Remote/20), one, eight)
+	if err != nil {
+		return err
+	}
+	st := []stats{sampleStats(res[0]), sampleStats(res[1])}
+	s := section{Title: "2b. The wrapped hooks of one deploy (one shared SSH connection)",
+		Head: []string{"command", "median", "p10 – p90", "ratio to one hook"}}
+	for i, c := range []cmdSpec{one, eight} {
+		s.Rows = append(s.Rows, []string{c.Name, ms(st[i].Median), ms(st[i].P10) + " – " + ms(st[i].P90), fmt.Sprintf("%.2fx", ratio(st[i].Median, st[0].Median))})
+	}
+	r := ratio(st[1].Median, st[0].Median)
+	s.Notes = append(s.Notes,
+		fmt.Sprintf("8 hooks / one hook = **%.2fx** (target <= 2.5x: %s)", r, verdict(r <= 2.5)),
+		fmt.Sprintf("%d interleaved rounds, each cold (no connection open, as when a deploy starts): the first hook starts the shared ControlMaster, the other seven reuse it.", st[0].N))
+	b.report.summary = append(b.report.summary, summaryLine{"the 8 wrapped hooks of one deploy (8 sequential `run --host H`) / one hook", fmt.Sprintf("%.2fx (%s / %s)", r, ms(st[1].Median), ms(st[0].Median)), "<= 2.5x", r <= 2.5})
 	b.report.sections = append(b.report.sections, s)
 	return nil
 }
@@ -360,9 +407,11 @@ func (b *bench) benchRemote() error {
 
 func (b *bench) benchMulti() error {
 	var specs []cmdSpec
-	ns := []int{1, 4, 16}
+	ns := []int{1, 4, 16, 64}
 	for _, n := range ns {
-		args := []string{"locks", "--ssh-config", b.hosts[0].ConfigFile}
+		// 64 handshakes at once on a small, busy machine can take longer
+		// than the default 10 s ConnectTimeout.
+		args := []string{"locks", "--ssh-timeout", "60s", "--ssh-config", b.hosts[0].ConfigFile}
 		for _, h := range b.hosts[:n] {
 			args = append(args, "--host", h.Target.String())
 		}
@@ -375,34 +424,27 @@ func (b *bench) benchMulti() error {
 		return err
 	}
 	cpus := runtime.NumCPU()
-	s := section{Title: "3. `hookshim locks` over 1, 4 and 16 hosts (one sshd each, in parallel)",
-		Head: []string{"hosts", "median", "p10 – p90", "ratio to 1 host", "n x 1 host (one after another)", "client CPU (hookshim + ssh)",
-			"CPU used on this machine (all processes, mean)", fmt.Sprintf("that / %d CPUs", cpus)}}
-	st := make([]stats, len(ns))
-	for i := range ns {
-		st[i] = sampleStats(res[i])
-	}
-	one := st[0].Median
-	var r16 float64
+	s := section{Title: "3. `hookshim locks` over 1, 4, 16 and 64 hosts (one sshd each, in parallel)",
+		Head: []string{"hosts", "median", "p10 – p90", "CPU used on this machine (all processes, mean)", fmt.Sprintf("CPU floor: that / %d CPUs", cpus),
+			"wall / CPU floor", "client CPU (hookshim + ssh)", "ratio to 1 host"}}
+	one := sampleStats(res[0]).Median
 	for i, n := range ns {
-		r := ratio(st[i].Median, one)
-		if n == 16 {
-			r16 = r
+		st := sampleStats(res[i])
+		busy, floor, fr := "n/a", "n/a", "n/a"
+		r := -1.0
+		if st.MeanBusy > 0 {
+			f := st.MeanBusy / time.Duration(cpus)
+			r = ratio(st.Median, f)
+			busy, floor, fr = ms(st.MeanBusy), ms(f), fmt.Sprintf("%.2fx", r)
 		}
-		busy, floor := "n/a", "n/a"
-		if st[i].MeanBusy >= 0 {
-			busy, floor = ms(st[i].MeanBusy), ms(st[i].MeanBusy/time.Duration(cpus))
+		s.Rows = append(s.Rows, []string{strconv.Itoa(n), ms(st.Median), ms(st.P10) + " – " + ms(st.P90), busy, floor, fr, ms(st.MedianCPU), fmt.Sprintf("%.2fx", ratio(st.Median, one))})
+		if n >= 16 {
+			s.Notes = append(s.Notes, fmt.Sprintf("%d hosts: wall time / CPU floor = %s / %s = **%s** (target <= 1.1x: %s)", n, ms(st.Median), floor, fr, verdict(r > 0 && r <= 1.1)))
+			b.report.summary = append(b.report.summary, summaryLine{fmt.Sprintf("`locks` over %d hosts: wall time / the machine's CPU floor (CPU used / CPUs)", n), fmt.Sprintf("%s (%s / %s)", fr, ms(st.Median), floor), "<= 1.1x", r > 0 && r <= 1.1})
 		}
-		s.Rows = append(s.Rows, []string{strconv.Itoa(n), ms(st[i].Median), ms(st[i].P10) + " – " + ms(st[i].P90), fmt.Sprintf("%.2fx", r), ms(time.Duration(n) * one), ms(st[i].MedianCPU), busy, floor})
 	}
 	s.Notes = append(s.Notes,
-		fmt.Sprintf("16 hosts / 1 host = **%.2fx** (target <= 2x: %s)", r16, verdict(r16 <= 2)),
-		fmt.Sprintf("%d interleaved rounds; after each run the harness waits, untimed, until the hosts' sshd have finished, so that no run is charged the previous one's server work. hookshim starts every host's ssh at once, one ssh per host, but the 16 ssh clients, the 16 sshd and their sessions' shells all run on this machine's %d CPUs. The CPU column is everything this machine ran during a run (from /proc/stat, so anything else running shows there too): divided by the number of CPUs it is a floor for the wall time that no fan-out can beat. Against real hosts the servers' part of it runs on the hosts.", len(res[0]), cpus))
-	if st[0].MeanBusy >= 0 && st[2].MeanBusy >= 0 {
-		s.Notes = append(s.Notes, fmt.Sprintf("In this run: 16 hosts kept this machine busy for %s of CPU, %s of it the client's (hookshim and its 16 ssh) and about %s the servers' (sshd and the sessions' shells): at least %s of wall time on %d CPUs, already %.2fx one host's %s, before any waiting. One host's time is mostly waiting: %s of CPU for %s.",
-			ms(st[2].MeanBusy), ms(st[2].MedianCPU), ms(st[2].MeanBusy-st[2].MedianCPU), ms(st[2].MeanBusy/time.Duration(cpus)), cpus, ratio(st[2].MeanBusy/time.Duration(cpus), one), ms(one), ms(st[0].MeanBusy), ms(one)))
-	}
-	b.report.summary = append(b.report.summary, summaryLine{"`locks` over 16 hosts vs 1 host", fmt.Sprintf("%.2fx", r16), "<= 2x", r16 <= 2})
+		fmt.Sprintf("%d interleaved rounds; after each run the harness waits, untimed, until the hosts' sshd have finished, so that no run is charged the previous one's server work. hookshim starts every host's ssh at once, one connection per host (`locks` shares none), but the ssh clients, the sshd and their sessions' shells all run on this machine's %d CPUs. The CPU column is everything this machine ran during a run (from /proc/stat, so anything else running shows there too): divided by the number of CPUs it is a floor for the wall time that no fan-out can beat. Against real hosts the servers' part runs on the hosts. One host's time is mostly waiting for the handshake's round trips, so its ratio to its CPU floor is not a target.", len(res[0]), cpus))
 	b.report.sections = append(b.report.sections, s)
 	return nil
 }
@@ -414,22 +456,24 @@ func (b *bench) benchScan() error {
 	if err := makeLockTree(root, 1000); err != nil {
 		return err
 	}
+	find := b.spec("find DIR -name details -exec cat {} + (the floor: find every lock and read it)", "find", root, "-name", "details", "-exec", "cat", "{}", "+")
 	table := b.spec("hookshim locks --root DIR (table)", b.hs("locks", "--root", root)...)
 	js := b.spec("hookshim locks --root DIR --json", b.hs("locks", "--root", root, "--json")...)
-	res, err := interleaved(b.cfg.Scan, max(2, b.cfg.Scan/10), table, js)
+	res, err := interleaved(b.cfg.Scan, max(2, b.cfg.Scan/10), find, table, js)
 	if err != nil {
 		return err
 	}
 	s := section{Title: "4. Local scan of 1,000 lock directories (whole command: process start, scan, parse, print)",
-		Head: []string{"command", "median", "p10 – p90", "target < 50 ms"}}
-	var worst time.Duration
-	for i, c := range []cmdSpec{table, js} {
-		st := sampleStats(res[i])
-		worst = max(worst, st.Median)
-		s.Rows = append(s.Rows, []string{"`" + c.Name + "`", ms(st.Median), ms(st.P10) + " – " + ms(st.P90), verdict(st.Median < 50*time.Millisecond)})
+		Head: []string{"command", "median", "p10 – p90", "ratio to find"}}
+	st := []stats{sampleStats(res[0]), sampleStats(res[1]), sampleStats(res[2])}
+	for i, c := range []cmdSpec{find, table, js} {
+		s.Rows = append(s.Rows, []string{"`" + c.Name + "`", ms(st[i].Median), ms(st[i].P10) + " – " + ms(st[i].P90), fmt.Sprintf("%.2fx", ratio(st[i].Median, st[0].Median))})
 	}
-	s.Notes = append(s.Notes, "The tree holds Kamal locks, manual locks and hookshim holds in equal parts; the in-process scan alone is `LocalScan1000` in section 7.")
-	b.report.summary = append(b.report.summary, summaryLine{"local scan of 1,000 lock directories (`locks --root`)", ms(worst), "< 50 ms", worst < 50*time.Millisecond})
+	r := ratio(st[1].Median, st[0].Median)
+	s.Notes = append(s.Notes,
+		fmt.Sprintf("`locks --root` (table) / `find ... -exec cat {} +` = **%.2fx** (target <= 1.0x: %s)", r, verdict(r <= 1)),
+		"The tree holds Kamal locks, manual locks and hookshim holds in equal parts, in every layout; the in-process scan alone is `LocalScan1000` in section 7.")
+	b.report.summary = append(b.report.summary, summaryLine{"`locks --root` over 1,000 locks / `find ROOT -name details -exec cat {} +`", fmt.Sprintf("%.2fx (%s / %s)", r, ms(st[1].Median), ms(st[0].Median)), "<= 1.0x", r <= 1})
 	b.report.sections = append(b.report.sections, s)
 	return nil
 }

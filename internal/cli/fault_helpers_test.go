@@ -59,6 +59,9 @@ func faultEnv(home string, extra ...string) []string {
 		// Under -race, hookshim is a race-enabled binary that would sleep 1 s at
 		// every exit (waiting for late race reports) without this.
 		"GORACE=atexit_sleep_ms=0",
+		// These tests check that a run leaves no connection open; the shared
+		// one that stays by design is tested in internal/sshx.
+		"HOOKSHIM_SSH_PERSIST=0",
 	}
 	return append(env, extra...)
 }

@@ -182,6 +182,17 @@ func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings)
 	if err != nil {
 		return nil, nil, err
 	}
+	// The hooks of one deploy share one connection (sshx.Client.ShareDir);
+	// HOOKSHIM_SSH_PERSIST=0 turns that off.
+	persist := sshx.DefaultPersist
+	if v := p.Getenv("HOOKSHIM_SSH_PERSIST"); v != "" {
+		if persist, err = time.ParseDuration(v); err != nil || persist < 0 {
+			return nil, nil, exitcode.Newf(exitcode.Usage, "HOOKSHIM_SSH_PERSIST=%q is not a duration", v).WithHint("give a duration such as 5m, or 0 for one SSH connection per hook")
+		}
+	}
+	if persist > 0 {
+		client.ShareDir, client.SharePersist = sshx.ShareDir(p.Getenv), persist
+	}
 	store = lockfile.Remote{Host: t.Host, SSH: t.Command(client), Runner: lockfile.OnHost(client, t)}
 	dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
 		conn, err := client.Dial(ctx, t)

@@ -71,7 +71,9 @@ func TestSSHParityHostKeys(t *testing.T) {
 	t.Parallel()
 	h := sshtest.Start(t, sshtest.Options{FreshClient: true})
 	dir := sshRepo(t, h.Addr, "user: "+h.Target.User, fmt.Sprintf("port: %d", h.Port))
-	env := []string{"HOOKSHIM_SSH_CONFIG=" + h.ConfigFile}
+	// A rebuilt host drops the connection hookshim shares between hooks;
+	// here the same sshd stays up, so share none.
+	env := []string{"HOOKSHIM_SSH_CONFIG=" + h.ConfigFile, "HOOKSHIM_SSH_PERSIST=0"}
 	_, stderr, code := runIn(t, dir, env, "run", "post-deploy", "--", "true")
 	if code != 0 {
 		t.Fatalf("fresh known_hosts: exit %d, want 0:\n%s", code, stderr)

@@ -36,6 +36,10 @@ const closeGrace = 3 * time.Second
 //
 // If the master dies (the host went away, say), Run returns an *UnreachableError
 // at once; a host that goes silent is noticed by ssh's keepalives within 15 s.
+//
+// With Client.ShareDir set, a Conn is instead a handle on the client's shared
+// master (see Client.ShareDir): Run is Client.Run, Close leaves the master for
+// the next process, and a master that has gone is started again.
 type Conn struct {
 	client  Client
 	target  Target
@@ -47,6 +51,10 @@ type Conn struct {
 	started time.Time     // when the master was started
 	stdinW  *os.File      // the master's stdin; closing it ends the master's session
 	done    chan struct{} // closed once the master has exited
+
+	// shared says Runs go through the Client's shared master (Client.ShareDir)
+	// instead of one of the Conn's own: then there is no cmd, dir or done.
+	shared bool
 
 	mu     sync.Mutex
 	closed bool
@@ -87,6 +95,17 @@ func socketDir() (string, error) {
 func (c *Client) Dial(ctx context.Context, t Target) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if c.ShareDir != "" {
+		sock, _, err := c.sharedSocket(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if sock != "" {
+			cn := &Conn{client: *c, target: t, shared: true, done: make(chan struct{})}
+			cn.client.Options = append([]string(nil), c.Options...)
+			return cn, nil
+		}
 	}
 	dir, err := socketDir()
 	if err != nil {
@@ -232,6 +251,10 @@ func (cn *Conn) Run(ctx context.Context, script string, stdin io.Reader, args ..
 	if holdsNUL(script, args) {
 		return Result{}, fmt.Errorf("ssh %s: the script or an argument holds a NUL byte, which cannot be sent", cn.target)
 	}
+	if cn.shared {
+		// A master that has gone is started again: a fresh connection.
+		return cn.client.Run(ctx, cn.target, script, stdin)
+	}
 	select {
 	case <-cn.done:
 		return Result{}, cn.masterGone()
@@ -303,6 +326,9 @@ func (cn *Conn) Close() error {
 		}
 		if cn.errFile != nil {
 			cn.errFile.Close()
+		}
+		if cn.shared {
+			return // the shared master stays for the next process
 		}
 		if err := os.RemoveAll(cn.dir); err != nil {
 			cn.closeErr = fmt.Errorf("removing the SSH control socket directory: %w", err)

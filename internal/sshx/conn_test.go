@@ -36,6 +36,23 @@ func dialAndExit() int {
 	t := sshx.Target{User: os.Getenv("SSHX_TEST_USER"), Host: os.Getenv("SSHX_TEST_HOST"), Port: port}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if dir := os.Getenv("SSHX_TEST_SHARE_DIR"); dir != "" {
+		// A hook's process: a run through the shared master whose output goes
+		// straight to the hook's own stdout and stderr, then exit.
+		c.ShareDir = dir
+		if os.Getenv("SSHX_TEST_PROXY") != "" {
+			// A ProxyCommand is a child of the master that outlives the
+			// starting ssh with whatever stderr that ssh had.
+			c.Options = append(c.Options, `ProxyCommand=bash -c 'exec 3<>/dev/tcp/%h/%p; cat <&3 & exec cat >&3'`)
+		}
+		cmd := c.Command(ctx, t, "echo over-the-shared-master")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
 	cn, err := c.Dial(ctx, t)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,10 +21,14 @@ func (c *Client) unreachable(t Target, stderr string, elapsed time.Duration) *Un
 	}
 }
 
+// The patterns are compiled when ssh first fails, not at start-up: every
+// hookshim run would pay for them (issue 12, start-up).
 var (
-	changedKeyRe = regexp.MustCompile(`Host key for (\S+) has changed`)
-	offendingRe  = regexp.MustCompile(`Offending (\S+) key in (\S+):(\d+)`)
-	unknownKeyRe = regexp.MustCompile(`No \S+ host key is known for \S+ and you have requested strict checking\.`)
+	changedKeyRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Host key for (\S+) has changed`) })
+	offendingRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Offending (\S+) key in (\S+):(\d+)`) })
+	unknownKeyRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`No \S+ host key is known for \S+ and you have requested strict checking\.`)
+	})
 )
 
 // explain says what went wrong when ssh's last line alone would not: a
@@ -32,15 +37,15 @@ var (
 // LogLevel=ERROR, nothing at all when the key exchange or a session went
 // silent). "" leaves the last line of stderr to speak.
 func (c *Client) explain(t Target, stderr string, elapsed time.Duration) string {
-	if m := changedKeyRe.FindStringSubmatch(stderr); m != nil {
+	if m := changedKeyRe().FindStringSubmatch(stderr); m != nil {
 		name := m[1]
-		if o := offendingRe.FindStringSubmatch(stderr); o != nil {
+		if o := offendingRe().FindStringSubmatch(stderr); o != nil {
 			return fmt.Sprintf("the host key of %s has changed: it is not the %s key recorded for it in %s (line %s), and ssh refuses a changed key, as Kamal does; if the host was rebuilt, remove the old key with: ssh-keygen -R %s -f %s",
 				name, o[1], o[2], o[3], shellWord(name), shellWord(o[2]))
 		}
 		return fmt.Sprintf("the host key of %s has changed: it is not the one in known_hosts, and ssh refuses a changed key, as Kamal does", name)
 	}
-	if m := unknownKeyRe.FindString(stderr); m != "" {
+	if m := unknownKeyRe().FindString(stderr); m != "" {
 		return m + " (StrictHostKeyChecking in your ssh config; add the host's key to known_hosts, or let hookshim accept it as Kamal does by not setting StrictHostKeyChecking)"
 	}
 	if strings.Contains(stderr, "Connection timed out during banner exchange") ||

@@ -39,7 +39,7 @@ func (c *Client) hostKeyOptions(t Target) []string {
 		}
 	}
 	files := c.configFiles()
-	if !mentionsHostKeyChecking(files, 0) {
+	if !mentionsKeyword(files, 0, "stricthostkeychecking") {
 		return []string{acceptNew}
 	}
 	if c.setsHostKeyChecking(t, files) {
@@ -80,13 +80,13 @@ func sshHome() string {
 	return os.Getenv("HOME")
 }
 
-// mentionsHostKeyChecking reports whether any of files, or any file they
-// Include, has a StrictHostKeyChecking line, or might have one: a file that
+// mentionsKeyword reports whether any of files, or any file they Include, has
+// a line with keyword (lower case), or might have one: a file that
 // exists but cannot be read, an Include it cannot follow (tokens, environment
 // variables, a bad pattern) or one nested too deep all count as "yes", which
 // only costs an `ssh -G`. Missing files count as "no": ssh skips them too (a
 // missing -F file makes ssh fail whatever is passed).
-func mentionsHostKeyChecking(files []configRef, depth int) bool {
+func mentionsKeyword(files []configRef, depth int, keyword string) bool {
 	if depth > maxIncludeDepth {
 		return true
 	}
@@ -98,26 +98,26 @@ func mentionsHostKeyChecking(files []configRef, depth int) bool {
 			}
 			return true
 		}
-		if scanConfig(b, f.system, depth) {
+		if scanConfig(b, f.system, depth, keyword) {
 			return true
 		}
 	}
 	return false
 }
 
-// scanConfig looks through one file's lines for StrictHostKeyChecking,
-// following its Include lines.
-func scanConfig(b []byte, system bool, depth int) bool {
+// scanConfig looks through one file's lines for keyword, following its
+// Include lines.
+func scanConfig(b []byte, system bool, depth int, keyword string) bool {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 4096), len(b)+1)
 	for sc.Scan() {
 		key, rest := configKeyword(sc.Text())
 		switch strings.ToLower(key) {
-		case "stricthostkeychecking":
+		case keyword:
 			return true
 		case "include":
 			included, ok := includedFiles(rest, system)
-			if !ok || mentionsHostKeyChecking(included, depth+1) {
+			if !ok || mentionsKeyword(included, depth+1, keyword) {
 				return true
 			}
 		}
@@ -210,7 +210,8 @@ func configWords(s string) (words []string, ok bool) {
 var gMemo = struct {
 	sync.Mutex
 	m map[string]bool
-}{m: map[string]bool{}}
+	g map[string]map[string]string
+}{m: map[string]bool{}, g: map[string]map[string]string{}}
 
 // gTimeout bounds one `ssh -G`: it reads files and may run a Match exec.
 const gTimeout = 10 * time.Second

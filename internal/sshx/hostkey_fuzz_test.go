@@ -53,11 +53,11 @@ func FuzzScanConfig(f *testing.F) {
 			}
 			return
 		}
-		got := scanConfig([]byte(s), false, 0)
+		got := scanConfig([]byte(s), false, 0, "stricthostkeychecking")
 		if !strings.Contains(lower, "stricthostkeychecking") && got {
 			t.Fatalf("said to set StrictHostKeyChecking: %q", s)
 		}
-		if !got && scanConfig([]byte(s+"\nStrictHostKeyChecking yes\n"), false, 0) == false {
+		if !got && scanConfig([]byte(s+"\nStrictHostKeyChecking yes\n"), false, 0, "stricthostkeychecking") == false {
 			t.Fatalf("the keyword added on its own line was missed: %q", s)
 		}
 	})

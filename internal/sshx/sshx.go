@@ -57,6 +57,21 @@ type Client struct {
 	ServerAliveInterval time.Duration
 	Options             []string // extra options as "Key=Value", each passed after -o
 	ProxyJump           string   // passed as -J when non-empty
+
+	// ShareDir, when set, makes Run, Command and Dial share one connection per
+	// target across processes: an OpenSSH ControlMaster, started detached the
+	// first time (see startMaster), that stays SharePersist (default
+	// DefaultPersist) after its last session, its socket in ShareDir (made
+	// 0700 and checked like ~/.ssh: see ShareDir()) and named by the user,
+	// host, port and the options that change the connection. The user's own
+	// ControlPath for the host, when set, is used instead. A master that has
+	// gone, or a stale socket, means a new master (a fresh connection), and
+	// when sharing cannot be set up at all the ssh connects on its own:
+	// neither is an error.
+	ShareDir     string
+	SharePersist time.Duration
+
+	viaMaster bool // args: through a live master, so no host key policy
 }
 
 // DefaultServerAliveInterval is the keepalive interval when
@@ -184,7 +199,7 @@ func (c *Client) args(t Target, first, flags []string, direct bool, tail ...stri
 	for _, o := range c.Options {
 		a = append(a, "-o", o)
 	}
-	if direct {
+	if direct && !c.viaMaster {
 		for _, o := range c.hostKeyOptions(t) {
 			a = append(a, "-o", o)
 		}
@@ -220,7 +235,26 @@ func (c *Client) args(t Target, first, flags []string, direct bool, tail ...stri
 // a process ssh leaves holding its output (a ProxyJump helper) cannot make Wait
 // hang once ssh has gone.
 func (c *Client) Command(ctx context.Context, t Target, script string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, c.binary(), c.Args(t, script, args...)...)
+	sock, live, _ := c.sharedSocket(ctx, t)
+	return c.command(ctx, t, sock, live, script, args...)
+}
+
+// command is the ssh for script on t, through the master on sock when sock is
+// not "". It keeps the options of a direct connection: should the master be
+// gone by the time it runs, ssh connects on its own. Through a live master
+// (live) the host key policy is left out: the master checked the key, and
+// finding out whether the config sets StrictHostKeyChecking can cost an
+// `ssh -G`, which would be most of a shared run's cost. Should ssh still
+// connect on its own, the host's key is in known_hosts by then, and the
+// config's own policy applies.
+func (c *Client) command(ctx context.Context, t Target, sock string, live bool, script string, scriptArgs ...string) *exec.Cmd {
+	args := c.Args(t, script, scriptArgs...)
+	if sock != "" {
+		cc := *c
+		cc.viaMaster = live
+		args = cc.args(t, []string{"ControlMaster=no", "ControlPath=" + sock}, nil, true, remoteCommand(script, scriptArgs...))
+	}
+	cmd := exec.CommandContext(ctx, c.binary(), args...)
 	cmd.WaitDelay = waitDelay
 	return cmd
 }
@@ -242,7 +276,11 @@ func (c *Client) Run(ctx context.Context, t Target, script string, stdin io.Read
 	if holdsNUL(script, args) {
 		return Result{}, fmt.Errorf("ssh %s: the script or an argument holds a NUL byte, which cannot be sent", t)
 	}
-	return run(ctx, c.Command(ctx, t, script, args...), c, t, stdin)
+	sock, live, err := c.sharedSocket(ctx, t)
+	if err != nil {
+		return Result{}, err
+	}
+	return run(ctx, c.command(ctx, t, sock, live, script, args...), c, t, stdin)
 }
 
 // run runs cmd (an ssh that c built for t) and sorts out its result the way Run
