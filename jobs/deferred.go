@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -143,7 +142,7 @@ func prepareRunner(r *shim.Runner, j Job, kamalLockSet bool) {
 	if kamalLockSet {
 		// What is true when the hook runs: true under the hold (set by the
 		// Runner), false otherwise.
-		r.Env = append(withoutEnv(r.Env, "KAMAL_LOCK"), "KAMAL_LOCK=false")
+		r.Env = append(shim.WithoutEnv(r.Env, "KAMAL_LOCK"), "KAMAL_LOCK=false")
 	}
 }
 
@@ -236,20 +235,4 @@ func signalNumber(s os.Signal) int {
 		return int(ss)
 	}
 	return 0
-}
-
-// withoutEnv is env without the variables named keys.
-func withoutEnv(env []string, keys ...string) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		skip := false
-		for _, key := range keys {
-			skip = skip || k == key
-		}
-		if !skip {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

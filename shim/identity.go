@@ -29,7 +29,7 @@ const (
 // or the identity variables removed (ours is false, so a stale value from an
 // enclosing hook cannot mislead a nested one).
 func identityEnv(env []string, ref string, l lockfile.Lock, token string, ours bool) []string {
-	out := unset(env, "KAMAL_LOCK", EnvLock, EnvLockHolder, EnvLockSince, EnvLockVersion, EnvLockMessage, EnvLockToken)
+	out := WithoutEnv(env, "KAMAL_LOCK", EnvLock, EnvLockHolder, EnvLockSince, EnvLockVersion, EnvLockMessage, EnvLockToken)
 	if !ours {
 		// Keep what Kamal said about its own lock when the lock is not ours.
 		if v, ok := lookup(env, "KAMAL_LOCK"); ok {
@@ -87,7 +87,7 @@ func withActiveHook(env []string, key string) []string {
 	if !slices.Contains(active, key) {
 		active = append(active, key)
 	}
-	return append(unset(env, EnvActiveHooks), EnvActiveHooks+"="+strings.Join(active, ","))
+	return append(WithoutEnv(env, EnvActiveHooks), EnvActiveHooks+"="+strings.Join(active, ","))
 }
 
 // activeHooks lists the guard keys in env, comma-separated.
@@ -109,7 +109,8 @@ func lookup(env []string, key string) (string, bool) {
 	return val, found
 }
 
-func unset(env []string, keys ...string) []string {
+// WithoutEnv is env (KEY=VALUE entries) without the variables named keys.
+func WithoutEnv(env []string, keys ...string) []string {
 	out := make([]string, 0, len(env)+8)
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -123,7 +122,7 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 	w := jobs.Waiter{
 		Path: exe,
 		Args: waiterArgs(c, j.ID, dir),
-		Env:  append(withoutEnv(p.Env, "HOOKSHIM_JOB"), "HOOKSHIM_JOB="+j.ID),
+		Env:  append(shim.WithoutEnv(p.Env, "HOOKSHIM_JOB"), "HOOKSHIM_JOB="+j.ID),
 		Dir:  workDir(p),
 	}
 	pid, err := jobs.StartWaiter(j, w, jobs.StartTimeout)
@@ -179,21 +178,6 @@ func waiterArgs(c *cli.Context, id, dir string) []string {
 	args := []string{"hookshim", waiterName, "--job", id, "--ready-fd", strconv.Itoa(jobs.ReadyFD), "--state-dir", dir}
 	args = append(args, setFlagArgs(c, "state-dir")...)
 	return append(args, c.Args().Slice()...)
-}
-
-func withoutEnv(env []string, keys ...string) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		skip := false
-		for _, key := range keys {
-			skip = skip || k == key
-		}
-		if !skip {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // lockWatch is the Runner's Watch: fsnotify here for a lock under --root,

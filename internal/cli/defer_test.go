@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/hookshim/hookshim/shim"
 	"io"
 	"os"
 	"os/exec"
@@ -58,7 +59,7 @@ func TestDeferUnderKamalSetup(t *testing.T) {
 			dtWrite(t, filepath.Join(w.repo, ".kamal", "hooks", "post-deploy"), "#!/bin/sh\nexec hookshim run"+policy+" post-deploy \"$@\"\n", 0o755)
 			dtWrite(t, filepath.Join(w.repo, ".kamal", "hooks", "post-deploy.d", "10-record"), dtHook, 0o755)
 
-			env := append(withoutEnv(w.env, "SECRET_TOKEN"), "KAMAL_EMU_VERSION="+tc.kamal, fmt.Sprintf("HOOK_EXIT=%d", tc.exit))
+			env := append(shim.WithoutEnv(w.env, "SECRET_TOKEN"), "KAMAL_EMU_VERSION="+tc.kamal, fmt.Sprintf("HOOK_EXIT=%d", tc.exit))
 			var out bytes.Buffer
 			done := make(chan int, 1)
 			go func() { done <- kamalemu.Run([]string{"setup"}, env, w.repo, &out, &out) }()
@@ -77,7 +78,7 @@ func TestDeferUnderKamalSetup(t *testing.T) {
 				t.Fatalf("setup left its lock: %v", err)
 			}
 
-			code, stdout, stderr := w.hookshim(withoutEnv(env, "KAMAL_EMU_VERSION"), "wait")
+			code, stdout, stderr := w.hookshim(shim.WithoutEnv(env, "KAMAL_EMU_VERSION"), "wait")
 			if code != tc.exit {
 				t.Fatalf("hookshim wait: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.exit, stdout, stderr)
 			}
