@@ -253,7 +253,7 @@ func (cn *Conn) Run(ctx context.Context, script string, stdin io.Reader, args ..
 	}
 	if cn.shared {
 		// A master that has gone is started again: a fresh connection.
-		return cn.client.Run(ctx, cn.target, script, stdin)
+		return cn.client.Run(ctx, cn.target, script, stdin, args...)
 	}
 	select {
 	case <-cn.done:

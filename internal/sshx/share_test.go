@@ -270,6 +270,10 @@ func TestSharedConnRunsOverTheMaster(t *testing.T) {
 		if res, err := cn.Run(ctx, "echo hi", nil); err != nil || string(res.Stdout) != "hi\n" {
 			t.Fatalf("run: %v, %q", err, res.Stdout)
 		}
+		// Positional parameters reach the script through the shared master too.
+		if res, err := cn.Run(ctx, `printf '%s|' "$@"`, nil, "a b", "$(x)", ""); err != nil || string(res.Stdout) != "a b|$(x)||" {
+			t.Fatalf("run with args: %v, %q", err, res.Stdout)
+		}
 		cn.Close()
 	}
 	sock := onlySocket(t, c.ShareDir)
