@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 
 	"github.com/hookshim/hookshim/internal/liveness"
 	"github.com/hookshim/hookshim/lockfile"
@@ -35,35 +32,9 @@ func (r *rig) auditLog() string {
 // interactive shell.
 func startOnTerminalArgs(t *testing.T, dir string, env []string, args ...string) *terminalRun {
 	t.Helper()
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("opening a pseudo-terminal: %v", err)
-	}
-	t.Cleanup(func() { ptmx.Close() })
 	cmd := exec.Command(faultHookshim(t), args...)
 	cmd.Dir, cmd.Env = dir, env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tty.Close()
-	r := &terminalRun{cmd: cmd, ptmx: ptmx, out: newWatchedBuf(), done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		_, err := io.Copy(r.out, ptmx)
-		if err != nil && !errors.Is(err, syscall.EIO) {
-			t.Errorf("reading the terminal: %v", err)
-		}
-		r.out.close()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
-	})
-	return r
+	return runOnTerminal(t, cmd)
 }
 
 // oldLock writes an automatic Kamal lock taken by lockedBy two hours ago.

@@ -80,23 +80,32 @@ func startOnTerminal(t *testing.T, hookBody string, under ...string) *terminalRu
 	}
 	hook := filepath.Join(dir, "hook")
 	writeExe(t, hook, "#!/bin/sh\n"+hookBody)
+	argv := append(under, faultHookshim(t), "run", "--root", root, "--service", "app", "--policy", "hold", "post-deploy", "--", hook)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = dir, faultEnv(filepath.Join(dir, "home"))
+	r := runOnTerminal(t, cmd)
+	r.root = root
+	return r
+}
+
+// runOnTerminal starts cmd on a new pseudo-terminal that is its controlling
+// terminal, in a session of its own, so that its process group is the
+// terminal's foreground group, as from an interactive shell; the terminal's
+// output is read into the run's buffer until its end.
+func runOnTerminal(t *testing.T, cmd *exec.Cmd) *terminalRun {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Fatalf("opening a pseudo-terminal: %v", err)
 	}
 	t.Cleanup(func() { ptmx.Close() })
-	argv := append(under, faultHookshim(t), "run", "--root", root, "--service", "app", "--policy", "hold", "post-deploy", "--", hook)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env = dir, faultEnv(filepath.Join(dir, "home"))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	// A session of its own with the terminal as its controlling terminal: its
-	// process group is the terminal's foreground group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	tty.Close()
-	r := &terminalRun{cmd: cmd, ptmx: ptmx, out: newWatchedBuf(), root: root, done: make(chan struct{})}
+	r := &terminalRun{cmd: cmd, ptmx: ptmx, out: newWatchedBuf(), done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		_, err := io.Copy(r.out, ptmx)
