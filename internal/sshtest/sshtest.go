@@ -302,9 +302,46 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 	}
 	writeFile(t, h.cmdLog, "", 0o600)
 
+	authorized := writeAuthorizedKeys(t, ks, dir, opts.RejectKey)
+	if opts.User != "" {
+		ownForUser(t, opts.User, h.Home, dir, authorized, h.cmdLog)
+	}
+	hostshell := writeHostShell(t, h, opts)
+	writeSSHDConfig(t, h, ks, authorized, hostshell)
+	if out, err := exec.Command(sshdPath, "-t", "-f", h.sshdConfig).CombinedOutput(); err != nil {
+		t.Fatalf("sshtest: sshd rejects its config: %v: %s", err, bytes.TrimSpace(out))
+	}
+
+	logf, err := os.OpenFile(filepath.Join(dir, "sshd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	h.sshdLog = logf
+
+	ln, err := net.Listen("tcp4", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatalf("sshtest: listening on %s: %v", addr, err)
+	}
+	h.Port = ln.Addr().(*net.TCPAddr).Port
+	h.Target = sshx.Target{User: ks.user, Host: addr, Port: h.Port}
+	h.serve(ln)
+
+	t.Cleanup(func() {
+		h.Stop()
+		logf.Close()
+		if t.Failed() {
+			t.Logf("sshtest: sshd log of %s:\n%s", h.Target, h.log())
+		}
+	})
+	return h
+}
+
+// writeAuthorizedKeys writes the host's authorized_keys (the user key, or
+// nothing when the host is to reject it) and returns its path.
+func writeAuthorizedKeys(t testing.TB, ks *keySet, dir string, reject bool) string {
 	authorized := filepath.Join(dir, "authorized_keys")
 	keys := ""
-	if !opts.RejectKey {
+	if !reject {
 		pub, err := os.ReadFile(ks.userKey + ".pub")
 		if err != nil {
 			t.Fatalf("sshtest: %v", err)
@@ -312,23 +349,32 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 		keys = string(pub)
 	}
 	writeFile(t, authorized, keys, 0o600)
-	if opts.User != "" {
-		// sshd reads authorized_keys, and the session runs the hostshell and
-		// logs to cmdLog, as the login user.
-		uid, gid := lookupIDs(t, opts.User)
-		for _, f := range []struct {
-			name string
-			mode os.FileMode
-		}{{dir, 0o755}, {authorized, 0o644}, {h.cmdLog, 0o666}} {
-			if err := os.Chmod(f.name, f.mode); err != nil {
-				t.Fatalf("sshtest: %v", err)
-			}
-		}
-		if err := os.Chown(h.Home, uid, gid); err != nil {
-			t.Fatalf("sshtest: a host for user %s needs root: %v", opts.User, err)
+	return authorized
+}
+
+// ownForUser opens the host's files to another login user: sshd reads
+// authorized_keys, and the session runs the hostshell and logs to cmdLog, as
+// that user.
+func ownForUser(t testing.TB, user, home, dir, authorized, cmdLog string) {
+	uid, gid := lookupIDs(t, user)
+	for _, f := range []struct {
+		name string
+		mode os.FileMode
+	}{{dir, 0o755}, {authorized, 0o644}, {cmdLog, 0o666}} {
+		if err := os.Chmod(f.name, f.mode); err != nil {
+			t.Fatalf("sshtest: %v", err)
 		}
 	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatalf("sshtest: a host for user %s needs root: %v", user, err)
+	}
+}
 
+// writeHostShell writes the ForceCommand every session runs and returns its
+// path. The command goes to the log NUL-terminated, so that commands spanning
+// lines survive. No command at all (ssh without one) reads a script from
+// stdin, as a login shell would.
+func writeHostShell(t testing.TB, h *Host, opts Options) string {
 	path := ""
 	if opts.HostBin != "" {
 		path = `PATH=` + sshx.Quote(opts.HostBin) + `:"$PATH"; export PATH` + "\n"
@@ -337,10 +383,7 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 	if opts.Noise != "" {
 		noise = "printf '%s' " + sshx.Quote(opts.Noise) + "\n"
 	}
-	// The command goes to the log NUL-terminated, so that commands spanning lines
-	// survive. No command at all (ssh without one) reads a script from stdin, as a
-	// login shell would.
-	hostshell := filepath.Join(dir, "hostshell")
+	hostshell := filepath.Join(h.dir, "hostshell")
 	writeFile(t, hostshell, `#!/bin/sh
 printf '%s\0' "${SSH_ORIGINAL_COMMAND-}" >>`+sshx.Quote(h.cmdLog)+`
 cd `+sshx.Quote(h.Home)+` || exit 1
@@ -348,7 +391,11 @@ HOME=`+sshx.Quote(h.Home)+`; export HOME
 `+path+noise+`if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh; fi
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 `, 0o755)
+	return hostshell
+}
 
+// writeSSHDConfig writes the sshd_config every `sshd -i` of this host reads.
+func writeSSHDConfig(t testing.TB, h *Host, ks *keySet, authorized, hostshell string) {
 	writeFile(t, h.sshdConfig, fmt.Sprintf(`# written by sshtest; each connection is served by sshd -i with this file
 HostKey %s
 AuthorizedKeysFile %s
@@ -376,32 +423,6 @@ SetEnv HOME=%s
 KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org
 ForceCommand %s
 `, ks.hostKey, authorized, ks.user, h.Home, hostshell), 0o600)
-	if out, err := exec.Command(sshdPath, "-t", "-f", h.sshdConfig).CombinedOutput(); err != nil {
-		t.Fatalf("sshtest: sshd rejects its config: %v: %s", err, bytes.TrimSpace(out))
-	}
-
-	logf, err := os.OpenFile(filepath.Join(dir, "sshd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatalf("sshtest: %v", err)
-	}
-	h.sshdLog = logf
-
-	ln, err := net.Listen("tcp4", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatalf("sshtest: listening on %s: %v", addr, err)
-	}
-	h.Port = ln.Addr().(*net.TCPAddr).Port
-	h.Target = sshx.Target{User: ks.user, Host: addr, Port: h.Port}
-	h.serve(ln)
-
-	t.Cleanup(func() {
-		h.Stop()
-		logf.Close()
-		if t.Failed() {
-			t.Logf("sshtest: sshd log of %s:\n%s", h.Target, h.log())
-		}
-	})
-	return h
 }
 
 // serve starts accepting connections on ln.
