@@ -55,95 +55,106 @@ func TargetProblem(s string) string {
 
 // parseTarget is ParseTarget, with the reason a target is bad instead of an error.
 func parseTarget(s string) (Target, string) {
-	bad := func(format string, args ...any) (Target, string) {
-		return Target{}, fmt.Sprintf(format, args...)
+	if problem := targetTextProblem(s); problem != "" {
+		return Target{}, problem
 	}
-	switch {
-	case s == "":
-		return bad("it is empty")
-	case len(s) > maxTargetLen:
-		return bad("it is longer than %d characters", maxTargetLen)
-	}
-	if s[0] == '-' {
-		return bad("it must not start with '-'")
-	}
-	if !utf8.ValidString(s) {
-		return bad("it is not valid UTF-8")
-	}
-	for _, r := range s {
-		switch {
-		case strings.ContainsRune(shellMeta, r):
-			return bad("%q means something to a shell", r)
-		case unicode.IsSpace(r):
-			return bad("it contains whitespace")
-		case unicode.IsControl(r):
-			return bad("it contains a control character")
-		}
-	}
-
 	var t Target
 	rest := s
 	if i := strings.IndexByte(s, '@'); i >= 0 {
 		t.User, rest = s[:i], s[i+1:]
-		if t.User == "" {
-			return bad("the user before '@' is empty")
-		}
-		if t.User[0] == '-' {
-			return bad("the user must not start with '-'")
+		switch {
+		case t.User == "":
+			return Target{}, "the user before '@' is empty"
+		case t.User[0] == '-':
+			return Target{}, "the user must not start with '-'"
 		}
 		if r, ok := firstBadNameRune(t.User); !ok {
-			return bad("%q is not allowed in a user name", r)
+			return Target{}, fmt.Sprintf("%q is not allowed in a user name", r)
 		}
 	}
-
-	var portStr string
-	hasPort := false
-	switch {
-	case strings.HasPrefix(rest, "["):
-		j := strings.IndexByte(rest, ']')
-		if j < 0 {
-			return bad("'[' without a closing ']'")
-		}
-		t.Host = rest[1:j]
-		after := rest[j+1:]
-		if after != "" {
-			if after[0] != ':' {
-				return bad("unexpected %q after ']'", after)
-			}
-			portStr, hasPort = after[1:], true
-		}
-		if !isIPv6(t.Host) {
-			return bad("%q in brackets is not an IPv6 address", t.Host)
-		}
-	case strings.Count(rest, ":") >= 2:
-		t.Host = rest
-		if !isIPv6(t.Host) {
-			return bad("%q is not an IPv6 address (write an IPv6 address with a port as [addr]:port)", t.Host)
-		}
-	default:
-		t.Host = rest
-		if i := strings.IndexByte(rest, ':'); i >= 0 {
-			t.Host, portStr, hasPort = rest[:i], rest[i+1:], true
-		}
-		if t.Host == "" {
-			return bad("the host is empty")
-		}
-		if t.Host[0] == '-' {
-			return bad("the host must not start with '-'")
-		}
-		if r, ok := firstBadNameRune(t.Host); !ok {
-			return bad("%q is not allowed in a host name", r)
-		}
+	host, portStr, hasPort, problem := splitHostPort(rest)
+	if problem != "" {
+		return Target{}, problem
 	}
-
+	t.Host = host
 	if hasPort {
 		p, ok := parsePort(portStr)
 		if !ok {
-			return bad("port %q is not a number from 1 to 65535", portStr)
+			return Target{}, fmt.Sprintf("port %q is not a number from 1 to 65535", portStr)
 		}
 		t.Port = p
 	}
 	return t, ""
+}
+
+// targetTextProblem says what makes s unusable as a target whatever its
+// parts: empty, too long, a leading '-', invalid UTF-8, shell
+// metacharacters, whitespace or control characters ("" when none).
+func targetTextProblem(s string) string {
+	switch {
+	case s == "":
+		return "it is empty"
+	case len(s) > maxTargetLen:
+		return fmt.Sprintf("it is longer than %d characters", maxTargetLen)
+	case s[0] == '-':
+		return "it must not start with '-'"
+	case !utf8.ValidString(s):
+		return "it is not valid UTF-8"
+	}
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune(shellMeta, r):
+			return fmt.Sprintf("%q means something to a shell", r)
+		case unicode.IsSpace(r):
+			return "it contains whitespace"
+		case unicode.IsControl(r):
+			return "it contains a control character"
+		}
+	}
+	return ""
+}
+
+// splitHostPort splits what follows "user@" into the host and the port text:
+// "[v6]:port", a bare IPv6 address (two or more colons, no port), or
+// "name:port". The host is checked here; the port only for presence.
+func splitHostPort(rest string) (host, port string, hasPort bool, problem string) {
+	switch {
+	case strings.HasPrefix(rest, "["):
+		j := strings.IndexByte(rest, ']')
+		if j < 0 {
+			return "", "", false, "'[' without a closing ']'"
+		}
+		host = rest[1:j]
+		if after := rest[j+1:]; after != "" {
+			if after[0] != ':' {
+				return "", "", false, fmt.Sprintf("unexpected %q after ']'", after)
+			}
+			port, hasPort = after[1:], true
+		}
+		if !isIPv6(host) {
+			return "", "", false, fmt.Sprintf("%q in brackets is not an IPv6 address", host)
+		}
+		return host, port, hasPort, ""
+	case strings.Count(rest, ":") >= 2:
+		if !isIPv6(rest) {
+			return "", "", false, fmt.Sprintf("%q is not an IPv6 address (write an IPv6 address with a port as [addr]:port)", rest)
+		}
+		return rest, "", false, ""
+	}
+	host = rest
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
+		host, port, hasPort = rest[:i], rest[i+1:], true
+	}
+	switch {
+	case host == "":
+		return "", "", false, "the host is empty"
+	case host[0] == '-':
+		return "", "", false, "the host must not start with '-'"
+	}
+	if r, ok := firstBadNameRune(host); !ok {
+		return "", "", false, fmt.Sprintf("%q is not allowed in a host name", r)
+	}
+	return host, port, hasPort, ""
 }
 
 // firstBadNameRune reports the first rune of s that is not allowed in a user or host
