@@ -32,7 +32,8 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 	}
 	last := o
 	// A hold waiting on the very path it would take tries to take it at each
-	// look. Elsewhere (a lock of another layout, or no hold) it looks.
+	// look (takeWhileWaiting). Elsewhere (a lock of another layout, or no
+	// hold) it looks (lookWhileWaiting).
 	direct := r.Policy == Hold && o.Lock.Path == r.Spec.Path(r.Layouts[0])
 	for {
 		left := r.waitUntil.Sub(r.Now())
@@ -50,55 +51,71 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		case <-wake:
 		}
 		stop()
+		look := r.lookWhileWaiting
 		if direct {
-			// mkdir is the test-and-set: one round trip takes the lock or says
-			// who holds it, where a look and then a take would cost two.
-			t, held, err := r.take(ctx, s, last.Lock.Path)
-			switch {
-			case err != nil:
-				r.Log.Warn().Msgf("%s: %v; retrying", r.Hook, err)
-				s = r.redial(s)
-				continue
-			case held == nil:
-				r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (%s)", r.Hook, t.path, s.Where(), r.policyNote())
-				return r.runHeld(ctx, t)
-			}
-			now := Classify(held.Lock, r.caller(s))
-			if now.State == Ours {
-				return r.act(ctx, now)
-			}
-			r.logStillHeld(now, last)
-			if refused := r.refuseManual(now); refused != nil {
-				return refused
-			}
-			last = now
-			continue
+			look = r.takeWhileWaiting
 		}
-		var now Ownership
-		err := r.interruptible(ctx, "waiting for the lock", func(ctx context.Context) error {
-			var err error
-			now, err = r.observe(ctx, s)
+		now, finished, err := look(ctx, &s, last)
+		if finished {
 			return err
-		})
-		if exitcode.Code(err) > exitcode.SignalBase {
-			return err
-		}
-		if err != nil {
-			// A dropped connection is retried until the deadline: the lock is
-			// unknown, not free.
-			r.Log.Warn().Msgf("%s: %v; retrying", r.Hook, err)
-			s = r.redial(s)
-			continue
-		}
-		if now.State == Free || now.State == Ours {
-			return r.act(ctx, now)
-		}
-		r.logStillHeld(now, last)
-		if refused := r.refuseManual(now); refused != nil {
-			return refused
 		}
 		last = now
 	}
+}
+
+// takeWhileWaiting is one look of a hold waiting on the very path it would
+// take: mkdir is the test-and-set, so one round trip takes the lock (and runs
+// the hook: finished) or says who still holds it (now). A failed round trip
+// redials *s and reports the lock as it was (last).
+func (r *Runner) takeWhileWaiting(ctx context.Context, s *lockfile.Store, last Ownership) (now Ownership, finished bool, err error) {
+	t, held, err := r.take(ctx, *s, last.Lock.Path)
+	switch {
+	case err != nil:
+		r.Log.Warn().Msgf("%s: %v; retrying", r.Hook, err)
+		*s = r.redial(*s)
+		return last, false, nil
+	case held == nil:
+		r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (%s)", r.Hook, t.path, (*s).Where(), r.policyNote())
+		return last, true, r.runHeld(ctx, t)
+	}
+	now = Classify(held.Lock, r.caller(*s))
+	if now.State == Ours {
+		return now, true, r.act(ctx, now)
+	}
+	return r.stillHeld(now, last)
+}
+
+// lookWhileWaiting is one look at the lock during a wait: free or ours acts
+// (finished); still held reports it (now). A dropped connection is retried
+// until the deadline: the lock is unknown, not free.
+func (r *Runner) lookWhileWaiting(ctx context.Context, s *lockfile.Store, last Ownership) (now Ownership, finished bool, err error) {
+	err = r.interruptible(ctx, "waiting for the lock", func(ctx context.Context) error {
+		var err error
+		now, err = r.observe(ctx, *s)
+		return err
+	})
+	if exitcode.Code(err) > exitcode.SignalBase {
+		return last, true, err
+	}
+	if err != nil {
+		r.Log.Warn().Msgf("%s: %v; retrying", r.Hook, err)
+		*s = r.redial(*s)
+		return last, false, nil
+	}
+	if now.State == Free || now.State == Ours {
+		return now, true, r.act(ctx, now)
+	}
+	return r.stillHeld(now, last)
+}
+
+// stillHeld logs a lock that is still held (when it changed) and refuses a
+// manual one unless the run waits for manual locks.
+func (r *Runner) stillHeld(now, last Ownership) (Ownership, bool, error) {
+	r.logStillHeld(now, last)
+	if refused := r.refuseManual(now); refused != nil {
+		return now, true, refused
+	}
+	return now, false, nil
 }
 
 // refuseManual refuses to wait for a manual lock (`kamal lock acquire -m`),
