@@ -43,10 +43,11 @@ type Remote struct {
 	Host string // for people: the host as it was named
 	// SSH is how a person reaches the host by hand, for hints: an ssh command
 	// line without the remote command ("ssh -p 2222 deploy@web1"); nil means
-	// "ssh HOST". A function, called only when a hint needs it: rendering the
-	// command line can cost an `ssh -G` (the host key policy), which a hook
-	// whose lock is free would pay for nothing.
-	SSH    func() string
+	// "ssh HOST". Its String is called only when a hint needs it: rendering
+	// the command line can cost an `ssh -G` (the host key policy), which a
+	// hook whose lock is free would pay for nothing. (A Stringer, not a func:
+	// a Remote stays comparable, and Stores are compared.)
+	SSH    fmt.Stringer
 	Runner Runner
 }
 
@@ -62,7 +63,7 @@ func (s Remote) Ref(p string) string { return s.Host + ":" + p }
 func (s Remote) RemoveCommand(p string) string {
 	ssh := "ssh " + sshx.Quote(s.Host)
 	if s.SSH != nil {
-		ssh = s.SSH()
+		ssh = s.SSH.String()
 	}
 	return ssh + " " + sshx.Quote("rm -r -- "+sshx.Quote(p))
 }
