@@ -105,7 +105,6 @@ func run(cfg config, stdout io.Writer) error {
 			os.Exit(130)
 		}
 	}()
-
 	if cfg.Quick {
 		// One iteration per hot benchmark: a smoke run.
 		if flag.Lookup("test.benchtime") == nil {
@@ -113,14 +112,35 @@ func run(cfg config, stdout io.Writer) error {
 		}
 		_ = flag.Set("test.benchtime", "1x")
 	}
+	b, err := newBench(cfg, tb)
+	if err != nil {
+		return err
+	}
+	if err := b.steps(); err != nil {
+		return err
+	}
+	b.report.loadAfter = loadAvg()
+	md := b.report.markdown(b)
+	fmt.Fprint(stdout, md)
+	if b.cfg.Out != "-" {
+		if err := os.WriteFile(b.cfg.Out, []byte(md), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", b.cfg.Out)
+	}
+	return nil
+}
+
+// newBench sets up one run's world: the module, the results file, the
+// temporary directories and the clean environment the commands run in.
+func newBench(cfg config, tb *benchTB) (*bench, error) {
 	b := &bench{cfg: cfg, tb: tb, report: &report{loadBefore: loadAvg()}}
 	var err error
 	if b.modRoot, err = moduleRoot(); err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.Out == "" {
-		cfg.Out = filepath.Join(b.modRoot, "bench", "RESULTS.md")
-		b.cfg.Out = cfg.Out
+	if b.cfg.Out == "" {
+		b.cfg.Out = filepath.Join(b.modRoot, "bench", "RESULTS.md")
 	}
 	b.tmp = tb.TempDir()
 	b.repo = filepath.Join(b.tmp, "repo")
@@ -129,7 +149,7 @@ func run(cfg config, stdout io.Writer) error {
 	must(os.MkdirAll(home, 0o755))
 	// Short: the shared masters' sockets live under it.
 	if b.runDir, err = os.MkdirTemp("/tmp", "hsr"); err != nil {
-		return err
+		return nil, err
 	}
 	tb.Cleanup(func() { b.exitMasters(); os.RemoveAll(b.runDir) })
 	b.env = []string{
@@ -143,16 +163,12 @@ func run(cfg config, stdout io.Writer) error {
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		"XDG_RUNTIME_DIR=" + b.runDir,
 	}
+	return b, nil
+}
 
-	step := func(name string, f func() error) error {
-		fmt.Fprintf(os.Stderr, "bench: %s\n", name)
-		start := time.Now()
-		if err := f(); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		fmt.Fprintf(os.Stderr, "bench: %s: done in %s\n", name, time.Since(start).Round(time.Millisecond))
-		return nil
-	}
+// steps runs every section in turn, saying on stderr what it does and how
+// long each took.
+func (b *bench) steps() error {
 	for _, s := range []struct {
 		name string
 		f    func() error
@@ -168,18 +184,12 @@ func run(cfg config, stdout io.Writer) error {
 		{"peak RSS", b.benchRSS},
 		{"hot functions (testing.B)", b.benchHot},
 	} {
-		if err := step(s.name, s.f); err != nil {
-			return err
+		fmt.Fprintf(os.Stderr, "bench: %s\n", s.name)
+		start := time.Now()
+		if err := s.f(); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
-	}
-	b.report.loadAfter = loadAvg()
-	md := b.report.markdown(b)
-	fmt.Fprint(stdout, md)
-	if cfg.Out != "-" {
-		if err := os.WriteFile(cfg.Out, []byte(md), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", cfg.Out)
+		fmt.Fprintf(os.Stderr, "bench: %s: done in %s\n", s.name, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -570,138 +580,21 @@ var (
 // latency measures c.reps releases and returns the latencies, and whether a
 // watch (rather than polling) noticed them.
 func (b *bench) latency(c latencyCase) ([]time.Duration, string, error) {
-	dir, err := os.MkdirTemp(b.tmp, "lat")
+	rig, err := b.newLatencyRig(c)
 	if err != nil {
 		return nil, "", err
 	}
-	startedF, started, err := fifo(filepath.Join(dir, "started"))
-	if err != nil {
-		return nil, "", err
-	}
-	defer startedF.Close()
-	gateF, _, err := fifo(filepath.Join(dir, "gate"))
-	if err != nil {
-		return nil, "", err
-	}
-	defer gateF.Close()
-	state := filepath.Join(dir, "state")
-	home := filepath.Join(dir, "root")
-	where := []string{"--root", home}
-	if c.host != nil {
-		home, where = c.host.Home, b.hostFlags(c.host)
-	} else if err := os.MkdirAll(home, 0o755); err != nil {
-		return nil, "", err
-	}
-	hook := []string{"--", "/bin/sh", "-c", `echo started > "$0"; read x < "$1"`, startedF.Name(), gateF.Name()}
+	defer rig.close()
 	var out []time.Duration
-	watchCmds := func() int {
-		if c.host == nil {
-			return 0
-		}
-		n := 0
-		for _, cmd := range c.host.Commands(b.tb) {
-			if strings.Contains(cmd, "watch") {
-				n++
-			}
-		}
-		return n
-	}
 	usedWatch := 0
 	for range c.reps {
-		if err := theirs(home); err != nil {
+		d, watched, err := b.latencyOnce(rig)
+		if err != nil {
 			return nil, "", err
 		}
-		before := watchCmds()
-		args := append([]string{"run", "--service", "app"}, where...)
-		var fg *exec.Cmd
-		var fgErr *lineWatcher
-		var waiterPid int
-		rssOut := ""
-		if c.deferred {
-			args = append(args, "--policy", "defer", "--state-dir", state, "post-deploy")
-			cmd := exec.Command(b.bin, append(args, hook...)...)
-			cmd.Env, cmd.Dir = b.env, b.repo
-			o, err := cmd.CombinedOutput()
-			if err != nil {
-				return nil, "", fmt.Errorf("deferring: %v: %s", err, o)
-			}
-			m := waiterPidRE.FindSubmatch(o)
-			j := jobIDRE.FindSubmatch(o)
-			if m == nil || j == nil {
-				return nil, "", fmt.Errorf("deferring did not name the waiter: %s", o)
-			}
-			waiterPid, _ = strconv.Atoi(string(m[1]))
-			if err := waitJobState(filepath.Join(state, "jobs", string(j[1]), "job.json"), "waiting", 20*time.Second); err != nil {
-				return nil, "", err
-			}
-		} else {
-			args = append(args, "--policy", "hold", "--wait", "5m", "post-deploy")
-			rssOut = filepath.Join(dir, "fg.rss")
-			fg = exec.Command(b.rsswrap, append(append([]string{rssOut, b.bin}, args...), hook...)...)
-			fg.Env, fg.Dir = b.env, b.repo
-			fgErr = newLineWatcher()
-			fg.Stderr = fgErr
-			if err := fg.Start(); err != nil {
-				return nil, "", err
-			}
-			if !fgErr.waitFor("waiting up to", 20*time.Second) {
-				fg.Process.Kill()
-				fg.Wait()
-				return nil, "", fmt.Errorf("the waiting run never waited: %s", fgErr)
-			}
-		}
-		// Let the waiter arm its watch (or reach a random point of its poll
-		// interval), then release at an unpredictable moment.
-		if c.watch && c.host != nil {
-			deadline := time.Now().Add(10 * time.Second)
-			for watchCmds() == before && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-		pause := 150*time.Millisecond + time.Duration(rand.Int64N(int64(100*time.Millisecond)))
-		if !c.watch {
-			pause = 200*time.Millisecond + time.Duration(rand.Int64N(int64(time.Second)))
-		}
-		time.Sleep(pause)
-		t0 := time.Now()
-		if err := release(home); err != nil {
-			return nil, "", err
-		}
-		_ = startedF.SetReadDeadline(time.Now().Add(30 * time.Second))
-		if _, err := started.ReadString('\n'); err != nil {
-			if fg != nil {
-				fg.Process.Kill()
-				fg.Wait()
-			}
-			return nil, "", fmt.Errorf("the hook did not start within 30 s of the release: %v", err)
-		}
-		out = append(out, time.Since(t0))
-		if c.watch && c.host != nil && watchCmds() > before {
+		out = append(out, d)
+		if watched {
 			usedWatch++
-		}
-		if waiterPid > 0 {
-			if kb := vmHWM(waiterPid); kb > b.report.waiterRSSKB {
-				b.report.waiterRSSKB = kb
-			}
-		}
-		if _, err := gateF.WriteString("go\n"); err != nil {
-			return nil, "", err
-		}
-		if fg != nil {
-			if err := fg.Wait(); err != nil {
-				return nil, "", fmt.Errorf("the waiting run: %v: %s", err, fgErr)
-			}
-			if kb := readKB(rssOut); kb > b.report.fgWaiterRSSKB {
-				b.report.fgWaiterRSSKB = kb
-			}
-		}
-		if waiterPid > 0 {
-			if err := waitGone(waiterPid, 30*time.Second); err != nil {
-				return nil, "", err
-			}
-		}
-		if err := waitNoLock(home, 10*time.Second); err != nil {
-			return nil, "", err
 		}
 	}
 	used := "no (polling)"
@@ -714,6 +607,178 @@ func (b *bench) latency(c latencyCase) ([]time.Duration, string, error) {
 		used = fmt.Sprintf("%d of %d", usedWatch, c.reps)
 	}
 	return out, used, nil
+}
+
+// latencyRig is what one latency case's runs share: the fifo the hook says
+// it started on, the gate it then waits at, the lock's home and the flags
+// that reach it.
+type latencyRig struct {
+	c                latencyCase
+	dir, state, home string
+	where            []string // --root DIR, or the host's flags
+	hook             []string // -- and the hook's command
+	startedF, gateF  *os.File
+	started          *bufio.Reader
+}
+
+func (b *bench) newLatencyRig(c latencyCase) (*latencyRig, error) {
+	dir, err := os.MkdirTemp(b.tmp, "lat")
+	if err != nil {
+		return nil, err
+	}
+	r := &latencyRig{c: c, dir: dir, state: filepath.Join(dir, "state"), home: filepath.Join(dir, "root")}
+	if r.startedF, r.started, err = fifo(filepath.Join(dir, "started")); err != nil {
+		return nil, err
+	}
+	if r.gateF, _, err = fifo(filepath.Join(dir, "gate")); err != nil {
+		r.startedF.Close()
+		return nil, err
+	}
+	r.where = []string{"--root", r.home}
+	if c.host != nil {
+		r.home, r.where = c.host.Home, b.hostFlags(c.host)
+	} else if err := os.MkdirAll(r.home, 0o755); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.hook = []string{"--", "/bin/sh", "-c", `echo started > "$0"; read x < "$1"`, r.startedF.Name(), r.gateF.Name()}
+	return r, nil
+}
+
+func (r *latencyRig) close() { r.startedF.Close(); r.gateF.Close() }
+
+// watchCmds counts the `hookshim watch` sessions the case's host has run.
+func (b *bench) watchCmds(r *latencyRig) int {
+	if r.c.host == nil {
+		return 0
+	}
+	n := 0
+	for _, cmd := range r.c.host.Commands(b.tb) {
+		if strings.Contains(cmd, "watch") {
+			n++
+		}
+	}
+	return n
+}
+
+// latencyOnce puts someone else's lock in place, starts the waiting hookshim,
+// releases the lock at an unpredictable moment and times the hook's start;
+// watched says a `hookshim watch` on the host saw it.
+func (b *bench) latencyOnce(r *latencyRig) (d time.Duration, watched bool, err error) {
+	if err := theirs(r.home); err != nil {
+		return 0, false, err
+	}
+	before := b.watchCmds(r)
+	w, err := b.startWaiting(r)
+	if err != nil {
+		return 0, false, err
+	}
+	// Let the waiter arm its watch (or reach a random point of its poll
+	// interval), then release at an unpredictable moment.
+	if r.c.watch && r.c.host != nil {
+		deadline := time.Now().Add(10 * time.Second)
+		for b.watchCmds(r) == before && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	pause := 150*time.Millisecond + time.Duration(rand.Int64N(int64(100*time.Millisecond)))
+	if !r.c.watch {
+		pause = 200*time.Millisecond + time.Duration(rand.Int64N(int64(time.Second)))
+	}
+	time.Sleep(pause)
+	t0 := time.Now()
+	if err := release(r.home); err != nil {
+		return 0, false, err
+	}
+	_ = r.startedF.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := r.started.ReadString('\n'); err != nil {
+		w.kill()
+		return 0, false, fmt.Errorf("the hook did not start within 30 s of the release: %v", err)
+	}
+	d = time.Since(t0)
+	watched = r.c.watch && r.c.host != nil && b.watchCmds(r) > before
+	if w.waiterPid > 0 {
+		b.report.waiterRSSKB = max(b.report.waiterRSSKB, vmHWM(w.waiterPid))
+	}
+	if _, err := r.gateF.WriteString("go\n"); err != nil {
+		return 0, false, err
+	}
+	if err := b.finishWaiting(r, w); err != nil {
+		return 0, false, err
+	}
+	return d, watched, nil
+}
+
+// waiting is a hookshim waiting for the lock: a foreground `run --wait`
+// (fg, under rsswrap writing its peak RSS to rssOut) or a deferred hook's
+// detached waiter (waiterPid).
+type waiting struct {
+	fg        *exec.Cmd
+	fgErr     *lineWatcher
+	rssOut    string
+	waiterPid int
+}
+
+func (w *waiting) kill() {
+	if w.fg != nil {
+		w.fg.Process.Kill()
+		w.fg.Wait()
+	}
+}
+
+// startWaiting starts hookshim on r's lock, held by someone else, and returns
+// once it waits: a deferred hook once its job is waiting, `run --wait` once it
+// says so.
+func (b *bench) startWaiting(r *latencyRig) (*waiting, error) {
+	args := append([]string{"run", "--service", "app"}, r.where...)
+	w := &waiting{}
+	if r.c.deferred {
+		args = append(args, "--policy", "defer", "--state-dir", r.state, "post-deploy")
+		cmd := exec.Command(b.bin, append(args, r.hook...)...)
+		cmd.Env, cmd.Dir = b.env, b.repo
+		o, err := cmd.CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("deferring: %v: %s", err, o)
+		}
+		m := waiterPidRE.FindSubmatch(o)
+		j := jobIDRE.FindSubmatch(o)
+		if m == nil || j == nil {
+			return nil, fmt.Errorf("deferring did not name the waiter: %s", o)
+		}
+		w.waiterPid, _ = strconv.Atoi(string(m[1]))
+		return w, waitJobState(filepath.Join(r.state, "jobs", string(j[1]), "job.json"), "waiting", 20*time.Second)
+	}
+	args = append(args, "--policy", "hold", "--wait", "5m", "post-deploy")
+	w.rssOut = filepath.Join(r.dir, "fg.rss")
+	w.fg = exec.Command(b.rsswrap, append(append([]string{w.rssOut, b.bin}, args...), r.hook...)...)
+	w.fg.Env, w.fg.Dir = b.env, b.repo
+	w.fgErr = newLineWatcher()
+	w.fg.Stderr = w.fgErr
+	if err := w.fg.Start(); err != nil {
+		return nil, err
+	}
+	if !w.fgErr.waitFor("waiting up to", 20*time.Second) {
+		w.kill()
+		return nil, fmt.Errorf("the waiting run never waited: %s", w.fgErr)
+	}
+	return w, nil
+}
+
+// finishWaiting waits until the hookshim of w and its hook are done and no
+// lock is left, and records the foreground waiter's peak RSS.
+func (b *bench) finishWaiting(r *latencyRig, w *waiting) error {
+	if w.fg != nil {
+		if err := w.fg.Wait(); err != nil {
+			return fmt.Errorf("the waiting run: %v: %s", err, w.fgErr)
+		}
+		b.report.fgWaiterRSSKB = max(b.report.fgWaiterRSSKB, readKB(w.rssOut))
+	}
+	if w.waiterPid > 0 {
+		if err := waitGone(w.waiterPid, 30*time.Second); err != nil {
+			return err
+		}
+	}
+	return waitNoLock(r.home, 10*time.Second)
 }
 
 // waitJobState waits until the job record says state.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -118,22 +117,15 @@ func (s Local) read(p string) Lock {
 		l.State, l.Problem = Unreadable, "lock path is a file, not a directory"
 		return l
 	}
-	f, err := os.OpenFile(filepath.Join(abs, "details"), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	raw, err := readDetails(filepath.Join(abs, "details"))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		l.State, l.Problem = NoDetails, "lock directory has no details file"
 		return l
-	case err != nil:
-		l.State, l.Problem = Unreadable, "cannot read details: "+errText(err)
-		return l
-	}
-	defer f.Close()
-	if dfi, err := f.Stat(); err == nil && !dfi.Mode().IsRegular() {
+	case errors.Is(err, errNotRegular):
 		l.State, l.Problem = Unreadable, "details is not a regular file"
 		return l
-	}
-	raw, err := io.ReadAll(io.LimitReader(f, MaxDetailsSize+1))
-	if err != nil {
+	case err != nil:
 		l.State, l.Problem = Unreadable, "cannot read details: "+errText(err)
 		return l
 	}
@@ -212,6 +204,60 @@ func checkOurs(l Lock, token string) error {
 		return fmt.Errorf("%s is held by %s (%q): %w", l.Path, l.Details.LockedBy, l.Details.Message, ErrNotOurs)
 	}
 	return nil
+}
+
+// errNotRegular is readDetails' error for a details that is not a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// readDetails reads at most MaxDetailsSize+1 bytes of a details file, never
+// following a symlink and never blocking on a fifo (O_NONBLOCK), refusing
+// anything but a regular file (errNotRegular). Raw system calls, not
+// os.OpenFile: an os.File tries to register every file with the network
+// poller (an epoll_ctl that fails for a regular file) and reads once more to
+// see EOF; `locks --root` over 1,000 locks paid 7 system calls per lock, and
+// pays 5 (with the Lstat of its directory) this way.
+func readDetails(path string) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, errNotRegular
+	}
+	// The size fstat gave (bounded), plus one byte to tell a file over the bound.
+	buf := make([]byte, min(max(st.Size, 0), MaxDetailsSize)+1)
+	n := 0
+	for n < len(buf) {
+		m, err := syscall.Read(fd, buf[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if int64(n) >= st.Size && n < len(buf) {
+			// A regular file holds what fstat said: no second read for EOF.
+			// (One written meanwhile reads as far as it was when looked at.)
+			break
+		}
+	}
+	return buf[:n], nil
 }
 
 func errText(err error) string {

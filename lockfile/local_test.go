@@ -114,9 +114,10 @@ func TestLocalScanEveryLayoutAndState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
+	got, problems := map[string]string{}, map[string]string{}
 	for _, l := range locks {
 		got[l.Path] = fmt.Sprintf("%s %s %s", l.Layout, l.Name, l.State)
+		problems[l.Path] = l.Problem
 		if l.State != Held && l.Problem == "" {
 			t.Errorf("%s: state %s without a problem description", l.Path, l.State)
 		}
@@ -144,6 +145,17 @@ func TestLocalScanEveryLayoutAndState(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("scan found %d entries, want %d: %v", len(got), len(want), got)
+	}
+	// What `hookshim locks` says about a details that cannot be read.
+	for p, w := range map[string]string{
+		".kamal/lock-dirdetails": "details is not a regular file",
+		".kamal/lock-fifo":       "details is not a regular file",
+		".kamal/lock-symdetails": "cannot read details: too many levels of symbolic links",
+		".kamal/lock-crashed":    "lock directory has no details file",
+	} {
+		if problems[p] != w {
+			t.Errorf("%s: problem %q, want %q", p, problems[p], w)
+		}
 	}
 }
 

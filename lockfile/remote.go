@@ -42,9 +42,12 @@ func (h hostRunner) Run(ctx context.Context, script string, stdin io.Reader, arg
 type Remote struct {
 	Host string // for people: the host as it was named
 	// SSH is how a person reaches the host by hand, for hints: an ssh command
-	// line without the remote command ("ssh -p 2222 deploy@web1"); "" means
-	// "ssh HOST".
-	SSH    string
+	// line without the remote command ("ssh -p 2222 deploy@web1"); nil means
+	// "ssh HOST". Its String is called only when a hint needs it: rendering
+	// the command line can cost an `ssh -G` (the host key policy), which a
+	// hook whose lock is free would pay for nothing. (A Stringer, not a func:
+	// a Remote stays comparable, and Stores are compared.)
+	SSH    fmt.Stringer
 	Runner Runner
 }
 
@@ -58,9 +61,9 @@ func (s Remote) Ref(p string) string { return s.Host + ":" + p }
 // SSH says (rm -r, not Kamal's rm details && rm -r, which stops at a lock
 // without details).
 func (s Remote) RemoveCommand(p string) string {
-	ssh := s.SSH
-	if ssh == "" {
-		ssh = "ssh " + sshx.Quote(s.Host)
+	ssh := "ssh " + sshx.Quote(s.Host)
+	if s.SSH != nil {
+		ssh = s.SSH.String()
 	}
 	return ssh + " " + sshx.Quote("rm -r -- "+sshx.Quote(p))
 }

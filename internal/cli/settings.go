@@ -193,15 +193,29 @@ func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings)
 	if persist > 0 {
 		client.ShareDir, client.SharePersist = sshx.ShareDir(p.Getenv), persist
 	}
-	store = lockfile.Remote{Host: t.Host, SSH: t.Command(client), Runner: lockfile.OnHost(client, t)}
+	// The hint's ssh command line only when a hint is printed (lockfile.Remote.SSH).
+	hint := &lazyString{f: func() string { return t.Command(client) }}
+	store = lockfile.Remote{Host: t.Host, SSH: hint, Runner: lockfile.OnHost(client, t)}
 	dial = func(ctx context.Context) (lockfile.Store, io.Closer, error) {
 		conn, err := client.Dial(ctx, t)
 		if err != nil {
 			return nil, nil, err
 		}
-		return lockfile.Remote{Host: t.Host, SSH: t.Command(client), Runner: conn}, conn, nil
+		return lockfile.Remote{Host: t.Host, SSH: hint, Runner: conn}, conn, nil
 	}
 	return store, dial, nil
+}
+
+// lazyString is a string worked out on its first use.
+type lazyString struct {
+	once sync.Once
+	f    func() string
+	s    string
+}
+
+func (l *lazyString) String() string {
+	l.once.Do(func() { l.s = l.f() })
+	return l.s
 }
 
 // callerRange is what is known of the calling Kamal's release: --layout (or

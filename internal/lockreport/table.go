@@ -53,17 +53,21 @@ func WriteTable(w io.Writer, r *Report) error {
 
 func writeCells(w io.Writer, head, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// One Write per row: every Write to a tabwriter has its own cost, and
+	// `locks --root` writes a row for each of possibly thousands of locks.
+	var line []byte
 	for _, row := range append(head, rows...) {
+		line = line[:0]
 		for i, cell := range row {
 			if cell == "" {
 				cell = empty
 			}
 			if i > 0 {
-				io.WriteString(tw, "\t")
+				line = append(line, '\t')
 			}
-			io.WriteString(tw, cell)
+			line = append(line, cell...)
 		}
-		io.WriteString(tw, "\n")
+		tw.Write(append(line, '\n'))
 	}
 	tw.Flush()
 }
@@ -185,6 +189,9 @@ func shortVersion(v string) string {
 // line hookshim logs or reports on a terminal (see escapedLines in package
 // main).
 func Clean(s string) string {
+	if printableASCII(s) {
+		return s
+	}
 	clean := true
 	for _, r := range s {
 		if needsEscape(r) || r == utf8.RuneError || r == '\\' {
@@ -218,8 +225,22 @@ func Clean(s string) string {
 }
 
 func needsEscape(r rune) bool {
+	if r >= 0x20 && r < 0x7f {
+		return false // printable ASCII: the common case, without the Unicode tables
+	}
 	return r < 0x20 || r >= 0x7f && r < 0xa0 ||
 		unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
+}
+
+// printableASCII says s is all printable ASCII but the backslash: nothing
+// for Clean to do.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // clip shortens s to at most n runes, ending in "…" when it cut.

@@ -40,6 +40,7 @@ func dialAndExit() int {
 		// A hook's process: a run through the shared master whose output goes
 		// straight to the hook's own stdout and stderr, then exit.
 		c.ShareDir = dir
+		c.Binary = os.Getenv("SSHX_TEST_BINARY")
 		if os.Getenv("SSHX_TEST_PROXY") != "" {
 			// A ProxyCommand is a child of the master that outlives the
 			// starting ssh with whatever stderr that ssh had.

@@ -120,6 +120,39 @@ func TestSharedMasterOneLoginForManyHooks(t *testing.T) {
 	}
 }
 
+// TestSharedWarmHookStartsOneSSH: a hook that finds the shared master up
+// starts one ssh, the session through it; not also an `ssh -G` to learn the
+// host key policy (the test hosts' config sets StrictHostKeyChecking, so a
+// direct connection would need one), which would be most of a warm hook's
+// cost. Each hook is a fresh process, as each of Kamal's hooks is.
+func TestSharedWarmHookStartsOneSSH(t *testing.T) {
+	t.Parallel()
+	h := sshtest.Start(t, sshtest.Options{})
+	dir := shareDir(t)
+	logDir := t.TempDir()
+	log := filepath.Join(logDir, "ssh.log")
+	ssh, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real ssh, each start logged with its first argument.
+	wrapper := filepath.Join(logDir, "ssh")
+	script := "#!/bin/sh\necho \"$1\" >> " + sshx.Quote(log) + "\nexec " + sshx.Quote(ssh) + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hookProcess(t, h, dir, "SSHX_TEST_BINARY="+wrapper)
+	exitMaster(t, h, onlySocket(t, dir))
+	os.Remove(log)
+	if out := hookProcess(t, h, dir, "SSHX_TEST_BINARY="+wrapper); out != "over-the-shared-master\n" {
+		t.Fatalf("warm hook: stdout %q", out)
+	}
+	b, _ := os.ReadFile(log)
+	if starts := strings.Fields(string(b)); len(starts) != 1 || starts[0] == "-G" {
+		t.Fatalf("a warm hook started ssh %d times (first arguments %q), want once: the session through the master", len(starts), starts)
+	}
+}
+
 // TestSharedMasterWithProxyHoldsNoHookPipes: the master's ProxyCommand lives
 // as long as the master and inherits its stderr; it must not be the hook's.
 func TestSharedMasterWithProxyHoldsNoHookPipes(t *testing.T) {

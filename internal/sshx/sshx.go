@@ -248,8 +248,12 @@ func (c *Client) Command(ctx context.Context, t Target, script string, args ...s
 // connect on its own, the host's key is in known_hosts by then, and the
 // config's own policy applies.
 func (c *Client) command(ctx context.Context, t Target, sock string, live bool, script string, scriptArgs ...string) *exec.Cmd {
-	args := c.Args(t, script, scriptArgs...)
-	if sock != "" {
+	var args []string
+	if sock == "" {
+		args = c.Args(t, script, scriptArgs...)
+	} else {
+		// Not c.Args first and then this: c.Args would find out the host key
+		// policy, an `ssh -G`, for an argv that is thrown away.
 		cc := *c
 		cc.viaMaster = live
 		args = cc.args(t, []string{"ControlMaster=no", "ControlPath=" + sock}, nil, true, remoteCommand(script, scriptArgs...))
