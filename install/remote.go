@@ -94,24 +94,57 @@ type runner interface {
 
 // Push installs the binary on every target, at most r.Parallel at a time, and
 // returns one result per target in the order given. each, when not nil, is
-// called with every result in that order as soon as it and all before it are
-// known, so a caller can print them as they come.
+// called with every result as soon as that host is done, in the order the
+// hosts finish (a slow host holds up no other's line), one call at a time.
 func (r Remote) Push(ctx context.Context, targets []sshx.Target, each func(HostResult)) []HostResult {
+	r, n, err := r.prepare()
+	results := make([]HostResult, len(targets))
+	finished := make(chan int, len(targets))
+	// At most n hosts at once; each host's failure is in its result, so no
+	// error stops the group. Scheduling runs beside the loop below, which
+	// hands out the results as they come.
+	var g errgroup.Group
+	g.SetLimit(n)
+	go func() {
+		for i, t := range targets {
+			res := HostResult{Target: t, Path: remotePath(r.Dir)}
+			if err != nil {
+				res.Err = err
+				results[i] = res
+				finished <- i
+				continue
+			}
+			g.Go(func() error {
+				r.pushOne(ctx, &res)
+				results[i] = res
+				finished <- i
+				return nil
+			})
+		}
+	}()
+	for range targets {
+		i := <-finished
+		if each != nil {
+			each(results[i])
+		}
+	}
+	// Every g.Go has been called (each sent on finished) before this Wait.
+	g.Wait()
+	return results
+}
+
+// prepare fills in the defaults and each binary's SHA-256 and size; n is how
+// many hosts to work on at once. The error is every host's: no binary, or one
+// that cannot be read.
+func (r Remote) prepare() (_ Remote, n int, err error) {
 	if r.Dir == "" {
 		r.Dir = DefaultRemoteDir
 	}
-	n := r.Parallel
+	n = r.Parallel
 	if n <= 0 {
 		n = DefaultParallel
 	}
-	results := make([]HostResult, len(targets))
-	done := make([]chan struct{}, len(targets))
-	for i := range done {
-		done[i] = make(chan struct{})
-	}
-
 	bins := make([]BinaryFile, len(r.Binaries))
-	var err error
 	for i, b := range r.Binaries {
 		bins[i] = b
 		bins[i].sum, bins[i].size, err = fileSum(b.Path)
@@ -124,37 +157,7 @@ func (r Remote) Push(ctx context.Context, targets []sshx.Target, each func(HostR
 		err = exitcode.Newf(exitcode.Usage, "no binary to install")
 	}
 	r.Binaries = bins
-	// At most n hosts at once; each host's failure is in its result, so no
-	// error stops the group. Scheduling runs beside the loop below, which
-	// hands out the results in order as they come.
-	var g errgroup.Group
-	g.SetLimit(n)
-	go func() {
-		for i, t := range targets {
-			res := HostResult{Target: t, Path: remotePath(r.Dir)}
-			if err != nil {
-				res.Err = err
-				results[i] = res
-				close(done[i])
-				continue
-			}
-			g.Go(func() error {
-				defer close(done[i])
-				r.pushOne(ctx, &res)
-				results[i] = res
-				return nil
-			})
-		}
-	}()
-	for i := range targets {
-		<-done[i]
-		if each != nil {
-			each(results[i])
-		}
-	}
-	// Every g.Go has been called (each closed its done) before this Wait.
-	g.Wait()
-	return results
+	return r, n, err
 }
 
 // remotePath is dir/hookshim as the host will see it.
@@ -202,34 +205,52 @@ func (r Remote) install(ctx context.Context, conn runner, res *HostResult) error
 		return err
 	}
 	res.Binary, res.SHA256 = bin.Path, bin.sum
+	if needed, err := r.needed(pr, res); !needed || err != nil {
+		return err
+	}
+	if err := r.send(ctx, conn, dir, bin, res); err != nil {
+		return err
+	}
+	res.Changed = true
+	return nil
+}
+
+// needed says whether the binary must be sent, from what the probe found
+// where it goes; the error says why it cannot be.
+func (r Remote) needed(pr probeResult, res *HostResult) (bool, error) {
 	switch pr.dir {
 	case "missing":
-		return exitcode.Newf(exitcode.CantCreate, "%s does not exist on the host", r.Dir).
+		return false, exitcode.Newf(exitcode.CantCreate, "%s does not exist on the host", r.Dir).
 			WithHint("create it there first, or choose another --bin-dir")
 	case "notdir":
-		return exitcode.Newf(exitcode.CantCreate, "%s on the host is not a directory", r.Dir)
+		return false, exitcode.Newf(exitcode.CantCreate, "%s on the host is not a directory", r.Dir)
 	}
 	switch pr.dst {
 	case "dir":
-		return exitcode.Newf(exitcode.CantCreate, "%s on the host is a directory; hookshim will not replace it", res.Path)
+		return false, exitcode.Newf(exitcode.CantCreate, "%s on the host is a directory; hookshim will not replace it", res.Path)
 	case "link":
 		if pr.sum != res.SHA256 {
-			return exitcode.Newf(exitcode.CantCreate, "%s on the host is a symlink; hookshim will not replace a link", res.Path).
+			return false, exitcode.Newf(exitcode.CantCreate, "%s on the host is a symlink; hookshim will not replace a link", res.Path).
 				WithHint("remove the link on the host, or choose another --bin-dir")
 		}
 	}
 	if pr.sum == res.SHA256 && pr.exec {
-		return nil
+		return false, nil
 	}
 	if pr.write != "" && pr.write != "ok" && !r.Sudo {
 		if strings.Contains(pr.write, "ead-only file system") {
-			return exitcode.Newf(exitcode.CantCreate, "%s on the host is on a read-only file system; nothing was changed", r.Dir).
+			return false, exitcode.Newf(exitcode.CantCreate, "%s on the host is on a read-only file system; nothing was changed", r.Dir).
 				WithHint("choose another --bin-dir")
 		}
-		return exitcode.Newf(exitcode.NoPerm, "the SSH user cannot write to %s on the host (%s); nothing was changed", r.Dir, pr.write).
+		return false, exitcode.Newf(exitcode.NoPerm, "the SSH user cannot write to %s on the host (%s); nothing was changed", r.Dir, pr.write).
 			WithHint("pass --sudo to write it with 'sudo -n' (needs passwordless sudo), or choose another --bin-dir")
 	}
+	return true, nil
+}
 
+// send streams bin to the host, which checks its size and SHA-256 before
+// the rename into dir.
+func (r Remote) send(ctx context.Context, conn runner, dir string, bin BinaryFile, res *HostResult) error {
 	open := r.open
 	if open == nil {
 		open = func(name string) (io.ReadCloser, error) { return os.Open(name) }
@@ -266,12 +287,10 @@ func (r Remote) install(ctx context.Context, conn runner, res *HostResult) error
 	if code, ok := pushFailure(out, r.Sudo); ok {
 		return code
 	}
-	got := strings.TrimSpace(string(out.Stdout))
-	if got != "ok "+res.SHA256 {
+	if got := strings.TrimSpace(string(out.Stdout)); got != "ok "+res.SHA256 {
 		return exitcode.Newf(exitcode.IOErr, "the host did not confirm the install (exit status %d, output %q, %s)",
 			out.ExitStatus, got, stderrText(out.Stderr))
 	}
-	res.Changed = true
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -299,12 +300,20 @@ func TestRemoteUnreachableAmongOthers(t *testing.T) {
 	if len(res) != 3 || len(lines) != 3 {
 		t.Fatalf("%d results, %d lines", len(res), len(lines))
 	}
+	line := map[sshx.Target]string{} // the lines come as the hosts finish
+	for _, l := range lines {
+		for _, tg := range targets {
+			if strings.HasPrefix(l, tg.String()+": ") {
+				line[tg] = l
+			}
+		}
+	}
 	for i, hr := range res {
 		if hr.Target != targets[i] {
 			t.Errorf("result %d is for %s, want %s", i, hr.Target, targets[i])
 		}
-		if !strings.HasPrefix(lines[i], targets[i].String()+": ") {
-			t.Errorf("line %d %q is not for %s", i, lines[i], targets[i])
+		if line[targets[i]] == "" {
+			t.Errorf("no line for %s in %q", targets[i], lines)
 		}
 	}
 	for _, i := range []int{0, 2} {
@@ -315,8 +324,8 @@ func TestRemoteUnreachableAmongOthers(t *testing.T) {
 		wantFile(t, filepath.Join(h.Home, "bin", "hookshim"), content, 0o755)
 	}
 	wantCode(t, res[1].Err, exitcode.Unavailable, "cannot reach "+closed.String())
-	if !strings.HasPrefix(lines[1], closed.String()+": failed: cannot reach") {
-		t.Errorf("line %q", lines[1])
+	if !strings.HasPrefix(line[closed], closed.String()+": failed: cannot reach") {
+		t.Errorf("line %q", line[closed])
 	}
 }
 
@@ -436,8 +445,8 @@ func TestRemoteDirIsAnArgument(t *testing.T) {
 	}
 }
 
-// Parallel bounds how many hosts are worked on at once, and each still sees
-// its result in the order the hosts were given, as soon as it is known.
+// Parallel bounds how many hosts are worked on at once, and each sees every
+// host's result once.
 func TestRemotePushBound(t *testing.T) {
 	const n, bound = 4, 2
 	hosts := sshtest.StartN(t, n)
@@ -488,11 +497,62 @@ func TestRemotePushBound(t *testing.T) {
 	}
 	res := <-done
 	for i, hr := range res {
-		if hr.Err != nil || !hr.Changed || hr.Target != targets[i] || order[i] != targets[i] {
-			t.Errorf("result %d: %+v (reported as %s)", i, hr, order[i])
+		if hr.Err != nil || !hr.Changed || hr.Target != targets[i] {
+			t.Errorf("result %d: %+v", i, hr)
 		}
+	}
+	if len(order) != n {
+		t.Errorf("each was called for %v, want every host once", order)
 	}
 	if most != bound {
 		t.Errorf("%d hosts at once, want at most (and at some point exactly) %d", most, bound)
+	}
+}
+
+// Each host's result is handed out as soon as that host is done: a host that
+// hangs first in the list holds up no other host's line.
+func TestRemoteEachHostAsItFinishes(t *testing.T) {
+	h, r, _ := setup(t, sshtest.Options{})
+	// A host that accepts the connection and says nothing until the test
+	// closes it; ssh waits for its banner far longer than this test runs.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	client := *r.Client
+	client.ConnectTimeout = 10 * time.Minute
+	r.Client = &client
+	hung := sshx.Target{User: h.Target.User, Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
+	finished := make(chan HostResult, 2)
+	go r.Push(testContext(t), []sshx.Target{hung, h.Target}, func(hr HostResult) { finished <- hr })
+	next := func() HostResult {
+		select {
+		case hr := <-finished:
+			return hr
+		case <-time.After(60 * time.Second):
+			t.Fatal("no host finished")
+		}
+		return HostResult{}
+	}
+	if first := next(); first.Target != h.Target || first.Err != nil || !first.Changed {
+		t.Fatalf("first result %+v, want the reachable host's, installed, while the other hangs", first)
+	}
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(60 * time.Second):
+		t.Fatal("the hung host was never connected to")
+	}
+	if second := next(); second.Target != hung {
+		t.Fatalf("second result %+v, want the hung host's", second)
+	} else {
+		wantCode(t, second.Err, exitcode.Unavailable)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
 )
 
@@ -65,27 +66,40 @@ func RunDeferred(ctx context.Context, d Deferred) error {
 		}
 		startedAt = at
 		started.Store(true)
-		r.Log.Info().Msgf("job %s: %s started at %s", j.ID, j.Hook, at.Format(time.RFC3339Nano))
+		r.Log.Info().Msgf("job %s: %s started at %s", j.ID, j.Hook, at.Format(lockfile.TimeLayout))
 		return nil
 	}
 	runErr, expired := runUntilDeadline(ctx, r, j, &started)
 	ended := time.Now().UTC()
 	o := outcome(j, runErr, expired, started.Load(), d.ByHand)
-	o.log(r, j, startedAt, ended)
-	if o.err != nil {
-		// Said here, into the log, before the job is recorded as ended and
-		// its lock released: whoever follows the job sees it all.
-		o.err = exitcode.Status(d.Report(o.err))
-	}
+	from := logSize(j)
 	if err := cl.Update(func(j *Job) {
 		j.State, j.ExitStatus, j.Ended, j.Error = o.final, &o.status, &ended, o.msg
 		if o.started {
 			j.Started = &startedAt
 		}
+		j.ReportFrom = from
 	}); err != nil {
 		d.Report(fmt.Errorf("job %s: recording its end: %w", j.ID, err))
 	}
+	// Said into the log after the record, before the job's lock is released:
+	// whoever follows the job learns its end from that release, so sees it
+	// all; the record's ReportFrom tells `hookshim wait` where this starts.
+	o.log(r, j, startedAt, ended)
+	if o.err != nil {
+		o.err = exitcode.Status(d.Report(o.err))
+	}
 	return o.err
+}
+
+// logSize is the size of the job's log now, or nil when it cannot be told.
+func logSize(j Job) *int64 {
+	fi, err := os.Lstat(j.LogPath())
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	n := fi.Size()
+	return &n
 }
 
 // claimForWaiter claims the job, or closes the readiness descriptor and says
@@ -219,12 +233,12 @@ func outcome(j Job, runErr error, expired, started bool, byHand func(string) str
 
 // log says in the job's log how the hook ended.
 func (o jobOutcome) log(r *shim.Runner, j Job, startedAt, ended time.Time) {
-	took := ended.Sub(startedAt).Round(time.Millisecond)
+	took := Took(ended.Sub(startedAt))
 	switch {
 	case o.final == Succeeded && o.started:
-		r.Log.Info().Msgf("job %s: %s succeeded at %s, after %s", j.ID, j.Hook, ended.Format(time.RFC3339Nano), took)
+		r.Log.Info().Msgf("job %s: %s succeeded at %s, took %s", j.ID, j.Hook, ended.Format(lockfile.TimeLayout), took)
 	case o.final == Failed && o.started:
-		r.Log.Info().Msgf("job %s: %s failed with exit status %d at %s, after %s", j.ID, j.Hook, o.status, ended.Format(time.RFC3339Nano), took)
+		r.Log.Info().Msgf("job %s: %s failed with exit status %d at %s, took %s", j.ID, j.Hook, o.status, ended.Format(lockfile.TimeLayout), took)
 	case o.msg != "" && o.final != Expired:
 		r.Log.Info().Msgf("job %s: %s %s: %s", j.ID, j.Hook, o.final, o.msg)
 	}

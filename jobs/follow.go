@@ -18,7 +18,9 @@ import (
 // once, and none stands in a waiter's way.
 type Follower struct {
 	// Log receives what was appended to a job's log, in order, from its
-	// start. It is called from one goroutine at a time.
+	// start, up to the waiter's own report of how the job ended
+	// (Job.ReportFrom): Done's record says that, so the one who follows says
+	// it once. It is called from one goroutine at a time.
 	Log func(j Job, b []byte)
 	// Done receives each job's final record once: succeeded, failed,
 	// expired, or orphaned (its waiter died).
@@ -199,19 +201,34 @@ func waitUnlocked(fj *followed, lockPath string, freed chan<- *followed) {
 	freed <- fj
 }
 
-// pump copies what was appended to the job's log since the last call.
+// pump copies what was appended to the job's log since the last call, up to
+// where the waiter's report of the end starts. The log's size is taken before
+// the record is read: the waiter records ReportFrom before it writes its
+// report, so report bytes within that size are always known as such.
 func (f *Follower) pump(fj *followed) {
 	lf, err := openJobFile(fj.job.LogPath())
 	if err != nil {
 		return
 	}
 	defer lf.Close()
+	fi, err := lf.Stat()
+	if err != nil {
+		return
+	}
+	end := fi.Size()
+	if j, err := readRecord(fj.job.Dir); err == nil && j.ReportFrom != nil {
+		end = min(end, *j.ReportFrom)
+	}
+	if end <= fj.offset {
+		return
+	}
 	if _, err := lf.Seek(fj.offset, io.SeekStart); err != nil {
 		return
 	}
 	buf := make([]byte, 32<<10)
+	r := io.LimitReader(lf, end-fj.offset)
 	for {
-		n, err := lf.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 {
 			fj.offset += int64(n)
 			if f.Log != nil {

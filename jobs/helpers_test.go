@@ -95,7 +95,8 @@ func waitFile(t *testing.T, path string) {
 //	hold   holds the job until killed
 //	run    writes "line 1" to its log, records running, waits for a line on
 //	       the fifo JOBS_TEST_GATE, writes "line 2", records exit status
-//	       JOBS_TEST_STATUS and exits
+//	       JOBS_TEST_STATUS and where its report starts, writes the report
+//	       ("report: ...") and exits
 //	die    exits 3 without claiming: never ready
 //	fds    writes the descriptors it has to its log, then holds like hold
 func fakeWaiter(mode string) int {
@@ -144,10 +145,13 @@ func fakeWaiter(mode string) int {
 		if status != 0 {
 			st = Failed
 		}
-		if err := cl.Update(func(j *Job) { j.State, j.ExitStatus, j.Ended = st, &status, &end }); err != nil {
+		// As RunDeferred: where its report starts is recorded, then the report.
+		from := logSize(cl.Job)
+		if err := cl.Update(func(j *Job) { j.State, j.ExitStatus, j.Ended, j.ReportFrom = st, &status, &end, from }); err != nil {
 			fmt.Println(err)
 			return 74
 		}
+		fmt.Println("report: the job ended")
 		return status
 	}
 	return 64

@@ -119,6 +119,10 @@ type Job struct {
 	// Error says why the job failed or expired without the hook's own
 	// status telling it (the lock was never released, a host was unreachable).
 	Error string `json:"error,omitempty"`
+	// ReportFrom is where, in bytes, the waiter's own report of how the job
+	// ended starts in its log, recorded before that report is written.
+	// `hookshim wait` streams the log up to it and says the end itself, once.
+	ReportFrom *int64 `json:"report_from,omitempty"`
 
 	// Dir is the job's directory; not stored.
 	Dir string `json:"-"`

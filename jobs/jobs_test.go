@@ -149,8 +149,13 @@ func TestJobRunsOnceAndIsFollowed(t *testing.T) {
 	if len(done) != 1 || done[0].State != Failed || done[0].ExitStatus == nil || *done[0].ExitStatus != 3 {
 		t.Fatalf("Done got %+v", done)
 	}
-	if !strings.Contains(out.String(), "line 1\nline 2\n") {
-		t.Errorf("streamed log %q", out.String())
+	// The waiter's report of the end is in the log, not in what is streamed:
+	// the follower says the end itself, once.
+	if out.String() != "line 1\nline 2\n" {
+		t.Errorf("streamed log %q, want the lines before the waiter's report", out.String())
+	}
+	if b, err := os.ReadFile(j.LogPath()); err != nil || !strings.HasSuffix(string(b), "line 2\nreport: the job ended\n") {
+		t.Errorf("the log lacks the waiter's report: %q, %v", b, err)
 	}
 	// Ended: never picked up again.
 	if _, err := Claim(context.Background(), state, j.ID, 1); !errors.Is(err, ErrNotStarting) {
@@ -168,6 +173,19 @@ func TestJobRunsOnceAndIsFollowed(t *testing.T) {
 // A job still starting whose lock another process holds (a waiter that has
 // it, a second waiter racing for it) is not claimed: Claim says ErrTaken and
 // leaves the record as it was; once the lock is free, one Claim gets it.
+func TestTook(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		40*time.Millisecond + 400*time.Microsecond: "40ms",
+		1004 * time.Millisecond:                    "1s",
+		62 * time.Second:                           "1m02s",
+		-time.Second:                               "0s",
+	} {
+		if got := Took(d); got != want {
+			t.Errorf("Took(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestClaimRefusesAJobAnotherProcessHolds(t *testing.T) {
 	state, j := newJob(t)
 	other := flock.New(j.LockPath(), flock.SetFlag(os.O_RDONLY))

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/lockfile"
+	"github.com/hookshim/hookshim/shim"
 )
 
 // OrphanedStatus is `hookshim wait`'s status for a job whose waiter died: its
@@ -52,13 +54,20 @@ func Result(j Job, byHand func(Job) string) error {
 	return exitcode.Newf(exitcode.Software, "job %s (%s) ended in state %s; log: %s", j.ID, j.Hook, j.State, j.LogPath())
 }
 
-// Describe says where a job stands, for a line about it: "running",
-// "waiting for the lock until <RFC 3339 UTC>", "ended: <state>".
+// Describe says where a job stands, for a line about it, in hookshim's
+// times (UTC to the second, lockfile.TimeLayout) and durations (shim.Ago):
+// "waiting for the lock until 2026-11-27T07:45:12Z, 29m58s from now",
+// "running since 2026-11-27T07:15:14Z, for 3s", "orphaned (its waiter
+// died)", "ended: <state>".
 func Describe(j Job) string {
+	now := time.Now()
 	switch j.State {
 	case Starting, Waiting:
-		return "waiting for the lock until " + j.Deadline.UTC().Format(time.RFC3339)
+		return fmt.Sprintf("waiting for the lock until %s, %s from now", j.Deadline.UTC().Format(lockfile.TimeLayout), shim.Ago(j.Deadline.Sub(now)))
 	case Running:
+		if j.Started != nil {
+			return fmt.Sprintf("running since %s, for %s", j.Started.UTC().Format(lockfile.TimeLayout), shim.Ago(now.Sub(*j.Started)))
+		}
 		return "running"
 	case Orphaned:
 		return "orphaned (its waiter died)"
@@ -66,12 +75,22 @@ func Describe(j Job) string {
 	return "ended: " + string(j.State)
 }
 
-// RanFor is " after running <duration>" for a job whose hook ran, else "".
+// RanFor is " (started <time>, took <duration>)" for a job whose hook ran,
+// else "".
 func RanFor(j Job) string {
-	if d := j.Duration(); d > 0 {
-		return " after running " + d.Round(time.Millisecond).String()
+	if j.Started == nil || j.Ended == nil {
+		return ""
 	}
-	return ""
+	return fmt.Sprintf(" (started %s, took %s)", j.Started.UTC().Format(lockfile.TimeLayout), Took(j.Duration()))
+}
+
+// Took is how long something took, for people: whole seconds as shim.Ago
+// writes them ("1m02s"), or milliseconds under a second ("40ms").
+func Took(d time.Duration) string {
+	if d < time.Second {
+		return max(d, 0).Round(time.Millisecond).String()
+	}
+	return shim.Ago(d)
 }
 
 func orText(s, dflt string) string {

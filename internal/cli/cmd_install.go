@@ -354,13 +354,10 @@ func installRemote(c *cli.Context, p Process) error {
 		Parallel: c.Int("parallel"),
 		Timeout:  c.Duration("timeout"),
 	}
-	var werr error
-	results := r.Push(ctx, targets, func(res install.HostResult) {
-		if _, err := fmt.Fprintln(p.Stdout, res); err != nil && werr == nil {
-			werr = err
-		}
-	})
-	return remoteSummary(results, werr)
+	prog := newHostProgress(p, targets, flagOrEnv(c, p, "log-format", "HOOKSHIM_LOG_FORMAT") == "json")
+	prog.start()
+	results := r.Push(ctx, targets, prog.done)
+	return remoteSummary(results, prog.werr)
 }
 
 // remoteSummary is the command's error after the per-host lines: nil when every

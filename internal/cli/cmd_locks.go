@@ -45,6 +45,7 @@ func locksCommand(p Process) *cli.Command {
 		&cli.DurationFlag{Name: "stale-after", Value: locksDefaultStaleAfter, Usage: "a held lock older than `AGE` is stale; 0 means never"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document (schema_version 1) instead of the table (same as --format json)"},
 		&cli.StringFlag{Name: "format", Value: "table", Usage: "`FORMAT` of the output: table, json, or prometheus (the text exposition format, e.g. for node_exporter's textfile collector)"},
+		&cli.BoolFlag{Name: "wide", Usage: "show every value of the table whole; by default it fits 120 columns (or a narrower terminal), cutting messages and holders with …"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` instead of stdout, atomically (a temporary file in its directory, then a rename), mode 0644"},
 		&cli.IntFlag{Name: "parallel", Value: locksDefaultParallel, Usage: "read at most `N` hosts at once"},
 		&cli.DurationFlag{Name: "timeout", Value: locksDefaultTimeout, Usage: "give up on a host after `D`; it is then shown as unreachable"},
@@ -93,6 +94,7 @@ type locksOptions struct {
 	format     string // formatTable, formatJSON or formatPrometheus
 	output     string // --output FILE; "" is stdout
 	failIfHeld bool
+	wide       bool // --wide: the table's values whole, however wide
 }
 
 // Formats of `hookshim locks --format`.
@@ -160,6 +162,7 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 		format:     c.String("format"),
 		output:     c.String("output"),
 		failIfHeld: c.Bool("fail-if-held"),
+		wide:       c.Bool("wide"),
 	}
 	switch o.format {
 	case formatTable, formatJSON, formatPrometheus:
@@ -173,6 +176,10 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 				WithHint("pass one of them")
 		}
 		o.format = formatJSON
+	}
+	if o.wide && o.format != formatTable {
+		return o, exitcode.Newf(exitcode.Usage, "--wide shapes the table; --format %s always shows every value whole", o.format).
+			WithHint("drop --wide")
 	}
 	if c.IsSet("output") && strings.TrimSpace(o.output) == "" {
 		return o, exitcode.Newf(exitcode.Usage, "--output is empty").

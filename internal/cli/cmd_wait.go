@@ -66,7 +66,9 @@ func waitAction(c *cli.Context, p Process) error {
 		return err
 	}
 	for _, j := range sel {
-		log.Info().Msgf("job %s: %s, %s (lock %s); log: %s", j.ID, j.Hook, jobs.Describe(j), j.Lock, j.LogPath())
+		if j.State.Pending() { // an ended job gets its one line at the end
+			log.Info().Msgf("job %s: %s, %s (lock %s); log: %s", j.ID, j.Hook, jobs.Describe(j), j.Lock, j.LogPath())
+		}
 	}
 
 	ctx := context.Background()
@@ -88,7 +90,7 @@ func waitAction(c *cli.Context, p Process) error {
 					exitcode.Report(stderrLines(p, p.Args), err)
 				}
 			} else {
-				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, jobs.RanFor(j))
+				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, orNote(jobs.RanFor(j), j.Error))
 			}
 			if err := jobs.MarkReported(j); err != nil {
 				log.Debug().Msgf("job %s: marking it reported: %v", j.ID, err)
@@ -112,6 +114,14 @@ func waitAction(c *cli.Context, p Process) error {
 			WithHint("they go on in the background; wait again with: hookshim wait")
 	}
 	return firstErr
+}
+
+// orNote is s, else ": note" (why a job that ran nothing succeeded).
+func orNote(s, note string) string {
+	if s == "" && note != "" {
+		return ": " + note
+	}
+	return s
 }
 
 // namedJobs loads the jobs named by id, or says why one cannot be waited for.

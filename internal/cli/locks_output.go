@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
+
+	"golang.org/x/term"
 
 	"github.com/hookshim/hookshim/internal/atomicfile"
 	"github.com/hookshim/hookshim/internal/exitcode"
@@ -24,7 +27,7 @@ func writeLocksReport(p Process, r *lockreport.Report, opts locksOptions, servic
 		case formatPrometheus:
 			return metrics.Write(w, r, service)
 		}
-		return lockreport.WriteTable(w, r)
+		return lockreport.WriteTable(w, r, lockreport.TableOptions{Width: tableWidth(p, opts), Wide: opts.wide})
 	}
 	if opts.output == "" {
 		if err := write(p.Stdout); err != nil {
@@ -45,6 +48,35 @@ func writeLocksReport(p Process, r *lockreport.Report, opts locksOptions, servic
 			WithHint("create the directory first (the file is written next to it, then renamed)")
 	}
 	return exitcode.New(exitcode.IOErr, fmt.Errorf("--output %s: writing failed, the old file is left as it was: %w", opts.output, err))
+}
+
+// tableWidth is how many columns the table may take: lockreport.DefaultWidth
+// (120), or the terminal's width when stdout is a narrower terminal, so that
+// no line wraps there. A file (--output) or a pipe gets 120 whatever the
+// terminal, so that what a script or a log reads does not depend on where it
+// ran.
+func tableWidth(p Process, opts locksOptions) int {
+	if opts.output != "" {
+		return lockreport.DefaultWidth
+	}
+	if cols := terminalColumns(p.Stdout); cols > 0 && cols < lockreport.DefaultWidth {
+		return cols
+	}
+	return lockreport.DefaultWidth
+}
+
+// terminalColumns is the width of the terminal w is, or 0 when w is none
+// (or reports no width, as a pseudo-terminal never sized does).
+func terminalColumns(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }
 
 // absPath resolves a relative path against p's working directory, not the

@@ -171,7 +171,7 @@ func TestLocksExampleTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, code := runMain(t, []string{"HOME=" + t.TempDir()}, "locks", "--root", root, "--now", "2026-11-27T07:00:00Z")
+	stdout, stderr, code := runMain(t, []string{"HOME=" + t.TempDir()}, "locks", "--root", root, "--now", "2026-11-27T07:00:00Z", "--wide")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}

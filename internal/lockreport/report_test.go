@@ -127,9 +127,10 @@ deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m  
 4 hosts, 7 locks (3 stale), 1 unreachable
 `
 
+// --wide: every value whole, however wide.
 func TestWriteTable(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteTable(&b, sample()); err != nil {
+	if err := WriteTable(&b, sample(), TableOptions{Wide: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.String(); got != sampleTable {
@@ -166,6 +167,98 @@ func checkColumns(t *testing.T, table string) {
 	}
 }
 
+const sampleTable120 = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION   MESSAGE         STATE
+web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90…  hookshim post…  hookshim-hold
+web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90…  Automatic dep…  held
+web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2        DB freeze       manual
+web3            -                        -         -                     -       -         cannot reach …  unreachable
+deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -         details file …  stale
+deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -         lock director…  no-details
+deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1        hookshim post…  stale
+deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9      Automatic dep…  stale
+
+(values cut with … to fit 120 columns; --wide shows them whole)
+4 hosts, 7 locks (3 stale), 1 unreachable
+`
+
+// By default the table fits 120 columns: VERSION, then MESSAGE, then HOLDER
+// are cut with "…"; hosts, paths, times, ages and states are whole, and a
+// line says that --wide shows everything.
+func TestWriteTableFitsWidth(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTable(&b, sample(), TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != sampleTable120 {
+		t.Errorf("table:\n%s\nwant:\n%s", got, sampleTable120)
+	}
+	checkColumns(t, b.String())
+	for _, width := range []int{120, 110, 100, 80} {
+		b.Reset()
+		if err := WriteTable(&b, sample(), TableOptions{Width: width}); err != nil {
+			t.Fatal(err)
+		}
+		checkColumns(t, b.String())
+		for _, line := range strings.Split(b.String(), "\n") {
+			// The whole columns alone take 114 here: narrower, only they overflow.
+			if n := utf8.RuneCountInString(line); n > max(width, 114) {
+				t.Errorf("width %d: line of %d runes: %q", width, n, line)
+			}
+		}
+		for _, whole := range []string{"web1            .kamal/lock-app-staging  ", "deploy@db:2222  .kamal/locks/legacy  ", "2026-11-27T06:59:30Z  30s", "hookshim-hold", "unreachable", "7d0h"} {
+			if !strings.Contains(b.String(), whole) {
+				t.Errorf("width %d: %q is not whole:\n%s", width, whole, b.String())
+			}
+		}
+	}
+	// A table that fits is left whole, and says nothing about cutting.
+	small := &Report{Now: now, Results: []Result{{Target: Target{Name: "web1"}, Locks: []lockfile.Lock{manual}}}}
+	b.Reset()
+	if err := WriteTable(&b, small, TableOptions{Width: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "…") || strings.Contains(b.String(), "--wide") {
+		t.Errorf("a table that fits was cut:\n%s", b.String())
+	}
+}
+
+// A path too long for the width is shown whole: the cut falls on the text
+// columns, and only that line is wider.
+func TestWriteTableNeverCutsAPath(t *testing.T) {
+	path := "/srv/" + strings.Repeat("deploy-", 20) + "run/locks/app-production"
+	r := &Report{Now: now, Results: []Result{{Target: Target{Name: "web1.example.internal"},
+		Locks: []lockfile.Lock{held(path, "Bruno Costa", now.Add(-time.Minute), sha, "DB migration freeze until 08:00, ask Bruno")}}}}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r, TableOptions{Width: 120}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "web1.example.internal  "+path+"  ") {
+		t.Errorf("host or path cut:\n%s", out)
+	}
+	if !strings.Contains(out, "  DB migr…  manual") || !strings.Contains(out, "  Bruno C…  ") {
+		t.Errorf("message and holder not cut to their floors:\n%s", out)
+	}
+	// In the jobs table, the repository and the log are paths: ERROR is cut.
+	log := "/home/deploy/.local/state/hookshim/jobs/20261127-071512-5f3a9c01/log"
+	jr := &Report{Now: now, Jobs: []Job{{ID: "20261127-071512-5f3a9c01", Hook: "post-deploy", State: "expired", Repo: "/home/deploy/src/app",
+		Lock: "web1:.kamal/lock-app", Log: log, Error: "lock .kamal/lock-app on web1 was still held at the deadline, 30m0s after the hook was deferred"}}}
+	b.Reset()
+	if err := WriteTable(&b, jr, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "  /home/deploy/src/app  "+log+"  lock .kamal…\n") {
+		t.Errorf("jobs: a path cut, or the error not:\n%s", b.String())
+	}
+	b.Reset()
+	if err := WriteTable(&b, r, TableOptions{Width: 120, Wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Bruno Costa") || !strings.Contains(b.String(), "DB migration freeze until 08:00, ask Bruno") || strings.Contains(b.String(), "…") {
+		t.Errorf("--wide cut a value:\n%s", b.String())
+	}
+}
+
 func TestWriteTableHostile(t *testing.T) {
 	long := held(".kamal/lock-long", strings.Repeat("N", 500), now, strings.Repeat("v", 500), strings.Repeat("m", 70000))
 	longHold := held(".kamal/lock-longhold", "x", now, "v", holdMsg+" "+strings.Repeat("z", 500))
@@ -173,11 +266,20 @@ func TestWriteTableHostile(t *testing.T) {
 		{Target: Target{Name: "web1"}, Locks: []lockfile.Lock{hostile, long, longHold,
 			{Path: ".kamal/lock-\x1b[2Jname\nx", State: lockfile.NoDetails, Problem: "no details"}}},
 	}}
-	var b bytes.Buffer
-	if err := WriteTable(&b, r); err != nil {
-		t.Fatal(err)
+	for _, wide := range []bool{false, true} {
+		var b bytes.Buffer
+		if err := WriteTable(&b, r, TableOptions{Wide: wide}); err != nil {
+			t.Fatal(err)
+		}
+		checkHostileTable(t, b.String(), wide)
 	}
-	out := b.String()
+}
+
+// checkHostileTable checks that a table of hostile values holds no control or
+// formatting character; cut, that its lines fit 120 columns; wide, that
+// every value is whole, escaped.
+func checkHostileTable(t *testing.T, out string, wide bool) {
+	t.Helper()
 	for i, c := range []byte(out) {
 		if c < 0x20 && c != '\n' || c == 0x7f {
 			t.Fatalf("byte %d of the table is control character %#x:\n%s", i, c, out)
@@ -192,33 +294,39 @@ func TestWriteTableHostile(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) != 7 { // header, 4 rows, blank, summary
-		t.Fatalf("table has %d lines, want 7:\n%s", len(lines), out)
+	want := []string{`.kamal/lock-\x1b[2Jname\nx`, "  \\x1b[31mMal…  ", strings.Repeat("m", 20) + "…  manual"}
+	if wide {
+		want = []string{`.kamal/lock-\x1b[2Jname\nx`, `\x1b[31mMallory\x1b[0m`,
+			`line one\nline two\r\x1b]0;pwned\x07\u202egnp.exe\u200b\x9b2J` + "\uFFFD", `v\tx`,
+			strings.Repeat("m", 70000) + "  manual", holdMsg + " " + strings.Repeat("z", 500)}
 	}
-	for _, want := range []string{
-		`\x1b[31mMallory\x1b[0m`,
-		`line one\nline two\r\x1b]0;pwned\x07\u202egnp.exe\u200b\x9b2J` + "\uFFFD",
-		`v\tx`,
-		`.kamal/lock-\x1b[2Jname\nx`,
-		strings.Repeat("m", maxMessage-1) + "…",
-		holdMsg, // a hold too long to show whole keeps its token, user@host and pid
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
+	if n := 8 - btoi(wide); len(lines) != n { // header, 4 rows, blank, the note on cut values, summary
+		t.Fatalf("table has %d lines, want %d:\n%s", len(lines), n, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("table lacks %q:\n%.2000s", w, out)
 		}
 	}
 	for _, line := range lines {
-		if n := utf8.RuneCountInString(line); n > 500 {
-			t.Errorf("line of %d runes: long values are not clipped", n)
+		if n := utf8.RuneCountInString(line); n > 120 && !wide {
+			t.Errorf("line of %d runes: long values are not cut", n)
 		}
 	}
 	checkColumns(t, out)
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func TestWriteTableEmpty(t *testing.T) {
 	r := &Report{Now: now, StaleAfter: time.Hour, Results: []Result{{Target: Target{Name: "local"}}}}
 	var b bytes.Buffer
-	if err := WriteTable(&b, r); err != nil {
+	if err := WriteTable(&b, r, TableOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := b.String(), "1 host, 0 locks, 0 unreachable\n"; got != want {
@@ -237,7 +345,7 @@ func TestWriteTableJobs(t *testing.T) {
 		JobsErr: errors.New("j3: bad record\x1b[0m"),
 	}
 	var b bytes.Buffer
-	if err := WriteTable(&b, r); err != nil {
+	if err := WriteTable(&b, r, TableOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want := `JOB  HOOK         STATE            SINCE                 AGE    LOCK                  REPO      LOG            ERROR

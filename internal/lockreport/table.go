@@ -13,72 +13,170 @@ import (
 	"github.com/hookshim/hookshim/shim"
 )
 
-// Widest values the table shows, in runes; longer ones are clipped with "…".
-const (
-	maxHost    = 48
-	maxPath    = 64
-	maxHolder  = 40
-	maxVersion = 40
-	maxMessage = 120
-)
+// DefaultWidth is how many columns a table fits by default: a line of it
+// never wraps on a terminal of 120 columns or more.
+const DefaultWidth = 120
+
+// TableOptions shape the table.
+type TableOptions struct {
+	// Width is the most columns a line may take; 0 means DefaultWidth. Only
+	// free-text columns are cut to fit, with "…": MESSAGE first, then HOLDER,
+	// then VERSION (ERROR in the jobs table), each down to a floor of a few
+	// runes. Hosts, lock paths, job ids, hooks, times, ages and states are
+	// never cut, so a line holding a long one may be wider than Width.
+	// Widths count runes, as text/tabwriter does.
+	Width int
+	// Wide shows every value whole, however wide the lines get.
+	Wide bool
+}
+
+// table is the shape of a table: its headers, and the steps by which its
+// free-text columns are cut when its lines are too wide.
+type table struct {
+	heads []string
+	cuts  []cutStep
+}
+
+// cutStep cuts column col down to at most floor runes (never below its
+// header) when the lines are still too wide.
+type cutStep struct {
+	col, floor int
+}
+
+// cell is one value of a table, already cleaned. short, when set, is what is
+// shown instead of text when text must be cut (a hold's trace).
+type cell struct {
+	text, short string
+}
 
 // empty is what an unknown or empty cell shows.
 const empty = "-"
 
+// The lock table cuts VERSION first (7 hex digits still name a commit), then
+// MESSAGE to 21 runes (Kamal's "Automatic deploy lock" whole), then HOLDER to
+// 8, then MESSAGE to 8; the jobs table cuts ERROR only.
+var (
+	lockTable = table{
+		heads: []string{"HOST", "LOCK", "HOLDER", "SINCE", "AGE", "VERSION", "MESSAGE", "STATE"},
+		cuts:  []cutStep{{5, 8}, {6, 21}, {2, 8}, {6, 8}},
+	}
+	jobTable = table{
+		heads: []string{"JOB", "HOOK", "STATE", "SINCE", "AGE", "LOCK", "REPO", "LOG", "ERROR"},
+		cuts:  []cutStep{{8, 12}},
+	}
+)
+
 // WriteTable writes the report for people: one row per lock (hosts in the
 // order given, locks by path), one row per host that could not be read, the
 // deferred jobs when there are any, and a last line counting it all. With no
-// rows at all only that last line is written.
-func WriteTable(w io.Writer, r *Report) error {
+// rows at all only that last line is written. When a value was cut to fit
+// o.Width, a line before the count says so and names --wide.
+func WriteTable(w io.Writer, r *Report, o TableOptions) error {
+	width := o.Width
+	if width <= 0 {
+		width = DefaultWidth
+	}
+	if o.Wide {
+		width = 0
+	}
 	bw := bufio.NewWriter(w)
 	rows := tableRows(r)
+	cut := false
 	if len(rows) > 0 {
-		writeCells(bw, [][]string{{"HOST", "LOCK", "HOLDER", "SINCE", "AGE", "VERSION", "MESSAGE", "STATE"}}, rows)
+		cut = writeCells(bw, lockTable, rows, width)
 	}
 	if len(r.Jobs) > 0 {
 		if len(rows) > 0 {
 			bw.WriteString("\n")
 		}
-		writeCells(bw, [][]string{{"JOB", "HOOK", "STATE", "SINCE", "AGE", "LOCK", "REPO", "LOG", "ERROR"}}, jobRows(r))
+		cut = writeCells(bw, jobTable, jobRows(r), width) || cut
 	}
 	if r.JobsErr != nil {
-		fmt.Fprintf(bw, "deferred jobs: cannot list them: %s\n", clip(Clean(r.JobsErr.Error()), maxMessage*2))
+		// Whole: it names a path, and it is hookshim's own error, not text from a lock.
+		bw.WriteString("deferred jobs: cannot list them: " + Clean(r.JobsErr.Error()) + "\n")
 	}
 	if len(rows) > 0 || len(r.Jobs) > 0 {
 		bw.WriteString("\n")
+	}
+	if cut {
+		fmt.Fprintf(bw, "(values cut with … to fit %d columns; --wide shows them whole)\n", width)
 	}
 	bw.WriteString(SummaryLine(r.Summary()) + "\n")
 	return bw.Flush()
 }
 
-func writeCells(w io.Writer, head, rows [][]string) {
+// writeCells writes a table whose lines fit width (0: no limit), cutting
+// its free-text columns as needed; it reports whether it cut any value.
+func writeCells(w io.Writer, t table, rows [][]cell, width int) (cut bool) {
+	limits := t.fit(rows, width)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// One Write per row: every Write to a tabwriter has its own cost, and
 	// `locks --root` writes a row for each of possibly thousands of locks.
 	var line []byte
-	for _, row := range append(head, rows...) {
+	line = append(line, strings.Join(t.heads, "\t")...)
+	tw.Write(append(line, '\n'))
+	for _, row := range rows {
 		line = line[:0]
-		for i, cell := range row {
-			if cell == "" {
-				cell = empty
+		for i, c := range row {
+			s := c.text
+			if limits[i] > 0 && utf8.RuneCountInString(s) > limits[i] {
+				if c.short != "" {
+					s = c.short
+				}
+				s, cut = clip(s, limits[i]), true
+			}
+			if s == "" {
+				s = empty
 			}
 			if i > 0 {
 				line = append(line, '\t')
 			}
-			line = append(line, cell...)
+			line = append(line, s...)
 		}
 		tw.Write(append(line, '\n'))
 	}
 	tw.Flush()
+	return cut
 }
 
-// tableRows are the lock rows, every cell already cleaned and clipped.
-func tableRows(r *Report) [][]string {
-	var rows [][]string
+// fit returns the most runes each column may show (0: no limit) so that the
+// table's lines fit width, taking t.cuts in order until they fit or no step
+// is left.
+func (t table) fit(rows [][]cell, width int) []int {
+	limits := make([]int, len(t.heads))
+	if width <= 0 {
+		return limits
+	}
+	widths := make([]int, len(t.heads))
+	total := 2 * (len(t.heads) - 1) // tabwriter's padding between columns
+	for i, h := range t.heads {
+		widths[i] = utf8.RuneCountInString(h)
+		for _, row := range rows {
+			widths[i] = max(widths[i], utf8.RuneCountInString(row[i].text), len(empty))
+		}
+		total += widths[i]
+	}
+	for _, c := range t.cuts {
+		if total <= width {
+			break
+		}
+		floor := max(c.floor, utf8.RuneCountInString(t.heads[c.col]))
+		if d := min(total-width, widths[c.col]-floor); d > 0 {
+			widths[c.col] -= d
+			total -= d
+			limits[c.col] = widths[c.col]
+		}
+	}
+	return limits
+}
+
+// tableRows are the lock rows, every cell cleaned.
+func tableRows(r *Report) [][]cell {
+	var rows [][]cell
 	for _, res := range r.Results {
-		host := clip(Clean(res.Target.Name), maxHost)
+		host := cell{text: Clean(res.Target.Name)}
 		if res.Err != nil {
-			rows = append(rows, []string{host, "", "", "", "", "", clip(Clean(res.Err.Error()), maxMessage*2), StateUnreachable})
+			rows = append(rows, []cell{host, {}, {}, {}, {}, {}, {text: Clean(res.Err.Error())}, {text: StateUnreachable}})
 			continue
 		}
 		for _, l := range locks(res) {
@@ -88,36 +186,36 @@ func tableRows(r *Report) [][]string {
 	return rows
 }
 
-func lockRow(r *Report, host string, l lockfile.Lock) []string {
+func lockRow(r *Report, host cell, l lockfile.Lock) []cell {
 	state := string(KindOf(l))
 	if r.Stale(l) {
 		state = StateStale
 	}
-	var holder, since, age, version, message string
+	var holder, since, age, version, message cell
 	if t := l.Since(); !t.IsZero() {
-		since = t.UTC().Format(lockfile.TimeLayout)
+		since.text = t.UTC().Format(lockfile.TimeLayout)
 	}
 	if ahead := l.Ahead(r.Now); ahead > 0 {
-		age = "-" + shim.Ago(ahead) + " (clock skew)"
+		age.text = "-" + shim.Ago(ahead) + " (clock skew)"
 	} else if a, ok := r.Age(l); ok {
-		age = shim.Ago(a)
+		age.text = shim.Ago(a)
 	}
 	if d := l.Details; d != nil {
-		holder = clip(Clean(d.LockedBy), maxHolder)
-		version = clip(Clean(shortVersion(d.Version)), maxVersion)
-		message = clip(Clean(d.Message), maxMessage)
-		if h, ok := l.Hold(); ok && utf8.RuneCountInString(Clean(d.Message)) > maxMessage {
-			// Keep what traces a hold (token, user@host, pid) whatever follows it.
-			message = clip(Clean(h.Message()), maxMessage)
+		holder.text = Clean(d.LockedBy)
+		version.text = Clean(shortVersion(d.Version))
+		message.text = Clean(d.Message)
+		if h, ok := l.Hold(); ok {
+			// Cut, a hold keeps what traces it: whose process on which machine.
+			message.short = Clean(fmt.Sprintf("hookshim %s hold by %s@%s pid %d", h.Hook, h.User, h.Host, h.PID))
 		}
 	} else {
-		message = clip(Clean(l.Problem), maxMessage)
+		message.text = Clean(l.Problem)
 	}
-	return []string{host, clip(Clean(l.Path), maxPath), holder, since, age, version, message, state}
+	return []cell{host, {text: Clean(l.Path)}, holder, since, age, version, message, {text: state}}
 }
 
-func jobRows(r *Report) [][]string {
-	var rows [][]string
+func jobRows(r *Report) [][]cell {
+	var rows [][]cell
 	for _, j := range r.Jobs {
 		var since, age string
 		if !j.Since.IsZero() {
@@ -132,10 +230,9 @@ func jobRows(r *Report) [][]string {
 		if j.ExitStatus != nil {
 			state += fmt.Sprintf(" (exit %d)", *j.ExitStatus)
 		}
-		rows = append(rows, []string{
-			clip(Clean(j.ID), maxHost), clip(Clean(j.Hook), maxHost), clip(state, maxHost), since, age,
-			clip(Clean(j.Lock), maxPath), clip(Clean(j.Repo), maxPath), clip(Clean(j.Log), maxPath),
-			clip(Clean(j.Error), maxMessage),
+		rows = append(rows, []cell{
+			{text: Clean(j.ID)}, {text: Clean(j.Hook)}, {text: state}, {text: since}, {text: age},
+			{text: Clean(j.Lock)}, {text: Clean(j.Repo)}, {text: Clean(j.Log)}, {text: Clean(j.Error)},
 		})
 	}
 	return rows
