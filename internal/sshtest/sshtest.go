@@ -329,53 +329,8 @@ func newHost(t testing.TB, ks *keySet, addr string, opts Options) *Host {
 		}
 	}
 
-	path := ""
-	if opts.HostBin != "" {
-		path = `PATH=` + sshx.Quote(opts.HostBin) + `:"$PATH"; export PATH` + "\n"
-	}
-	noise := ""
-	if opts.Noise != "" {
-		noise = "printf '%s' " + sshx.Quote(opts.Noise) + "\n"
-	}
-	// The command goes to the log NUL-terminated, so that commands spanning lines
-	// survive. No command at all (ssh without one) reads a script from stdin, as a
-	// login shell would.
-	hostshell := filepath.Join(dir, "hostshell")
-	writeFile(t, hostshell, `#!/bin/sh
-printf '%s\0' "${SSH_ORIGINAL_COMMAND-}" >>`+sshx.Quote(h.cmdLog)+`
-cd `+sshx.Quote(h.Home)+` || exit 1
-HOME=`+sshx.Quote(h.Home)+`; export HOME
-`+path+noise+`if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh; fi
-exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
-`, 0o755)
-
-	writeFile(t, h.sshdConfig, fmt.Sprintf(`# written by sshtest; each connection is served by sshd -i with this file
-HostKey %s
-AuthorizedKeysFile %s
-AuthorizedPrincipalsFile none
-AllowUsers %s
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-HostbasedAuthentication no
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PermitUserRC no
-PermitUserEnvironment no
-PrintMotd no
-PrintLastLog no
-UseDNS no
-MaxSessions 100
-PidFile none
-LogLevel VERBOSE
-# HOME for the login shell too, so it reads no startup files from the real home
-# (bash reads ~/.bashrc when run by sshd).
-SetEnv HOME=%s
-# A classic key exchange: the post-quantum default costs ~100 ms of CPU a connection.
-KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org
-ForceCommand %s
-`, ks.hostKey, authorized, ks.user, h.Home, hostshell), 0o600)
+	hostshell := h.writeHostShell(opts)
+	writeFile(t, h.sshdConfig, fmt.Sprintf(sshdConfigTemplate, ks.hostKey, authorized, ks.user, h.Home, hostshell), 0o600)
 	if out, err := exec.Command(sshdPath, "-t", "-f", h.sshdConfig).CombinedOutput(); err != nil {
 		t.Fatalf("sshtest: sshd rejects its config: %v: %s", err, bytes.TrimSpace(out))
 	}
@@ -403,6 +358,61 @@ ForceCommand %s
 	})
 	return h
 }
+
+// writeHostShell writes the ForceCommand of h's sshd, which logs each
+// command and runs it in h.Home, and returns its path.
+func (h *Host) writeHostShell(opts Options) string {
+	path := ""
+	if opts.HostBin != "" {
+		path = `PATH=` + sshx.Quote(opts.HostBin) + `:"$PATH"; export PATH` + "\n"
+	}
+	noise := ""
+	if opts.Noise != "" {
+		noise = "printf '%s' " + sshx.Quote(opts.Noise) + "\n"
+	}
+	// The command goes to the log NUL-terminated, so that commands spanning lines
+	// survive. No command at all (ssh without one) reads a script from stdin, as a
+	// login shell would.
+	hostshell := filepath.Join(h.dir, "hostshell")
+	writeFile(h.t, hostshell, `#!/bin/sh
+printf '%s\0' "${SSH_ORIGINAL_COMMAND-}" >>`+sshx.Quote(h.cmdLog)+`
+cd `+sshx.Quote(h.Home)+` || exit 1
+HOME=`+sshx.Quote(h.Home)+`; export HOME
+`+path+noise+`if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh; fi
+exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+`, 0o755)
+	return hostshell
+}
+
+// sshdConfigTemplate is a host's sshd_config: its host key, authorized_keys,
+// user, home and ForceCommand, in that order.
+const sshdConfigTemplate = `# written by sshtest; each connection is served by sshd -i with this file
+HostKey %s
+AuthorizedKeysFile %s
+AuthorizedPrincipalsFile none
+AllowUsers %s
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+HostbasedAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+PermitUserRC no
+PermitUserEnvironment no
+PrintMotd no
+PrintLastLog no
+UseDNS no
+MaxSessions 100
+PidFile none
+LogLevel VERBOSE
+# HOME for the login shell too, so it reads no startup files from the real home
+# (bash reads ~/.bashrc when run by sshd).
+SetEnv HOME=%s
+# A classic key exchange: the post-quantum default costs ~100 ms of CPU a connection.
+KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org
+ForceCommand %s
+`
 
 // serve starts accepting connections on ln.
 func (h *Host) serve(ln net.Listener) {
