@@ -202,21 +202,8 @@ func (r Remote) install(ctx context.Context, conn runner, res *HostResult) error
 		return err
 	}
 	res.Binary, res.SHA256 = bin.Path, bin.sum
-	switch pr.dir {
-	case "missing":
-		return exitcode.Newf(exitcode.CantCreate, "%s does not exist on the host", r.Dir).
-			WithHint("create it there first, or choose another --bin-dir")
-	case "notdir":
-		return exitcode.Newf(exitcode.CantCreate, "%s on the host is not a directory", r.Dir)
-	}
-	switch pr.dst {
-	case "dir":
-		return exitcode.Newf(exitcode.CantCreate, "%s on the host is a directory; hookshim will not replace it", res.Path)
-	case "link":
-		if pr.sum != res.SHA256 {
-			return exitcode.Newf(exitcode.CantCreate, "%s on the host is a symlink; hookshim will not replace a link", res.Path).
-				WithHint("remove the link on the host, or choose another --bin-dir")
-		}
+	if err := r.placeProblem(pr, res); err != nil {
+		return err
 	}
 	if pr.sum == res.SHA256 && pr.exec {
 		return nil
@@ -272,6 +259,28 @@ func (r Remote) install(ctx context.Context, conn runner, res *HostResult) error
 			out.ExitStatus, got, stderrText(out.Stderr))
 	}
 	res.Changed = true
+	return nil
+}
+
+// placeProblem is what the probe found in the way of res.Path: --bin-dir
+// missing or not a directory, a directory or a foreign symlink at the path.
+func (r Remote) placeProblem(pr probeResult, res *HostResult) error {
+	switch pr.dir {
+	case "missing":
+		return exitcode.Newf(exitcode.CantCreate, "%s does not exist on the host", r.Dir).
+			WithHint("create it there first, or choose another --bin-dir")
+	case "notdir":
+		return exitcode.Newf(exitcode.CantCreate, "%s on the host is not a directory", r.Dir)
+	}
+	switch pr.dst {
+	case "dir":
+		return exitcode.Newf(exitcode.CantCreate, "%s on the host is a directory; hookshim will not replace it", res.Path)
+	case "link":
+		if pr.sum != res.SHA256 {
+			return exitcode.Newf(exitcode.CantCreate, "%s on the host is a symlink; hookshim will not replace a link", res.Path).
+				WithHint("remove the link on the host, or choose another --bin-dir")
+		}
+	}
 	return nil
 }
 
