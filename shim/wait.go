@@ -39,17 +39,9 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 		if left <= 0 {
 			return r.conflict(last, "")
 		}
-		wake, stop := r.nextLook(ctx, last.Lock.Path, min(poll, left), min(left, r.heartbeat()))
-		select {
-		case <-ctx.Done():
-			stop()
-			return exitcode.New(exitcode.Conflict, fmt.Errorf("%s: stopped waiting for the lock: %w", r.Hook, ctx.Err()))
-		case sig := <-r.Exec.Signals:
-			stop()
-			return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %v while waiting for the lock; nothing was run", r.Hook, sig)
-		case <-wake:
+		if err := r.pause(ctx, last.Lock.Path, poll, left); err != nil {
+			return err
 		}
-		stop()
 		if direct {
 			// mkdir is the test-and-set: one round trip takes the lock or says
 			// who holds it, where a look and then a take would cost two.
@@ -98,6 +90,22 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 			return refused
 		}
 		last = now
+	}
+}
+
+// pause waits until the next look at path (after poll, on a change the
+// watch reports, or for a heartbeat, all within left), or says why the wait
+// ends: the context is done, or a signal came.
+func (r *Runner) pause(ctx context.Context, path string, poll, left time.Duration) error {
+	wake, stop := r.nextLook(ctx, path, min(poll, left), min(left, r.heartbeat()))
+	defer stop()
+	select {
+	case <-ctx.Done():
+		return exitcode.New(exitcode.Conflict, fmt.Errorf("%s: stopped waiting for the lock: %w", r.Hook, ctx.Err()))
+	case sig := <-r.Exec.Signals:
+		return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %v while waiting for the lock; nothing was run", r.Hook, sig)
+	case <-wake:
+		return nil
 	}
 }
 
