@@ -153,42 +153,50 @@ func parseArgs(args []string, v kamalVersion) (options, error) {
 			value = args[i]
 		}
 		o.set[spec.name] = true
-		switch spec.name {
-		case "destination":
-			o.destination = value
-		case "message":
-			o.message = value
-		case "version":
-			o.version = value
-		case "roles":
-			o.roles = value
-		case "hosts":
-			o.hosts = value
-		case "config-file":
-			o.configFile = value
-		case "primary":
-			o.primary = true
-		case "skip-hooks":
-			o.skipHooks = true
-		case "skip-push":
-			o.skipPush = true
-		case "help":
-			o.help = true
-		case "lock-wait":
-			o.lockWait = true
-		case "lock-wait-timeout", "lock-wait-interval":
-			d, err := parseSeconds(value)
-			if err != nil {
-				return o, fmt.Errorf("Expected numeric value for '--%s'; got %q", spec.name, value)
-			}
-			if spec.name == "lock-wait-timeout" {
-				o.lockWaitTimeout, o.lockWaitTimeoutText = d, rubyNumeric(value, d)
-			} else {
-				o.lockWaitInterval, o.lockWaitIntervalText = d, rubyNumeric(value, d)
-			}
+		if err := o.setOpt(spec.name, value); err != nil {
+			return o, err
 		}
 	}
 	return o, nil
+}
+
+// setOpt records option name (with its value, for those that take one).
+func (o *options) setOpt(name, value string) error {
+	switch name {
+	case "destination":
+		o.destination = value
+	case "message":
+		o.message = value
+	case "version":
+		o.version = value
+	case "roles":
+		o.roles = value
+	case "hosts":
+		o.hosts = value
+	case "config-file":
+		o.configFile = value
+	case "primary":
+		o.primary = true
+	case "skip-hooks":
+		o.skipHooks = true
+	case "skip-push":
+		o.skipPush = true
+	case "help":
+		o.help = true
+	case "lock-wait":
+		o.lockWait = true
+	case "lock-wait-timeout", "lock-wait-interval":
+		d, err := parseSeconds(value)
+		if err != nil {
+			return fmt.Errorf("Expected numeric value for '--%s'; got %q", name, value)
+		}
+		if name == "lock-wait-timeout" {
+			o.lockWaitTimeout, o.lockWaitTimeoutText = d, rubyNumeric(value, d)
+		} else {
+			o.lockWaitInterval, o.lockWaitIntervalText = d, rubyNumeric(value, d)
+		}
+	}
+	return nil
 }
 
 // parseSeconds reads a number of seconds (fractions allowed) or a Go duration.
