@@ -21,15 +21,19 @@ const (
 	RunPolicyStrict = "strict"
 )
 
-// Deferred is one run of `hookshim waiter`: the job it picks up and the
-// Runner built from the same settings as the `hookshim run` that deferred it.
+// Deferred is one run of `hookshim waiter`: the job it picks up and how to
+// build its Runner.
 type Deferred struct {
 	StateDir string
 	ID       string
 	ReadyFD  int // where to say the job is picked up (ReadyFD), closed either way
-	// Runner runs the hook. RunDeferred takes it over for the job: it sets
-	// Policy, WaitManual, Kamal, Defer, Env, Wait and Exec.BeforeStart.
-	Runner *shim.Runner
+	// Runner builds the Runner that runs the hook from the job's record
+	// (Job.Settings: what the `hookshim run` that deferred it resolved). It
+	// is called before the job is claimed, so that a waiter that cannot run
+	// it leaves it to `hookshim run` to say so. RunDeferred takes the Runner
+	// over for the job: it sets Policy, WaitManual, Kamal, Defer, Env, Wait
+	// and Exec.BeforeStart.
+	Runner func(Job) (*shim.Runner, error)
 	// KamalLockSet is whether the calling Kamal set KAMAL_LOCK.
 	KamalLockSet bool
 	// ByHand is the command line that runs the hook by hand from repoDir,
@@ -46,12 +50,15 @@ type Deferred struct {
 // with: under a hold on Kamal 2.6+, else once the lock is free. It records
 // the outcome; its error carries the job's exit status, already reported.
 func RunDeferred(ctx context.Context, d Deferred) error {
+	r, err := runnerFor(d)
+	if err != nil {
+		return err
+	}
 	cl, err := claimForWaiter(ctx, d)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	r := d.Runner
 	if err := Ready(d.ReadyFD); err != nil {
 		r.Log.Warn().Msgf("job %s: telling hookshim run that the job is picked up: %v", d.ID, err)
 	}
@@ -102,6 +109,22 @@ func logSize(j Job) *int64 {
 	return &n
 }
 
+// runnerFor reads the job's record and builds its Runner (Deferred.Runner),
+// or closes the readiness descriptor and says why the hook is not run.
+func runnerFor(d Deferred) (*shim.Runner, error) {
+	j, err := Load(d.StateDir, d.ID)
+	if err != nil {
+		CloseReadyFD(d.ReadyFD)
+		return nil, notRun(err)
+	}
+	r, err := d.Runner(j)
+	if err != nil {
+		CloseReadyFD(d.ReadyFD)
+		return nil, err
+	}
+	return r, nil
+}
+
 // claimForWaiter claims the job, or closes the readiness descriptor and says
 // why the hook is not run, with the exit status for it.
 func claimForWaiter(ctx context.Context, d Deferred) (*Claimed, error) {
@@ -110,19 +133,24 @@ func claimForWaiter(ctx context.Context, d Deferred) (*Claimed, error) {
 		return cl, nil
 	}
 	CloseReadyFD(d.ReadyFD)
+	return nil, notRun(err)
+}
+
+// notRun is a job that cannot be read or claimed, with its exit status.
+func notRun(err error) error {
 	var ce *CorruptError
 	var ue *UnsafeError
 	switch {
 	case errors.As(err, &ue):
-		return nil, exitcode.New(exitcode.NoPerm, err, "the hook was not run")
+		return exitcode.New(exitcode.NoPerm, err, "the hook was not run")
 	case errors.As(err, &ce):
-		return nil, exitcode.New(exitcode.DataErr, err, "the hook was not run")
+		return exitcode.New(exitcode.DataErr, err, "the hook was not run")
 	case errors.Is(err, ErrNotStarting), errors.Is(err, ErrTaken):
-		return nil, exitcode.New(exitcode.Conflict, err, "the hook is not run again by this waiter")
+		return exitcode.New(exitcode.Conflict, err, "the hook is not run again by this waiter")
 	case errors.Is(err, ErrNotFound):
-		return nil, exitcode.New(exitcode.NoInput, err)
+		return exitcode.New(exitcode.NoInput, err)
 	}
-	return nil, exitcode.New(exitcode.IOErr, err)
+	return exitcode.New(exitcode.IOErr, err)
 }
 
 // prepareRunner turns the Runner of the run that deferred the hook into the

@@ -107,6 +107,11 @@ type Job struct {
 	Policy    string `json:"policy"`
 	RunPolicy string `json:"run_policy"`
 	Reason    string `json:"reason,omitempty"` // why it was deferred
+	// Settings is what `hookshim run` resolved from its command line and
+	// environment (never the environment itself), as JSON in the form of
+	// internal/cli, which versions it on its own: the waiter runs the hook
+	// with exactly these. A reader that does not run jobs ignores it.
+	Settings json.RawMessage `json:"settings,omitempty"`
 
 	Created  time.Time `json:"created"`
 	Deadline time.Time `json:"deadline"` // Created + --defer-timeout

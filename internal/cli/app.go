@@ -59,7 +59,7 @@ func Main(p Process) int {
 	app := newApp(p)
 	args := interspersed(app, p.Args)
 	err := app.Run(args)
-	return exitcode.Report(stderrLines(p, args), err)
+	return exitcode.Report(stderrLines(p, logFormatArg(args, p)), err)
 }
 
 // escapedLines is where hookshim's own lines go on their way to stderr (log
@@ -205,48 +205,10 @@ func findFlag(flags []cli.Flag, name string) cli.Flag {
 	return nil
 }
 
-// commonFlags are the flags commands share: logging (every command), and
-// where the lock lives (the commands that look at it). A command takes only
-// those that change what it does (logFlags, rootFlag, sshFlags): a flag
-// that would change nothing is refused rather than silently ignored.
-func commonFlags() []cli.Flag {
-	return append(append(logFlags(), rootFlag()), sshFlags()...)
-}
-
-// logFlags are --log-format and --log-level.
-func logFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "log-format", Value: "console", Usage: "log format: console or json"},
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
-	}
-}
-
-// rootFlag is --root.
-func rootFlag() cli.Flag {
-	return &cli.StringFlag{Name: "root", Usage: "treat `DIR` on this machine as the SSH user's home on the lock host (no SSH)"}
-}
-
-// sshFlags are --ssh-config and --ssh-timeout.
-func sshFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "ssh-config", Usage: "pass `FILE` to ssh as -F, none for no file (default: ssh: config: in config/deploy.yml, else ssh's own ~/.ssh/config and /etc/ssh/ssh_config); env HOOKSHIM_SSH_CONFIG"},
-		sshTimeoutFlag(),
-	}
-}
-
-// withCommon appends the common flags to a command's own.
-func withCommon(flags ...cli.Flag) []cli.Flag { return append(flags, commonFlags()...) }
-
-// withLog appends logFlags and the others given to a command's own flags.
-func withLog(flags []cli.Flag, others ...cli.Flag) []cli.Flag {
-	return append(append(flags, logFlags()...), others...)
-}
-
 // newLogger builds the zerolog logger a command logs through, writing to stderr.
 // The console format prints "hookshim: message key=value", one line per event.
-func newLogger(c *cli.Context, p Process) (zerolog.Logger, error) {
-	format := flagOrEnv(c, p, "log-format", "HOOKSHIM_LOG_FORMAT")
-	levelName := flagOrEnv(c, p, "log-level", "HOOKSHIM_LOG_LEVEL")
+func newLogger(p Process, o logOptions) (zerolog.Logger, error) {
+	format, levelName := o.Format, o.Level
 	level, err := zerolog.ParseLevel(levelName)
 	if err != nil || levelName == "" {
 		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-level %q is not a level", levelName).
@@ -278,62 +240,6 @@ func consoleLevel(i any) string {
 		return "hookshim:"
 	default:
 		return "hookshim: " + l + ":"
-	}
-}
-
-// flagOrEnv returns the flag's value when it was set, else the environment
-// variable's when set, else the flag's default. Environment variables are read
-// from p, not the real process, so commands stay testable.
-func flagOrEnv(c *cli.Context, p Process, flag, env string) string {
-	if isSet(c, flag) {
-		return c.String(flag)
-	}
-	if v, ok := p.LookupEnv(env); ok && v != "" {
-		return v
-	}
-	return c.String(flag)
-}
-
-// isSet reports whether a flag (by any of its names) was given on the command
-// line. urfave/cli's own IsSet runs a regular expression over every flag's
-// names on each call, a third of a local `hookshim run`'s CPU time; the set
-// flags are worked out once per command instead.
-func isSet(c *cli.Context, name string) bool {
-	key := "hookshim.set-flags." + c.Command.FullName()
-	set, ok := c.App.Metadata[key].(map[string]bool)
-	if !ok {
-		set = map[string]bool{}
-		for _, n := range c.LocalFlagNames() {
-			set[n] = true
-		}
-		// A flag given by an alias counts under every name it has.
-		for _, f := range c.Command.Flags {
-			names := f.Names()
-			for _, n := range names {
-				if set[n] {
-					for _, m := range names {
-						set[m] = true
-					}
-					break
-				}
-			}
-		}
-		if c.App.Metadata == nil {
-			c.App.Metadata = map[string]any{}
-		}
-		c.App.Metadata[key] = set
-	}
-	return set[name]
-}
-
-func versionCommand(p Process) *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print hookshim's version",
-		Action: func(c *cli.Context) error {
-			_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", c.App.Version)
-			return err
-		},
 	}
 }
 

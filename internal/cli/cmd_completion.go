@@ -66,17 +66,28 @@ func completionCommand(p Process) *cli.Command {
   fish:  hookshim completion fish > ~/.config/fish/completions/hookshim.fish
 The .deb and .rpm packages install all three.`,
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return exitcode.Newf(exitcode.Usage, "hookshim completion: name one shell").
-					WithHint("hookshim completion bash, zsh or fish")
-			}
-			return writeCompletion(p.Stdout, c.App, c.Args().First())
+			return runCompletion(p, completionOptions{args: c.Args().Slice(), fish: c.App.ToFishCompletion})
 		},
 	}
 }
 
+// completionOptions are `hookshim completion`'s arguments, and how to make
+// fish's script from the command definitions (urfave/cli's ToFishCompletion).
+type completionOptions struct {
+	args []string // the shell, alone
+	fish func() (string, error)
+}
+
+func runCompletion(p Process, o completionOptions) error {
+	if len(o.args) != 1 {
+		return exitcode.Newf(exitcode.Usage, "hookshim completion: name one shell").
+			WithHint("hookshim completion bash, zsh or fish")
+	}
+	return writeCompletion(p.Stdout, o.fish, o.args[0])
+}
+
 // writeCompletion writes the completion script for shell.
-func writeCompletion(w io.Writer, app *cli.App, shell string) error {
+func writeCompletion(w io.Writer, fish func() (string, error), shell string) error {
 	var script string
 	switch shell {
 	case "bash":
@@ -84,7 +95,7 @@ func writeCompletion(w io.Writer, app *cli.App, shell string) error {
 	case "zsh":
 		script = zshCompletion
 	case "fish":
-		s, err := app.ToFishCompletion()
+		s, err := fish()
 		if err != nil {
 			return exitcode.New(exitcode.Software, fmt.Errorf("generating the fish completion: %w", err))
 		}

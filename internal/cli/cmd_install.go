@@ -79,56 +79,95 @@ Flags may come before or after the targets: hookshim install --ssh web1 web2 --s
 			&cli.BoolFlag{Name: "uninstall", Usage: "with --hooks: remove the stubs and put your own hooks back"},
 			&cli.StringSliceFlag{Name: "ssh", Usage: "push the binary to `TARGET` (user@host[:port]); repeatable"},
 			&cli.BoolFlag{Name: "from-deploy", Usage: "push the binary to the hosts of config/deploy.yml"},
-			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "with --from-deploy: Kamal `DESTINATION` (reads config/deploy.DESTINATION.yml too)"},
-			&cli.StringFlag{Name: "ssh-user", Usage: "with --from-deploy: SSH `USER` (default: ssh: user: in config/deploy.yml, else root)"},
-			&cli.StringFlag{Name: "ssh-port", Usage: "with --from-deploy: SSH `PORT` (default: ssh: port: in config/deploy.yml)"},
+			destinationFlag("with --from-deploy: Kamal `DESTINATION` (reads config/deploy.DESTINATION.yml too)"),
+			sshUserFlag("with --from-deploy: SSH `USER` (default: ssh: user: in config/deploy.yml, else root)"),
+			sshPortFlag("with --from-deploy: SSH `PORT` (default: ssh: port: in config/deploy.yml)"),
 			&cli.BoolFlag{Name: "sudo", Usage: "on the hosts, write with 'sudo -n' (passwordless sudo)"},
 			&cli.IntFlag{Name: "parallel", Value: install.DefaultParallel, Usage: "work on at most `N` hosts at once"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "give up on a host after `D`"},
 		}, sshFlags()...),
-		Action: func(c *cli.Context) error { return installAction(c, p) },
+		Action: func(c *cli.Context) error {
+			o, err := readInstallOptions(c, p)
+			if err != nil {
+				return err
+			}
+			return runInstall(p, o)
+		},
 	}
 }
 
-func installAction(c *cli.Context, p Process) error {
-	if _, err := newLogger(c, p); err != nil {
-		return err
+// installOptions are `hookshim install`'s command line and environment.
+type installOptions struct {
+	log         logOptions
+	binDir      string
+	binDirGiven bool
+	binaries    []string // --binary; none for the running hookshim
+	hooks       string   // --hooks DIR as typed
+	hooksGiven  bool
+	hookNames   []string
+	all         bool
+	policy      string
+	uninstall   bool
+	remote      bool     // --ssh or --from-deploy
+	fromDeploy  bool     // the hosts of deploy.yml, found by where
+	targets     []string // --ssh and the arguments
+	where       whereOptions
+	ssh         sshOptions
+	sudo        bool
+	parallel    int
+	timeout     time.Duration
+}
+
+// readInstallOptions reads `hookshim install`'s command line and refuses
+// flags that do not go together (see installCommand for the three modes).
+func readInstallOptions(c *cli.Context, p Process) (installOptions, error) {
+	o := installOptions{
+		log: readLogOptions(c, p), binDir: c.String("bin-dir"), binDirGiven: isSet(c, "bin-dir"), binaries: c.StringSlice("binary"),
+		hooks: c.String("hooks"), hookNames: c.StringSlice("hook"), all: c.Bool("all"), policy: c.String("policy"), uninstall: c.Bool("uninstall"),
+		remote: isSet(c, "ssh") || c.Bool("from-deploy"), fromDeploy: c.Bool("from-deploy"), targets: append(c.StringSlice("ssh"), c.Args().Slice()...),
+		where: readWhere(c), ssh: readSSHOptions(c, p), sudo: c.Bool("sudo"), parallel: c.Int("parallel"), timeout: c.Duration("timeout"),
 	}
-	remote := c.IsSet("ssh") || c.Bool("from-deploy")
-	hooks := c.IsSet("hooks")
+	if _, err := newLogger(p, o.log); err != nil {
+		return o, err
+	}
+	hooks := isSet(c, "hooks")
+	o.hooksGiven = hooks
 	usage := func(format string, args ...any) error {
 		return exitcode.Newf(exitcode.Usage, "hookshim install: "+format, args...).
 			WithHint("run 'hookshim install --help' for the three ways to use it")
 	}
 	switch {
-	case remote && hooks:
-		return usage("--hooks writes stubs on this machine and --ssh installs on hosts: run them one after the other")
-	case c.IsSet("ssh") && c.Bool("from-deploy"):
-		return usage("pass either --ssh TARGET or --from-deploy, not both")
-	case c.Bool("uninstall") && !hooks:
-		return usage("--uninstall undoes --hooks: pass --hooks DIR")
-	case !hooks && (c.IsSet("hook") || c.Bool("all") || c.IsSet("policy")):
-		return usage("--hook, --all and --policy go with --hooks DIR")
-	case !remote && (c.Bool("sudo") || c.IsSet("parallel") || c.IsSet("timeout")):
-		return usage("--sudo, --parallel and --timeout go with --ssh or --from-deploy")
-	case !c.Bool("from-deploy") && (c.IsSet("destination") || c.IsSet("ssh-user") || c.IsSet("ssh-port")):
-		return usage("--destination, --ssh-user and --ssh-port go with --from-deploy")
-	case c.Args().Len() > 0 && !c.IsSet("ssh"):
-		return usage("unexpected argument %q", c.Args().First())
+	case o.remote && hooks:
+		return o, usage("--hooks writes stubs on this machine and --ssh installs on hosts: run them one after the other")
+	case isSet(c, "ssh") && o.fromDeploy:
+		return o, usage("pass either --ssh TARGET or --from-deploy, not both")
+	case o.uninstall && !hooks:
+		return o, usage("--uninstall undoes --hooks: pass --hooks DIR")
+	case !hooks && (isSet(c, "hook") || o.all || isSet(c, "policy")):
+		return o, usage("--hook, --all and --policy go with --hooks DIR")
+	case !o.remote && (o.sudo || isSet(c, "parallel") || isSet(c, "timeout")):
+		return o, usage("--sudo, --parallel and --timeout go with --ssh or --from-deploy")
+	case !o.fromDeploy && (isSet(c, "destination") || isSet(c, "ssh-user") || isSet(c, "ssh-port")):
+		return o, usage("--destination, --ssh-user and --ssh-port go with --from-deploy")
+	case c.Args().Len() > 0 && !isSet(c, "ssh"):
+		return o, usage("unexpected argument %q", c.Args().First())
 	}
+	return o, nil
+}
 
+func runInstall(p Process, o installOptions) error {
 	switch {
-	case remote:
-		return installRemote(c, p)
-	case hooks:
-		if c.IsSet("bin-dir") {
-			if err := installBinary(c, p); err != nil {
+	case o.remote:
+		return installRemote(p, o)
+	case o.hooksGiven:
+		if o.binDirGiven {
+			if err := installBinary(p, o); err != nil {
 				return err
 			}
 		}
-		return installHooks(c, p)
+		return installHooks(p, o)
 	default:
-		return installBinary(c, p)
+		return installBinary(p, o)
 	}
 }
 
@@ -143,8 +182,7 @@ func pathArg(p Process, path string) string {
 
 // binaries are the binaries to install: each --binary FILE with the platform
 // its ELF header names (at most one per platform), or the running hookshim.
-func binaries(c *cli.Context, p Process) ([]install.BinaryFile, error) {
-	files := c.StringSlice("binary")
+func binaries(p Process, files []string) ([]install.BinaryFile, error) {
 	if len(files) == 0 {
 		exe, err := executable()
 		if err != nil {
@@ -172,11 +210,11 @@ func binaries(c *cli.Context, p Process) ([]install.BinaryFile, error) {
 
 // warnDynamic logs a warning for each binary given with --binary that is
 // dynamically linked: a host without the same C library cannot run it.
-func warnDynamic(c *cli.Context, p Process, bins []install.BinaryFile) {
-	if !c.IsSet("binary") {
+func warnDynamic(p Process, o installOptions, bins []install.BinaryFile) {
+	if len(o.binaries) == 0 {
 		return
 	}
-	log, err := newLogger(c, p)
+	log, err := newLogger(p, o.log)
 	if err != nil {
 		return
 	}
@@ -187,8 +225,8 @@ func warnDynamic(c *cli.Context, p Process, bins []install.BinaryFile) {
 	}
 }
 
-func installBinary(c *cli.Context, p Process) error {
-	bins, err := binaries(c, p)
+func installBinary(p Process, o installOptions) error {
+	bins, err := binaries(p, o.binaries)
 	if err != nil {
 		return err
 	}
@@ -205,8 +243,8 @@ func installBinary(c *cli.Context, p Process) error {
 		return exitcode.Newf(exitcode.DataErr, "%s, but this machine is %s; nothing was changed", strings.Join(have, ", "), here).
 			WithHint("to provision hosts of another kind, use --ssh TARGET with --binary")
 	}
-	warnDynamic(c, p, bins)
-	res, err := install.Binary(src, pathArg(p, c.String("bin-dir")))
+	warnDynamic(p, o, bins)
+	res, err := install.Binary(src, pathArg(p, o.binDir))
 	if err != nil {
 		return err
 	}
@@ -214,21 +252,21 @@ func installBinary(c *cli.Context, p Process) error {
 	return err
 }
 
-func installHooks(c *cli.Context, p Process) error {
+func installHooks(p Process, o installOptions) error {
 	h := install.Hooks{
-		Dir:    pathArg(p, c.String("hooks")),
-		Names:  c.StringSlice("hook"),
-		Policy: c.String("policy"),
+		Dir:    pathArg(p, o.hooks),
+		Names:  o.hookNames,
+		Policy: o.policy,
 	}
-	if c.Bool("all") {
+	if o.all {
 		h.Names = append(append([]string(nil), install.KamalHooks...), h.Names...)
 	}
-	log, err := newLogger(c, p)
+	log, err := newLogger(p, o.log)
 	if err != nil {
 		return err
 	}
 	do := install.InstallHooks
-	if c.Bool("uninstall") {
+	if o.uninstall {
 		do = install.UninstallHooks
 	} else {
 		warnUnknownHooks(log, h.Names)
@@ -239,8 +277,8 @@ func installHooks(c *cli.Context, p Process) error {
 			err = werr
 		}
 	}
-	if err == nil && !c.Bool("uninstall") {
-		warnStrayHookFiles(log, c.String("hooks"), h.Dir)
+	if err == nil && !o.uninstall {
+		warnStrayHookFiles(log, o.hooks, h.Dir)
 	}
 	return err
 }
@@ -279,55 +317,27 @@ func warnStrayHookFiles(log zerolog.Logger, shown, dir string) {
 	}
 }
 
-func installRemote(c *cli.Context, p Process) error {
-	if n := c.Int("parallel"); n < 1 {
-		return exitcode.Newf(exitcode.Usage, "--parallel %d: give at least 1", n)
+func installRemote(p Process, o installOptions) error {
+	if o.parallel < 1 {
+		return exitcode.Newf(exitcode.Usage, "--parallel %d: give at least 1", o.parallel)
 	}
-	if d := c.Duration("timeout"); d < 0 {
-		return exitcode.Newf(exitcode.Usage, "--timeout %s: give a positive duration", d)
+	if o.timeout < 0 {
+		return exitcode.Newf(exitcode.Usage, "--timeout %s: give a positive duration", o.timeout)
 	}
-	dir := c.String("bin-dir")
-	if dir == "" || strings.ContainsAny(dir, "\x00\n\r") {
-		return exitcode.Newf(exitcode.Usage, "--bin-dir %q is not a directory name", dir)
+	if o.binDir == "" || strings.ContainsAny(o.binDir, "\x00\n\r") {
+		return exitcode.Newf(exitcode.Usage, "--bin-dir %q is not a directory name", o.binDir)
 	}
-
-	var targets []sshx.Target
-	var settings *deployconfig.Settings
-	if c.Bool("from-deploy") {
-		s, err := resolveSettings(c, p, deployconfig.Need{Hosts: true})
-		if err != nil {
-			return err
-		}
-		for _, h := range s.Hosts {
-			t, err := hostTarget(h, s)
-			if err != nil {
-				return err
-			}
-			targets = append(targets, t)
-		}
-		settings = s
-	} else {
-		for _, arg := range append(c.StringSlice("ssh"), c.Args().Slice()...) {
-			t, err := sshx.ParseTarget(arg)
-			if err != nil {
-				return exitcode.New(exitcode.Usage, fmt.Errorf("%w; nothing was installed", err))
-			}
-			targets = append(targets, t)
-		}
-	}
-	targets = uniqueTargets(targets)
-	if len(targets) == 0 {
-		return exitcode.Newf(exitcode.Usage, "no hosts to install on").
-			WithHint("pass --ssh user@host, or --from-deploy in a Kamal repository")
-	}
-
-	bins, err := binaries(c, p)
+	targets, settings, err := installTargets(p, o)
 	if err != nil {
 		return err
 	}
-	warnDynamic(c, p, bins)
+	bins, err := binaries(p, o.binaries)
+	if err != nil {
+		return err
+	}
+	warnDynamic(p, o, bins)
 
-	ctx, cancel := context.WithCancel(c.Context)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if p.Signals != nil {
 		// Ctrl-C ends every transfer; each host then cleans up its temporary file.
@@ -342,22 +352,54 @@ func installRemote(c *cli.Context, p Process) error {
 		}()
 	}
 
-	client, err := sshClient(c, p, settings)
+	log, err := newLogger(p, o.log)
 	if err != nil {
 		return err
 	}
-	r := install.Remote{
-		Client:   client,
-		Binaries: bins,
-		Dir:      dir,
-		Sudo:     c.Bool("sudo"),
-		Parallel: c.Int("parallel"),
-		Timeout:  c.Duration("timeout"),
+	client, err := sshClient(p, log, o.ssh, settings)
+	if err != nil {
+		return err
 	}
-	prog := newHostProgress(p, targets, flagOrEnv(c, p, "log-format", "HOOKSHIM_LOG_FORMAT") == "json")
+	r := install.Remote{Client: client, Binaries: bins, Dir: o.binDir, Sudo: o.sudo, Parallel: o.parallel, Timeout: o.timeout}
+	prog := newHostProgress(p, targets, o.log.Format == "json")
 	prog.start()
 	results := r.Push(ctx, targets, prog.done)
 	return remoteSummary(results, prog.werr)
+}
+
+// installTargets are the hosts to install on: those of deploy.yml (with its
+// settings) for --from-deploy, else each --ssh TARGET, each once.
+func installTargets(p Process, o installOptions) ([]sshx.Target, *deployconfig.Settings, error) {
+	var targets []sshx.Target
+	var settings *deployconfig.Settings
+	if o.fromDeploy {
+		s, err := resolveSettings(p, o.where, deployconfig.Need{Hosts: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, h := range s.Hosts {
+			t, err := hostTarget(h, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			targets = append(targets, t)
+		}
+		settings = s
+	} else {
+		for _, arg := range o.targets {
+			t, err := sshx.ParseTarget(arg)
+			if err != nil {
+				return nil, nil, exitcode.New(exitcode.Usage, fmt.Errorf("%w; nothing was installed", err))
+			}
+			targets = append(targets, t)
+		}
+	}
+	targets = uniqueTargets(targets)
+	if len(targets) == 0 {
+		return nil, nil, exitcode.Newf(exitcode.Usage, "no hosts to install on").
+			WithHint("pass --ssh user@host, or --from-deploy in a Kamal repository")
+	}
+	return targets, settings, nil
 }
 
 // remoteSummary is the command's error after the per-host lines: nil when every

@@ -33,13 +33,7 @@ const localTargetName = "local"
 func locksCommand(p Process) *cli.Command {
 	// The settings flags that say which hosts and how to reach them; the
 	// service, hooks and layout flags mean nothing to a scan of every lock.
-	var settings []cli.Flag
-	for _, f := range settingsFlags(true) {
-		switch f.Names()[0] {
-		case "host", "destination", "ssh-user", "ssh-port", "service":
-			settings = append(settings, f)
-		}
-	}
+	settings := settingsFlags(true, "host", "destination", "ssh-user", "ssh-port", "service")
 	flags := append(settings,
 		&cli.StringSliceFlag{Name: "run-dir", Usage: "also look for Kamal 1.x locks in run directory `DIR` (relative to the home, or absolute); repeatable; deploy.yml's run_directory is added by itself"},
 		&cli.DurationFlag{Name: "stale-after", Value: locksDefaultStaleAfter, Usage: "a held lock older than `AGE` is stale; 0 means never"},
@@ -79,13 +73,26 @@ Exit status: 0 every host was read, locks or not (with --format prometheus: the
 output was written); 69 a host could not be read (every host still shown); 75 with
 --fail-if-held when a lock is held; 64 bad flags or hosts; 66 --root is not a
 directory; 73 or 77 --output cannot be written; 78 config/deploy.yml cannot be used.`,
-		Flags:  withCommon(flags...),
-		Action: func(c *cli.Context) error { return runLocks(c, p) },
+		Flags: withCommon(flags...),
+		Action: func(c *cli.Context) error {
+			o, err := readLocksOptions(c, p)
+			if err != nil {
+				return err
+			}
+			return runLocks(p, o)
+		},
 	}
 }
 
-// locksOptions are the checked flags of one `hookshim locks` run.
+// locksOptions are the checked flags and environment of one `hookshim locks` run.
 type locksOptions struct {
+	log        logOptions
+	root       string // --root, else HOOKSHIM_ROOT unless --host is given; "" for none
+	rootFrom   string // which of the two root is
+	hostGiven  bool   // --host
+	where      whereOptions
+	ssh        sshOptions
+	stateDir   string // --state-dir; "" for the default
 	staleAfter time.Duration
 	parallel   int
 	timeout    time.Duration
@@ -110,20 +117,31 @@ type locksTarget struct {
 	store  lockfile.Store
 }
 
-func runLocks(c *cli.Context, p Process) error {
+// readLocksOptions reads `hookshim locks`'s command line and environment,
+// checking them in the order they are used.
+func readLocksOptions(c *cli.Context, p Process) (locksOptions, error) {
 	if c.Args().Present() {
-		return exitcode.Newf(exitcode.Usage, "hookshim locks: unexpected argument %q", c.Args().First()).
+		return locksOptions{}, exitcode.Newf(exitcode.Usage, "hookshim locks: unexpected argument %q", c.Args().First()).
 			WithHint("name hosts with --host HOST, a directory with --root DIR")
 	}
-	log, err := newLogger(c, p)
+	lo := readLogOptions(c, p)
+	if _, err := newLogger(p, lo); err != nil {
+		return locksOptions{}, err
+	}
+	o, err := locksFlags(c)
+	if err != nil {
+		return o, err
+	}
+	o.log, o.where, o.ssh, o.stateDir = lo, readWhere(c), readSSHOptions(c, p), c.String("state-dir")
+	return o, locksPlaceFlags(c, p, &o)
+}
+
+func runLocks(p Process, opts locksOptions) error {
+	log, err := newLogger(p, opts.log)
 	if err != nil {
 		return err
 	}
-	opts, err := locksFlags(c)
-	if err != nil {
-		return err
-	}
-	targets, s, err := locksTargets(c, p)
+	targets, s, err := locksTargets(p, log, opts)
 	if err != nil {
 		return err
 	}
@@ -136,16 +154,12 @@ func runLocks(c *cli.Context, p Process) error {
 		}
 	}
 
-	ctx := c.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	results := scanTargets(ctx, log, targets, opts)
+	results := scanTargets(context.Background(), log, targets, opts)
 	if opts.now.IsZero() {
 		opts.now = time.Now().UTC() // ages as of when the hosts answered
 	}
 	report := &lockreport.Report{Now: opts.now, StaleAfter: opts.staleAfter, Results: results}
-	report.Jobs, report.JobsErr = listJobsForLocks(c, p)
+	report.Jobs, report.JobsErr = listJobsForLocks(p, opts.stateDir)
 
 	if err := writeLocksReport(p, report, opts, s.Service); err != nil {
 		return err
@@ -171,7 +185,7 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 			WithHint("use table, json or prometheus")
 	}
 	if c.Bool("json") {
-		if c.IsSet("format") && o.format != formatJSON {
+		if isSet(c, "format") && o.format != formatJSON {
 			return o, exitcode.Newf(exitcode.Usage, "--json and --format %s contradict each other", o.format).
 				WithHint("pass one of them")
 		}
@@ -181,7 +195,7 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 		return o, exitcode.Newf(exitcode.Usage, "--wide shapes the table; --format %s always shows every value whole", o.format).
 			WithHint("drop --wide")
 	}
-	if c.IsSet("output") && strings.TrimSpace(o.output) == "" {
+	if isSet(c, "output") && strings.TrimSpace(o.output) == "" {
 		return o, exitcode.Newf(exitcode.Usage, "--output is empty").
 			WithHint("name the file to write, e.g. --output /var/lib/node_exporter/textfile_collector/hookshim.prom")
 	}
@@ -197,7 +211,7 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 		return o, exitcode.Newf(exitcode.Usage, "--timeout %s: need a positive duration", o.timeout).
 			WithHint("pass a duration such as 10s or 1m (default %s)", locksDefaultTimeout)
 	}
-	if c.IsSet("now") {
+	if isSet(c, "now") {
 		t, err := time.Parse(time.RFC3339, c.String("now"))
 		if err != nil {
 			return o, exitcode.Newf(exitcode.Usage, "--now %q is not an RFC 3339 time", c.String("now")).
@@ -225,42 +239,41 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 	return o, nil
 }
 
-// locksTargets decides where to look: --root; else --host; else HOOKSHIM_ROOT;
-// else, in a Kamal repository, the hosts of deploy.yml (or HOOKSHIM_HOSTS,
-// KAMAL_HOSTS) over SSH; else the home directory on this machine.
-func locksTargets(c *cli.Context, p Process) ([]locksTarget, *deployconfig.Settings, error) {
-	rootFlag, hostFlag := c.IsSet("root"), c.IsSet("host")
+// locksPlaceFlags reads and checks where to look (locksTargets): --root;
+// else --host; else HOOKSHIM_ROOT.
+func locksPlaceFlags(c *cli.Context, p Process, o *locksOptions) error {
+	rootFlag, hostFlag := isSet(c, "root"), isSet(c, "host")
 	if rootFlag && hostFlag {
-		return nil, nil, exitcode.Newf(exitcode.Usage, "--root and --host cannot be used together").
+		return exitcode.Newf(exitcode.Usage, "--root and --host cannot be used together").
 			WithHint("--root DIR reads a directory on this machine, --host HOST reads a host over SSH")
 	}
-	if hostFlag {
-		blank := true
-		for _, h := range c.StringSlice("host") {
-			if strings.TrimSpace(h) != "" {
-				blank = false
-			}
-		}
-		if blank {
-			return nil, nil, exitcode.Newf(exitcode.Usage, "--host is empty").
-				WithHint("name a host as host, user@host or host:port")
-		}
+	o.hostGiven = hostFlag
+	if hostFlag && !slices.ContainsFunc(c.StringSlice("host"), func(h string) bool { return strings.TrimSpace(h) != "" }) {
+		return exitcode.Newf(exitcode.Usage, "--host is empty").
+			WithHint("name a host as host, user@host or host:port")
 	}
-	root, rootFrom := "", ""
 	switch {
 	case rootFlag:
-		root, rootFrom = c.String("root"), "--root"
-		if root == "" {
-			return nil, nil, exitcode.Newf(exitcode.Usage, "--root is empty").
+		o.root, o.rootFrom = c.String("root"), "--root"
+		if o.root == "" {
+			return exitcode.Newf(exitcode.Usage, "--root is empty").
 				WithHint("pass the directory that stands in for the SSH user's home")
 		}
 	case !hostFlag:
 		if v := p.Getenv("HOOKSHIM_ROOT"); v != "" {
-			root, rootFrom = v, "HOOKSHIM_ROOT"
+			o.root, o.rootFrom = v, "HOOKSHIM_ROOT"
 		}
 	}
-	remote := root == "" && (hostFlag || inKamalRepo(p))
-	s, err := resolveSettings(c, p, deployconfig.Need{Hosts: remote})
+	return nil
+}
+
+// locksTargets decides where to look: o.root; else, with --host or in a
+// Kamal repository, the hosts of --host or deploy.yml (or HOOKSHIM_HOSTS,
+// KAMAL_HOSTS) over SSH; else the home directory on this machine.
+func locksTargets(p Process, log zerolog.Logger, o locksOptions) ([]locksTarget, *deployconfig.Settings, error) {
+	root, rootFrom := o.root, o.rootFrom
+	remote := root == "" && (o.hostGiven || inKamalRepo(p))
+	s, err := resolveSettings(p, o.where, deployconfig.Need{Hosts: remote})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -280,7 +293,7 @@ func locksTargets(c *cli.Context, p Process) ([]locksTarget, *deployconfig.Setti
 		return []locksTarget{t}, s, nil
 	}
 
-	client, err := sshClient(c, p, s)
+	client, err := sshClient(p, log, o.ssh, s)
 	if err != nil {
 		return nil, nil, err
 	}

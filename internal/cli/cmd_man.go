@@ -20,12 +20,20 @@ func manCommand(p Process) *cli.Command {
 		Usage:  "print the man page hookshim(1) in roff",
 		Hidden: true,
 		Action: func(c *cli.Context) error {
-			page, err := c.App.ToManWithSection(1)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprint(p.Stdout, page)
-			return err
+			return runMan(p, manOptions{page: func() (string, error) { return c.App.ToManWithSection(1) }})
 		},
 	}
+}
+
+// manOptions is how to make the page from the command definitions
+// (urfave/cli's ToManWithSection).
+type manOptions struct{ page func() (string, error) }
+
+func runMan(p Process, o manOptions) error {
+	page, err := o.page()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(p.Stdout, page)
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/deployconfig"
@@ -44,7 +45,7 @@ and SIGTERM end hookshim at once, releasing any lock it holds.`,
 		Flags: withCommon(append(settingsFlags(false),
 			&cli.StringFlag{Name: "policy", Value: "auto", Usage: "auto, hold, defer or strict; env HOOKSHIM_POLICY"},
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to `D` for a lock held by someone else (e.g. 5m); env HOOKSHIM_WAIT"},
-			&cli.BoolFlag{Name: "wait-manual", EnvVars: []string{"HOOKSHIM_WAIT_MANUAL"}, Usage: "with --wait, wait for a manual lock (kamal lock acquire -m) too, which Kamal's own --lock-wait refuses to do"},
+			&cli.BoolFlag{Name: "wait-manual", Usage: "with --wait, wait for a manual lock (kamal lock acquire -m) too, which Kamal's own --lock-wait refuses to do; env HOOKSHIM_WAIT_MANUAL"},
 			&cli.DurationFlag{Name: "heartbeat", Value: shim.DefaultHeartbeat, Usage: "while waiting for a lock, say every `D` who still holds it and how long the wait has left"},
 			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "look at a held lock every `D` while waiting"},
 			&cli.IntFlag{Name: "conflict-exit-code", Value: exitcode.Conflict, Usage: "exit status `N` when the hook is refused because of the lock"},
@@ -52,13 +53,93 @@ and SIGTERM end hookshim at once, releasing any lock it holds.`,
 			&cli.DurationFlag{Name: "defer-timeout", Value: defaultDeferTimeout, Usage: "a deferred hook expires, as failed, when the lock is not released within `D`; env HOOKSHIM_DEFER_TIMEOUT"},
 			stateDirFlag(),
 		)...),
-		Action: func(c *cli.Context) error { return runAction(c, p) },
+		Action: func(c *cli.Context) error {
+			o, err := readRunOptions(c, p)
+			if err != nil {
+				return err
+			}
+			return runHook(p, o)
+		},
 	}
 }
 
-// runAction is `hookshim run`: the Runner, with deferral wired in, runs the hook.
-func runAction(c *cli.Context, p Process) error {
-	r, stop, err := newRunner(c, p)
+// runOptions are `hookshim run`'s command line and HOOKSHIM_* variables,
+// read once by readRunOptions. A deferred hook's waiter gets them back from
+// the job record (storedRun), so they are JSON (durations in nanoseconds).
+type runOptions struct {
+	Log              logOptions    `json:"log"`
+	Hook             string        `json:"hook"`
+	Command          []string      `json:"command,omitempty"` // after `--`; nil runs HOOK.d
+	HookArgs         []string      `json:"hook_args,omitempty"`
+	Policy           shim.Policy   `json:"policy"`
+	Wait             time.Duration `json:"wait"`
+	WaitManual       bool          `json:"wait_manual,omitempty"`
+	Heartbeat        time.Duration `json:"heartbeat"`
+	Poll             time.Duration `json:"poll"`
+	ConflictExitCode int           `json:"conflict_exit_code"`
+	Root             string        `json:"root,omitempty"`   // --root or HOOKSHIM_ROOT
+	Layout           string        `json:"layout,omitempty"` // --layout or HOOKSHIM_LAYOUT, checked by callerRange
+	Where            whereOptions  `json:"where"`
+	SSH              sshOptions    `json:"ssh"`
+	// Given are the flags given, as --name=value words (--state-dir apart),
+	// for the command line that runs the hook again (runAgain).
+	Given []string `json:"given,omitempty"`
+	// DeferTimeout is checked by setupDefer, only when the hook runs; the
+	// waiter has the job's deadline instead.
+	DeferTimeout setting `json:"-"`
+	// StateDir is --state-dir as given; the waiter is told the one resolved.
+	StateDir string `json:"-"`
+}
+
+// readRunOptions reads `hookshim run`'s command line and environment,
+// checking what it can in the order the values are used.
+func readRunOptions(c *cli.Context, p Process) (o runOptions, err error) {
+	if o.WaitManual, err = flagOrEnv(c, p, "wait-manual", "HOOKSHIM_WAIT_MANUAL").bool(); err != nil {
+		return o, err
+	}
+	o.Log = readLogOptions(c, p)
+	if _, err := newLogger(p, o.Log); err != nil {
+		return o, err
+	}
+	if o.Hook, o.Command, o.HookArgs, err = runArgs(c.Args().Slice()); err != nil {
+		return o, err
+	}
+	if o.Policy, err = shim.ParsePolicy(flagOrEnv(c, p, "policy", "HOOKSHIM_POLICY").Value); err != nil {
+		return o, err
+	}
+	if err := shim.CheckDeferrable(o.Policy, o.Hook); err != nil {
+		return o, err
+	}
+	if o.Wait, err = flagOrEnv(c, p, "wait", "HOOKSHIM_WAIT").duration(); err != nil {
+		return o, err
+	}
+	if o.ConflictExitCode = c.Int("conflict-exit-code"); o.ConflictExitCode < 1 || o.ConflictExitCode > 255 {
+		return o, exitcode.Newf(exitcode.Usage, "--conflict-exit-code %d is not an exit status", o.ConflictExitCode).
+			WithHint("pass a number from 1 to 255")
+	}
+	o.Heartbeat, o.Poll = c.Duration("heartbeat"), c.Duration("poll")
+	o.Root = flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value
+	o.Layout = flagOrEnv(c, p, "layout", "HOOKSHIM_LAYOUT").Value
+	o.Where, o.SSH = readWhere(c), readSSHOptions(c, p)
+	o.Given = setFlagArgs(c, "state-dir")
+	o.DeferTimeout = flagOrEnv(c, p, "defer-timeout", "HOOKSHIM_DEFER_TIMEOUT")
+	if isSet(c, "state-dir") {
+		o.StateDir = c.String("state-dir")
+	}
+	return o, nil
+}
+
+// args is the hook with its arguments or `--` command, as typed.
+func (o runOptions) args() []string {
+	if o.Command != nil {
+		return append([]string{o.Hook, "--"}, o.Command...)
+	}
+	return append([]string{o.Hook}, o.HookArgs...)
+}
+
+// runHook is `hookshim run`: the Runner, with deferral wired in, runs the hook.
+func runHook(p Process, o runOptions) error {
+	r, stop, err := newRunner(p, o)
 	if err != nil {
 		return err
 	}
@@ -71,7 +152,7 @@ func runAction(c *cli.Context, p Process) error {
 	}
 	r.Watch = lockWatch(r)
 	// Deferred hooks (defer_run.go): sets r.Defer.
-	if err := setupDefer(c, p, r); err != nil {
+	if err := setupDefer(p, o, r); err != nil {
 		return err
 	}
 	return r.Run(context.Background())
@@ -79,8 +160,7 @@ func runAction(c *cli.Context, p Process) error {
 
 // runArgs splits `hookshim run`'s arguments: the hook, then either `--` and
 // the command to run instead of the hook's scripts, or the hook's arguments.
-func runArgs(c *cli.Context) (hook string, command, hookArgs []string, err error) {
-	args := c.Args().Slice()
+func runArgs(args []string) (hook string, command, hookArgs []string, err error) {
 	if len(args) == 0 {
 		return "", nil, nil, exitcode.Newf(exitcode.Usage, "hookshim run: which hook? none was named").
 			WithHint("hookshim run post-deploy, or hookshim run post-deploy -- COMMAND")
@@ -126,13 +206,13 @@ type runPlan struct {
 
 // planRun resolves the settings (deploy.yml < KAMAL_* < HOOKSHIM_* < flags),
 // the hook's steps, the calling Kamal's release and the lock store.
-func planRun(c *cli.Context, p Process, hook string, command, hookArgs []string) (rp runPlan, err error) {
+func planRun(p Process, o runOptions, log zerolog.Logger) (rp runPlan, err error) {
 	if rp.kamal, err = shim.ReadKamalEnv(p.LookupEnv); err != nil {
 		return rp, err
 	}
-	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	hook, command := o.Hook, o.Command
 	looks := shim.LooksAtLock(hook)
-	rp.settings, err = resolveSettings(c, p, deployconfig.Need{Service: true, PrimaryHost: root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
+	rp.settings, err = resolveSettings(p, o.Where, deployconfig.Need{Service: true, PrimaryHost: o.Root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
 	if err != nil {
 		return rp, err
 	}
@@ -145,45 +225,26 @@ func planRun(c *cli.Context, p Process, hook string, command, hookArgs []string)
 	if err := rp.spec.Validate(); err != nil {
 		return rp, exitcode.New(exitcode.Usage, err)
 	}
-	if rp.steps, err = planSteps(s.HooksDir, hook, command, hookArgs); err != nil {
+	if rp.steps, err = planSteps(s.HooksDir, hook, command, o.HookArgs); err != nil {
 		return rp, err
 	}
-	if rp.kamal.Range, err = callerRange(c, p, rp.kamal, hook); err != nil {
+	if rp.kamal.Range, err = callerRange(p, o.Layout, rp.kamal, hook); err != nil {
 		return rp, err
 	}
 	if looks {
-		rp.store, rp.dial, err = lockStore(c, p, root, s)
+		rp.store, rp.dial, err = lockStore(p, log, o.Root, o.SSH, s)
 	}
 	return rp, err
 }
 
-// newRunner reads `hookshim run`'s (or `hookshim waiter`'s) command line and
-// environment into a Runner. stop ends the trapping of signals.
-func newRunner(c *cli.Context, p Process) (r *shim.Runner, stop func(), err error) {
-	log, err := newLogger(c, p)
+// newRunner builds the Runner of `hookshim run` (or of `hookshim waiter`,
+// from the options stored with the job). stop ends the trapping of signals.
+func newRunner(p Process, o runOptions) (r *shim.Runner, stop func(), err error) {
+	log, err := newLogger(p, o.Log)
 	if err != nil {
 		return nil, nil, err
 	}
-	hook, command, hookArgs, err := runArgs(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	policy, err := shim.ParsePolicy(flagOrEnv(c, p, "policy", "HOOKSHIM_POLICY"))
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := shim.CheckDeferrable(policy, hook); err != nil {
-		return nil, nil, err
-	}
-	wait, err := durationFlagOrEnv(c, p, "wait", "HOOKSHIM_WAIT")
-	if err != nil {
-		return nil, nil, err
-	}
-	if code := c.Int("conflict-exit-code"); code < 1 || code > 255 {
-		return nil, nil, exitcode.Newf(exitcode.Usage, "--conflict-exit-code %d is not an exit status", code).
-			WithHint("pass a number from 1 to 255")
-	}
-	rp, err := planRun(c, p, hook, command, hookArgs)
+	rp, err := planRun(p, o, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,25 +256,25 @@ func newRunner(c *cli.Context, p Process) (r *shim.Runner, stop func(), err erro
 	}
 	gitUser := gitUserName(p)
 	performer := sync.OnceValue(func() string { return auditPerformer(p) })
-	if policy == shim.Hold {
+	if o.Policy == shim.Hold {
 		// A hold writes it into the lock: ask git while the lock is being read.
 		go gitUser()
 		go performer()
 	}
 	hostname, _ := os.Hostname()
 	return &shim.Runner{
-		Hook:             hook,
+		Hook:             o.Hook,
 		Steps:            rp.steps,
-		Policy:           policy,
-		Wait:             wait,
-		Poll:             c.Duration("poll"),
-		ConflictExitCode: c.Int("conflict-exit-code"),
-		FromDir:          command == nil,
+		Policy:           o.Policy,
+		Wait:             o.Wait,
+		Poll:             o.Poll,
+		ConflictExitCode: o.ConflictExitCode,
+		FromDir:          o.Command == nil,
 		HooksDir:         rp.settings.HooksDir,
 		Spec:             rp.spec,
 		Layouts:          shim.LiveLayouts(rp.kamal.Range, rp.spec.Destination),
-		WaitManual:       c.Bool("wait-manual"),
-		Heartbeat:        c.Duration("heartbeat"),
+		WaitManual:       o.WaitManual,
+		Heartbeat:        o.Heartbeat,
 		Store:            rp.store,
 		Dial:             rp.dial,
 		Kamal:            rp.kamal,
@@ -225,27 +286,11 @@ func newRunner(c *cli.Context, p Process) (r *shim.Runner, stop func(), err erro
 		User:             loginName(p),
 		Hostname:         hostname,
 		PID:              os.Getpid(),
-		Rerun:            func(flag, value string) string { return runAgain(c, "", flag, value) },
+		Rerun:            func(flag, value string) string { return runAgain(o, "", flag, value) },
 		Stamp:            selfStamp,
 		Performer:        performer,
-		Report:           func(err error) { exitcode.Report(stderrLines(p, p.Args), err) },
+		Report:           func(err error) { exitcode.Report(stderrLines(p, o.Log.Format), err) },
 	}, stop, nil
-}
-
-// durationFlagOrEnv reads a duration flag, falling back to an environment variable.
-func durationFlagOrEnv(c *cli.Context, p Process, flag, env string) (time.Duration, error) {
-	if isSet(c, flag) {
-		return c.Duration(flag), nil
-	}
-	v, ok := p.LookupEnv(env)
-	if !ok || v == "" {
-		return c.Duration(flag), nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, exitcode.Newf(exitcode.Usage, "%s=%q is not a duration", env, v).WithHint("use a duration such as 30s or 5m")
-	}
-	return d, nil
 }
 
 // loginName names the deployer in a hold message.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -21,13 +22,7 @@ import (
 )
 
 func unlockCommand(p Process) *cli.Command {
-	var settings []cli.Flag
-	for _, f := range settingsFlags(false) {
-		switch f.Names()[0] {
-		case "service", "destination", "host", "ssh-user", "ssh-port":
-			settings = append(settings, f)
-		}
-	}
+	settings := settingsFlags(false, "service", "destination", "host", "ssh-user", "ssh-port")
 	return &cli.Command{
 		Name:      "unlock",
 		Usage:     "remove a stale deploy lock safely, in any Kamal layout, and record it in Kamal's audit log",
@@ -59,12 +54,23 @@ could not be written.`,
 			&cli.BoolFlag{Name: "force", Usage: "remove a manual (kamal lock acquire -m) or unreadable lock too"},
 			&cli.StringFlag{Name: "now", Usage: "compute ages as of `TIME` (RFC 3339) instead of now"},
 		)...),
-		Action: func(c *cli.Context) error { return runUnlock(c, p) },
+		Action: func(c *cli.Context) error {
+			o, err := readUnlockOptions(c, p)
+			if err != nil {
+				return err
+			}
+			return runUnlock(p, o)
+		},
 	}
 }
 
-// unlockOptions are the checked flags and arguments of one `hookshim unlock`.
+// unlockOptions are the checked flags, arguments and environment of one
+// `hookshim unlock`.
 type unlockOptions struct {
+	log         logOptions
+	root        string // --root or HOOKSHIM_ROOT
+	where       whereOptions
+	ssh         sshOptions
 	lock        string // LOCK, or "" for the service's lock in every layout
 	olderThan   time.Duration
 	yes, force  bool
@@ -77,6 +83,11 @@ type unlockOptions struct {
 
 func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 	o := unlockOptions{olderThan: c.Duration("older-than"), yes: c.Bool("yes"), force: c.Bool("force"), now: time.Now().UTC()}
+	o.log = readLogOptions(c, p)
+	if _, err := newLogger(p, o.log); err != nil {
+		return o, err
+	}
+	o.root, o.where, o.ssh = flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value, readWhere(c), readSSHOptions(c, p)
 	switch c.Args().Len() {
 	case 0:
 	case 1:
@@ -92,7 +103,7 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 		return o, exitcode.Newf(exitcode.Usage, "--older-than %s is negative", o.olderThan).
 			WithHint("pass an age such as 30m or 2h; 0 removes an automatic lock of any age")
 	}
-	if c.IsSet("now") {
+	if isSet(c, "now") {
 		t, err := time.Parse(time.RFC3339, c.String("now"))
 		if err != nil {
 			return o, exitcode.Newf(exitcode.Usage, "--now %q is not an RFC 3339 time", c.String("now")).
@@ -100,7 +111,7 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 		}
 		o.now = t.UTC()
 	}
-	if c.IsSet("root") && c.IsSet("host") {
+	if isSet(c, "root") && isSet(c, "host") {
 		return o, exitcode.Newf(exitcode.Usage, "--root and --host cannot be used together").
 			WithHint("--root DIR is a lock tree on this machine, --host HOST the lock host over SSH")
 	}
@@ -109,23 +120,16 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 	return o, nil
 }
 
-func runUnlock(c *cli.Context, p Process) error {
-	log, err := newLogger(c, p)
+func runUnlock(p Process, o unlockOptions) error {
+	log, err := newLogger(p, o.log)
 	if err != nil {
 		return err
 	}
-	o, err := readUnlockOptions(c, p)
+	store, paths, err := unlockPlace(p, log, &o)
 	if err != nil {
 		return err
 	}
-	store, paths, err := unlockPlace(c, p, &o)
-	if err != nil {
-		return err
-	}
-	ctx := c.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := context.Background()
 	var held []lockfile.Seen
 	for _, path := range paths {
 		seen, err := store.Look(ctx, path)
@@ -163,9 +167,9 @@ func seenPaths(ls []lockfile.Seen) string {
 // service's lock in every layout. With a destination only the layouts that
 // keep one lock per destination count: the others' one lock is every
 // destination's (and Kamal 1.0-1.4's is where Kamal 2 keeps production's).
-func unlockPlace(c *cli.Context, p Process, o *unlockOptions) (lockfile.Unlocker, []string, error) {
-	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
-	s, err := resolveSettings(c, p, deployconfig.Need{Service: o.lock == "", PrimaryHost: root == ""})
+func unlockPlace(p Process, log zerolog.Logger, o *unlockOptions) (lockfile.Unlocker, []string, error) {
+	root := o.root
+	s, err := resolveSettings(p, o.where, deployconfig.Need{Service: o.lock == "", PrimaryHost: root == ""})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -176,7 +180,7 @@ func unlockPlace(c *cli.Context, p Process, o *unlockOptions) (lockfile.Unlocker
 		}
 	}
 	o.service, o.destination = s.Service, s.Destination
-	store, _, err := lockStore(c, p, root, s)
+	store, _, err := lockStore(p, log, root, o.ssh, s)
 	if err != nil {
 		return nil, nil, err
 	}

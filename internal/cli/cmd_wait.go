@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
@@ -36,31 +37,49 @@ job does not exist; 65 a named job's record is corrupt.`,
 		Flags: withLog([]cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "stop waiting after `D` (exit 75); 0 waits as long as the jobs do"},
 			stateDirFlag(),
-			&cli.StringFlag{Name: "service", Usage: "only the jobs of service `NAME`; env HOOKSHIM_SERVICE"},
-			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "only the jobs of `DESTINATION`; env HOOKSHIM_DESTINATION"},
+			serviceFlag("only the jobs of service `NAME`; env HOOKSHIM_SERVICE"),
+			destinationFlag("only the jobs of `DESTINATION`; env HOOKSHIM_DESTINATION"),
 		}),
-		Action: func(c *cli.Context) error { return waitAction(c, p) },
+		Action: func(c *cli.Context) error {
+			return runWait(p, waitOptions{
+				log:         readLogOptions(c, p),
+				timeout:     c.Duration("timeout"),
+				stateDir:    c.String("state-dir"),
+				ids:         c.Args().Slice(),
+				service:     flagOrEnv(c, p, "service", "HOOKSHIM_SERVICE").Value,
+				destination: flagOrEnv(c, p, "destination", "HOOKSHIM_DESTINATION").Value,
+			})
+		},
 	}
 }
 
-func waitAction(c *cli.Context, p Process) error {
-	log, err := newLogger(c, p)
+// waitOptions are `hookshim wait`'s command line and environment.
+type waitOptions struct {
+	log                  logOptions
+	timeout              time.Duration // 0: as long as the jobs take
+	stateDir             string        // --state-dir; "" for the default
+	ids                  []string      // the jobs named; none for the repository's
+	service, destination string        // only these jobs of the repository, when not ""
+}
+
+func runWait(p Process, o waitOptions) error {
+	log, err := newLogger(p, o.log)
 	if err != nil {
 		return err
 	}
-	timeout := c.Duration("timeout")
+	timeout := o.timeout
 	if timeout < 0 {
 		return exitcode.Newf(exitcode.Usage, "--timeout %s is negative", timeout)
 	}
-	dir, err := stateDir(c, p)
+	dir, err := stateDir(p, o.stateDir)
 	if err != nil {
 		return err
 	}
 	var sel []jobs.Job
-	if c.NArg() > 0 {
-		sel, err = namedJobs(dir, c.Args().Slice())
+	if len(o.ids) > 0 {
+		sel, err = namedJobs(dir, o.ids)
 	} else {
-		sel, err = repoJobs(c, p, log, dir)
+		sel, err = repoJobs(p, o, log, dir)
 	}
 	if err != nil || len(sel) == 0 {
 		return err
@@ -87,7 +106,7 @@ func waitAction(c *cli.Context, p Process) error {
 				if firstErr == nil {
 					firstErr = err
 				} else {
-					exitcode.Report(stderrLines(p, p.Args), err)
+					exitcode.Report(stderrLines(p, o.log.Format), err)
 				}
 			} else {
 				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, orNote(jobs.RanFor(j), j.Error))
@@ -108,7 +127,7 @@ func waitAction(c *cli.Context, p Process) error {
 			names = append(names, fmt.Sprintf("%s (%s, %s)", j.ID, j.Hook, jobs.Describe(j)))
 		}
 		if firstErr != nil {
-			exitcode.Report(stderrLines(p, p.Args), firstErr)
+			exitcode.Report(stderrLines(p, o.log.Format), firstErr)
 		}
 		return exitcode.Newf(exitcode.Conflict, "gave up waiting after %s; still pending: %s", timeout, strings.Join(names, ", ")).
 			WithHint("they go on in the background; wait again with: hookshim wait")
@@ -153,7 +172,7 @@ func namedJobs(dir string, ids []string) ([]jobs.Job, error) {
 // repoJobs are the jobs of the repository in the working directory (of
 // --service and --destination when given) still pending or not yet reported;
 // none is said in the log.
-func repoJobs(c *cli.Context, p Process, log zerolog.Logger, dir string) ([]jobs.Job, error) {
+func repoJobs(p Process, o waitOptions, log zerolog.Logger, dir string) ([]jobs.Job, error) {
 	all, err := jobs.List(dir)
 	switch {
 	case isUnsafe(err):
@@ -162,8 +181,7 @@ func repoJobs(c *cli.Context, p Process, log zerolog.Logger, dir string) ([]jobs
 		return nil, exitcode.New(exitcode.IOErr, err)
 	}
 	repo := canonDir(workDir(p))
-	service := flagOrEnv(c, p, "service", "HOOKSHIM_SERVICE")
-	dest := flagOrEnv(c, p, "destination", "HOOKSHIM_DESTINATION")
+	service, dest := o.service, o.destination
 	var sel []jobs.Job
 	for _, j := range all {
 		if j.State == jobs.Corrupt {

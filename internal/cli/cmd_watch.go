@@ -33,19 +33,36 @@ ended) with LOCKDIR still there; 74 the directory cannot be watched.`,
 			&cli.DurationFlag{Name: "timeout", Usage: "give up after `D` (0: never)"},
 			&cli.BoolFlag{Name: "until-eof", Usage: "also give up when standard input reaches end-of-file (the caller over SSH went away)"},
 		}, rootFlag()),
-		Action: func(c *cli.Context) error { return watchAction(c, p) },
+		Action: func(c *cli.Context) error {
+			return runWatch(p, watchOptions{
+				log:      readLogOptions(c, p),
+				args:     c.Args().Slice(),
+				root:     flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value,
+				timeout:  c.Duration("timeout"),
+				untilEOF: c.Bool("until-eof"),
+			})
+		},
 	}
 }
 
-func watchAction(c *cli.Context, p Process) error {
-	if c.NArg() != 1 {
-		return exitcode.Newf(exitcode.Usage, "hookshim watch: name one LOCKDIR (got %d arguments)", c.NArg()).
+// watchOptions are `hookshim watch`'s command line and environment.
+type watchOptions struct {
+	log      logOptions
+	args     []string // LOCKDIR, alone
+	root     string   // --root or HOOKSHIM_ROOT
+	timeout  time.Duration
+	untilEOF bool
+}
+
+func runWatch(p Process, o watchOptions) error {
+	if len(o.args) != 1 {
+		return exitcode.Newf(exitcode.Usage, "hookshim watch: name one LOCKDIR (got %d arguments)", len(o.args)).
 			WithHint("hookshim watch .kamal/lock-app")
 	}
-	arg := c.Args().First()
+	arg := o.args[0]
 	path := arg
 	if !filepath.IsAbs(path) {
-		base := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+		base := o.root
 		if base == "" {
 			base = workDir(p)
 		} else if !filepath.IsAbs(base) {
@@ -53,7 +70,7 @@ func watchAction(c *cli.Context, p Process) error {
 		}
 		path = filepath.Join(base, path)
 	}
-	timeout := c.Duration("timeout")
+	timeout := o.timeout
 	if timeout < 0 {
 		return exitcode.Newf(exitcode.Usage, "--timeout %s is negative", timeout)
 	}
@@ -64,13 +81,13 @@ func watchAction(c *cli.Context, p Process) error {
 		ctx, stop = context.WithTimeout(ctx, timeout)
 		defer stop()
 	}
-	if c.Bool("until-eof") && p.Stdin != nil {
+	if o.untilEOF && p.Stdin != nil {
 		go func() {
 			_, _ = io.Copy(io.Discard, p.Stdin)
 			cancel(errCallerGone)
 		}()
 	}
-	log, err := newLogger(c, p)
+	log, err := newLogger(p, o.log)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
@@ -24,10 +22,10 @@ import (
 const defaultDeferTimeout = 30 * time.Minute
 
 // setupDefer wires deferred hooks into a `hookshim run` Runner: Defer records
-// a job and starts its waiter (`hookshim waiter`, which runs the job through
-// jobs.RunDeferred).
-func setupDefer(c *cli.Context, p Process, r *shim.Runner) error {
-	timeout, err := durationFlagOrEnv(c, p, "defer-timeout", "HOOKSHIM_DEFER_TIMEOUT")
+// a job, with o, and starts its waiter (`hookshim waiter`, which runs the job
+// through jobs.RunDeferred).
+func setupDefer(p Process, o runOptions, r *shim.Runner) error {
+	timeout, err := o.DeferTimeout.duration()
 	if err != nil {
 		return err
 	}
@@ -35,19 +33,21 @@ func setupDefer(c *cli.Context, p Process, r *shim.Runner) error {
 		return exitcode.Newf(exitcode.Usage, "--defer-timeout %s is not a positive duration", timeout).
 			WithHint("use a duration such as 30m")
 	}
+	opts := o
 	r.Defer = func(ctx context.Context, o shim.Ownership, why string) error {
-		return deferHook(c, p, r, o, why, timeout)
+		return deferHook(p, opts, r, o, why, timeout)
 	}
 	return nil
 }
 
-// stateDir is where deferred jobs are kept: --state-dir, HOOKSHIM_STATE_DIR,
-// $XDG_STATE_HOME/hookshim, else ~/.local/state/hookshim; always absolute.
-func stateDir(c *cli.Context, p Process) (string, error) {
+// stateDir is where deferred jobs are kept: given (--state-dir),
+// HOOKSHIM_STATE_DIR, $XDG_STATE_HOME/hookshim, else
+// ~/.local/state/hookshim; always absolute.
+func stateDir(p Process, given string) (string, error) {
 	dir := ""
 	switch {
-	case isSet(c, "state-dir") && c.String("state-dir") != "":
-		dir = c.String("state-dir")
+	case given != "":
+		dir = given
 	case p.Getenv("HOOKSHIM_STATE_DIR") != "":
 		dir = p.Getenv("HOOKSHIM_STATE_DIR")
 	case filepath.IsAbs(p.Getenv("XDG_STATE_HOME")):
@@ -68,19 +68,18 @@ func stateDir(c *cli.Context, p Process) (string, error) {
 // job cannot be recorded or the waiter does not come up, it refuses with a
 // non-zero status and says the hook was not run: a hook is never dropped
 // silently.
-func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why string, timeout time.Duration) error {
-	dir, err := stateDir(c, p)
+func deferHook(p Process, opts runOptions, r *shim.Runner, o shim.Ownership, why string, timeout time.Duration) error {
+	dir, err := stateDir(p, opts.StateDir)
 	if err != nil {
-		return notDeferred(c, r.Hook, p, err)
+		return notDeferred(p, opts, err)
 	}
 	exe, err := executable()
 	if err != nil {
-		return notDeferred(c, r.Hook, p, exitcode.New(exitcode.Software, fmt.Errorf("cannot find hookshim's own executable to start the waiter: %w", err)))
+		return notDeferred(p, opts, exitcode.New(exitcode.Software, fmt.Errorf("cannot find hookshim's own executable to start the waiter: %w", err)))
 	}
-	args := c.Args().Slice()
-	var command []string
-	if len(args) > 1 && args[1] == "--" {
-		command = args[2:]
+	settings, err := storeRun(opts)
+	if err != nil {
+		return notDeferred(p, opts, exitcode.New(exitcode.Software, err))
 	}
 	now := time.Now().UTC()
 	runPolicy := jobs.RunPolicyStrict
@@ -93,7 +92,7 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 	}
 	j := jobs.Job{
 		Hook:        r.Hook,
-		Command:     command,
+		Command:     opts.Command,
 		RepoDir:     workDir(p),
 		Service:     r.Spec.Service,
 		Destination: r.Spec.Destination,
@@ -103,6 +102,7 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 		Reason:      reason,
 		Created:     now,
 		Deadline:    now.Add(timeout),
+		Settings:    settings,
 	}
 	if d := o.Lock.Details; d != nil {
 		j.Holder = &jobs.Holder{LockedBy: d.LockedBy, Version: d.Version, Message: d.Message, Since: o.Lock.Since()}
@@ -116,12 +116,12 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 		case isUnsafe(err):
 			code = exitcode.NoPerm
 		}
-		return notDeferred(c, r.Hook, p, exitcode.New(code, fmt.Errorf("cannot record the deferred job in %s: %w", dir, err)).
+		return notDeferred(p, opts, exitcode.New(code, fmt.Errorf("cannot record the deferred job in %s: %w", dir, err)).
 			WithHint("give hookshim a writable state directory: --state-dir DIR or HOOKSHIM_STATE_DIR"))
 	}
 	w := jobs.Waiter{
 		Path: exe,
-		Args: waiterArgs(c, j.ID, dir),
+		Args: []string{"hookshim", waiterName, "--job", j.ID, "--ready-fd", strconv.Itoa(jobs.ReadyFD), "--state-dir", dir},
 		Env:  append(shim.WithoutEnv(p.Env, "HOOKSHIM_JOB"), "HOOKSHIM_JOB="+j.ID),
 		Dir:  workDir(p),
 	}
@@ -129,7 +129,7 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 	if err != nil {
 		abandoned, aerr := jobs.Abandon(dir, j.ID, "the waiter did not start: "+err.Error())
 		if abandoned || aerr != nil {
-			return notDeferred(c, r.Hook, p, exitcode.New(exitcode.CantCreate, fmt.Errorf("job %s: %w", j.ID, err)).
+			return notDeferred(p, opts, exitcode.New(exitcode.CantCreate, fmt.Errorf("job %s: %w", j.ID, err)).
 				WithHint("its log: %s", j.LogPath()))
 		}
 		// The waiter holds the job after all: it only answered late.
@@ -143,19 +143,19 @@ func deferHook(c *cli.Context, p Process, r *shim.Runner, o shim.Ownership, why 
 
 // notDeferred is the refusal when a hook could not be deferred: it says the
 // hook was not run, and how to run it by hand.
-func notDeferred(c *cli.Context, hook string, p Process, err error) error {
+func notDeferred(p Process, o runOptions, err error) error {
 	var e *exitcode.Error
 	if !errors.As(err, &e) {
 		e = exitcode.New(exitcode.CantCreate, err)
 	}
-	return exitcode.New(e.Code, fmt.Errorf("%s was NOT run and could not be deferred: %w", hook, err)).
-		WithHint("run it by hand once the deploy has released the lock: %s", byHand(c, workDir(p)))
+	return exitcode.New(e.Code, fmt.Errorf("%s was NOT run and could not be deferred: %w", o.Hook, err)).
+		WithHint("run it by hand once the deploy has released the lock: %s", byHand(o, workDir(p)))
 }
 
-// byHand is the command line that runs the hook again as c ran it, from dir,
+// byHand is the command line that runs the hook again as o says, from dir,
 // or, when it cannot be shown safely, words that say so.
-func byHand(c *cli.Context, dir string) string {
-	if line := runAgain(c, dir, "", ""); line != "" {
+func byHand(o runOptions, dir string) string {
+	if line := runAgain(o, dir, "", ""); line != "" {
 		return line
 	}
 	return "the same hookshim run command, from " + lockreport.Clean(dir)
@@ -169,15 +169,6 @@ func isIOError(err error) bool {
 		}
 	}
 	return false
-}
-
-// waiterArgs is the waiter's command line: `hookshim waiter --job ID`, the
-// flags `hookshim run` was given (so it resolves the same settings), and the
-// hook with its arguments or `--` command.
-func waiterArgs(c *cli.Context, id, dir string) []string {
-	args := []string{"hookshim", waiterName, "--job", id, "--ready-fd", strconv.Itoa(jobs.ReadyFD), "--state-dir", dir}
-	args = append(args, setFlagArgs(c, "state-dir")...)
-	return append(args, c.Args().Slice()...)
 }
 
 // lockWatch is the Runner's Watch: fsnotify here for a lock under --root,

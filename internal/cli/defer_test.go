@@ -206,7 +206,7 @@ func TestDeferredWaiterKilledIsOrphaned(t *testing.T) {
 	}
 	// Released now: nothing runs it, and a waiter started by hand refuses.
 	w.release(".kamal/lock-app")
-	code, _, stderr = w.hookshim(nil, w.cmd("waiter", "--job", j.ID, "--service", "app", "post-deploy", "--", "sh", "-c", `echo ran >> "$RUNS"`)...)
+	code, _, stderr = w.hookshim(nil, "waiter", "--job", j.ID, "--state-dir", w.state)
 	if code != exitcode.Conflict || !strings.Contains(stderr, "a job is never run twice") {
 		t.Errorf("a second waiter for the orphaned job: exit %d\n%s", code, stderr)
 	}

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"github.com/urfave/cli/v2"
-
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
 )
@@ -15,11 +13,11 @@ import (
 // that order. It never waits on a waiter. An error is shown ("jobs_error" in
 // the JSON) and makes the exit status 74 when nothing worse happened; the
 // locks are still shown.
-func listJobsForLocks(c *cli.Context, p Process) ([]lockreport.Job, error) {
+func listJobsForLocks(p Process, givenStateDir string) ([]lockreport.Job, error) {
 	if testOnlyJobsForLocks != nil {
 		return testOnlyJobsForLocks()
 	}
-	dir, err := stateDir(c, p)
+	dir, err := stateDir(p, givenStateDir)
 	if err != nil {
 		return nil, err
 	}

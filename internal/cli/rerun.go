@@ -12,7 +12,7 @@ import (
 
 // setFlagArgs renders the flags given to c's command as "--name=value"
 // words (every value of a repeated flag), leaving out those in skip: what
-// runs `hookshim run` again with the same settings.
+// runs `hookshim run` again with the same settings (runOptions.Given).
 func setFlagArgs(c *cli.Context, skip ...string) []string {
 	var args []string
 	for _, f := range c.Command.Flags {
@@ -38,21 +38,25 @@ func setFlagArgs(c *cli.Context, skip ...string) []string {
 	return args
 }
 
-// runAgain is the shell command line that runs `hookshim run` as c was run
-// (its flags, the hook, its arguments or `--` command), with flag set to
-// value instead of what was given (none when flag is ""), preceded by
-// `cd DIR &&` when dir is not "". It is "" when a word cannot be shown as
-// it must be typed (see shellWords): a hint then names the flag alone.
-func runAgain(c *cli.Context, dir, flag, value string) string {
+// runAgain is the shell command line that runs `hookshim run` as o was
+// read (the flags given, the hook, its arguments or `--` command), with flag
+// set to value instead of what was given (none when flag is ""), preceded by
+// `cd DIR &&` when dir is not "". It is "" when a word cannot be shown as it
+// must be typed (see shellWords): a hint then names the flag alone.
+func runAgain(o runOptions, dir, flag, value string) string {
 	words := []string{"hookshim", "run"}
-	words = append(words, setFlagArgs(c, "job", "ready-fd", "state-dir", flag)...)
+	for _, w := range o.Given {
+		if flag == "" || !strings.HasPrefix(w, "--"+flag+"=") {
+			words = append(words, w)
+		}
+	}
 	if flag != "" {
 		words = append(words, "--"+flag+"="+value)
 	}
-	if c.Command.Name != waiterName && isSet(c, "state-dir") {
-		words = append(words, "--state-dir="+c.String("state-dir"))
+	if o.StateDir != "" {
+		words = append(words, "--state-dir="+o.StateDir)
 	}
-	return cdAnd(dir, append(words, c.Args().Slice()...))
+	return cdAnd(dir, append(words, o.args()...))
 }
 
 // cdAnd is shellWords(words), after `cd DIR && ` when dir is not "".

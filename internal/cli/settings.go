@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	"github.com/rs/zerolog"
 
 	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
@@ -22,40 +22,11 @@ import (
 	"github.com/hookshim/hookshim/shim"
 )
 
-// settingsFlags are the flags that override what config/deploy.yml and the
-// KAMAL_* environment say about where the lock is.
-func settingsFlags(multiHost bool) []cli.Flag {
-	var host cli.Flag = &cli.StringFlag{Name: "host", Usage: "the lock's `HOST` (default: primary host of config/deploy.yml); env HOOKSHIM_HOST"}
-	if multiHost {
-		host = &cli.StringSliceFlag{Name: "host", Usage: "a `HOST` to look at: host, user@host or host:port; repeatable (default: the hosts of config/deploy.yml); env HOOKSHIM_HOSTS"}
-	}
-	return []cli.Flag{
-		&cli.StringFlag{Name: "service", Usage: "Kamal service `NAME` (default: service: in config/deploy.yml, KAMAL_SERVICE); env HOOKSHIM_SERVICE"},
-		&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "Kamal `DESTINATION` (default: KAMAL_DESTINATION); env HOOKSHIM_DESTINATION"},
-		host,
-		&cli.StringFlag{Name: "ssh-user", Usage: "SSH `USER` on the hosts (default: ssh: user: in config/deploy.yml, else root); env HOOKSHIM_SSH_USER"},
-		&cli.StringFlag{Name: "ssh-port", Usage: "SSH `PORT` on the hosts (default: ssh: port: in config/deploy.yml); env HOOKSHIM_SSH_PORT"},
-		&cli.StringFlag{Name: "hooks-dir", Usage: "Kamal hooks `DIR` (default: hooks_path: in config/deploy.yml, else .kamal/hooks); env HOOKSHIM_HOOKS_DIR"},
-		&cli.StringFlag{Name: "layout", Usage: "the Kamal generation whose lock this is, by its `LAYOUT`: kamal-2 (2.x), kamal-1.5 (1.5-1.9), kamal-1.0 (1.0-1.4), kamal-0.16, mrsk-0.15, mrsk (MRSK 0.10-0.14); a lock in another generation's place is then a leftover (default: from KAMAL_LOCK, KAMAL_SERVICE and Gemfile.lock; a free lock is taken in kamal-2); env HOOKSHIM_LAYOUT"},
-	}
-}
-
 // resolveSettings applies deploy.yml < KAMAL_* < HOOKSHIM_* < flags.
-func resolveSettings(c *cli.Context, p Process, need deployconfig.Need) (*deployconfig.Settings, error) {
-	in := deployconfig.Inputs{RepoDir: workDir(p), Env: p.LookupEnv, Flags: map[string]string{}}
-	for _, name := range []string{"service", "destination", "ssh-user", "ssh-port", "hooks-dir"} {
-		if isSet(c, name) {
-			in.Flags[name] = c.String(name)
-		}
-	}
-	if isSet(c, "host") {
-		if hosts := c.StringSlice("host"); len(hosts) > 0 {
-			in.HostFlags = hosts
-			in.Flags["host"] = hosts[0]
-		} else {
-			in.Flags["host"] = c.String("host")
-			in.HostFlags = []string{c.String("host")}
-		}
+func resolveSettings(p Process, w whereOptions, need deployconfig.Need) (*deployconfig.Settings, error) {
+	in := deployconfig.Inputs{RepoDir: workDir(p), Env: p.LookupEnv, Flags: w.Flags, HostFlags: w.Hosts}
+	if in.Flags == nil {
+		in.Flags = map[string]string{}
 	}
 	return deployconfig.Resolve(in, need)
 }
@@ -71,25 +42,14 @@ func workDir(p Process) string {
 	return d
 }
 
-// defaultSSHTimeout is --ssh-timeout's default: ssh's ConnectTimeout.
-const defaultSSHTimeout = 10 * time.Second
-
-// sshTimeoutFlag is --ssh-timeout. Its help states every limit ssh is given
-// (sshx.Client documents them).
-func sshTimeoutFlag() cli.Flag {
-	return &cli.DurationFlag{Name: "ssh-timeout", Value: defaultSSHTimeout,
-		Usage: "give up on an SSH host that does not answer the connection within `D` (ssh's ConnectTimeout: TCP connect and SSH banner); " +
-			"after the banner, ssh gives up on a host silent for 15s (key exchange, login) or 20s (a running session) (ServerAliveInterval=5, ServerAliveCountMax=3); env HOOKSHIM_SSH_TIMEOUT"}
-}
-
 // sshClient is the OpenSSH client every command uses: BatchMode, a connect
 // timeout (--ssh-timeout), Kamal's host key policy (sshx.Client), the ssh
 // config files (--ssh-config > HOOKSHIM_SSH_CONFIG > deploy.yml's ssh: config:),
 // and what else deploy.yml's ssh: section tells Kamal (s may be nil): the jump
 // host (proxy), the proxy command, and the identity files (keys, keys_only), so
 // that hookshim reaches the hosts the way Kamal does.
-func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) (*sshx.Client, error) {
-	timeout, err := durationFlagOrEnv(c, p, "ssh-timeout", "HOOKSHIM_SSH_TIMEOUT")
+func sshClient(p Process, log zerolog.Logger, o sshOptions, s *deployconfig.Settings) (*sshx.Client, error) {
+	timeout, err := o.Timeout.duration()
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +57,7 @@ func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) (*sshx.Clien
 		timeout = defaultSSHTimeout
 	}
 	client := &sshx.Client{
-		ConfigFile:     flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG"),
+		ConfigFile:     o.Config,
 		ConnectTimeout: timeout,
 	}
 	if s == nil {
@@ -117,9 +77,7 @@ func sshClient(c *cli.Context, p Process, s *deployconfig.Settings) (*sshx.Clien
 		}
 	}
 	if s.SSHKeyData {
-		if log, err := newLogger(c, p); err == nil {
-			log.Warn().Msg("config/deploy.yml sets ssh: key_data: (keys as text), which hookshim does not use: list the key's file under ssh: keys:, or load it into an agent (ssh-add)")
-		}
+		log.Warn().Msg("config/deploy.yml sets ssh: key_data: (keys as text), which hookshim does not use: list the key's file under ssh: keys:, or load it into an agent (ssh-add)")
 	}
 	client.ProxyJump = s.SSHProxy
 	if s.SSHProxyCommand != "" {
@@ -165,7 +123,7 @@ func hostTarget(host string, s *deployconfig.Settings) (sshx.Target, error) {
 // lockStore is where the lock is: root (--root) on this machine, else the primary
 // host over SSH. dial, when set, opens one multiplexed connection for a
 // command that looks more than once.
-func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
+func lockStore(p Process, log zerolog.Logger, root string, o sshOptions, s *deployconfig.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
 	if root != "" {
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 			return nil, nil, exitcode.Newf(exitcode.NoInput, "--root %s is not a directory", root).
@@ -178,7 +136,7 @@ func lockStore(c *cli.Context, p Process, root string, s *deployconfig.Settings)
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := sshClient(c, p, s)
+	client, err := sshClient(p, log, o, s)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,19 +176,19 @@ func (l *lazyString) String() string {
 	return l.s
 }
 
-// callerRange is what is known of the calling Kamal's release: --layout (or
-// HOOKSHIM_LAYOUT) when given, the KAMAL_* environment, the hook, and the kamal
+// callerRange is what is known of the calling Kamal's release: layout
+// (--layout or HOOKSHIM_LAYOUT) when not "", the KAMAL_* environment, the hook, and the kamal
 // gem in Gemfile.lock (shim.CallerRange says which wins).
-func callerRange(c *cli.Context, p Process, k shim.KamalEnv, hook string) (shim.VersionRange, error) {
-	var layout *lockfile.Layout
-	if v := flagOrEnv(c, p, "layout", "HOOKSHIM_LAYOUT"); v != "" {
-		l, err := lockfile.ParseLayout(v)
+func callerRange(p Process, layout string, k shim.KamalEnv, hook string) (shim.VersionRange, error) {
+	var l *lockfile.Layout
+	if layout != "" {
+		parsed, err := lockfile.ParseLayout(layout)
 		if err != nil {
 			return shim.VersionRange{}, exitcode.New(exitcode.Usage, err, "pass --layout with one of those names, or leave it out to go by KAMAL_LOCK and Gemfile.lock")
 		}
-		layout = &l
+		l = &parsed
 	}
-	return shim.CallerRange(k, hook, layout, gemfileKamal(workDir(p))), nil
+	return shim.CallerRange(k, hook, l, gemfileKamal(workDir(p))), nil
 }
 
 // gemfileKamal reads the kamal (or mrsk) gem's version from the repository's

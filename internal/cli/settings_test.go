@@ -1,11 +1,10 @@
 package cli
 
 import (
-	"flag"
 	"slices"
 	"testing"
 
-	"github.com/urfave/cli/v2"
+	"github.com/rs/zerolog"
 
 	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/sshx"
@@ -14,15 +13,15 @@ import (
 // What deploy.yml's ssh: section tells Kamal reaches the ssh command line, so
 // hookshim gets to the hosts the way Kamal does.
 func TestSSHClientFollowsDeployYML(t *testing.T) {
-	c := cli.NewContext(&cli.App{}, flag.NewFlagSet("x", flag.ContinueOnError), nil)
-	p := Process{Env: []string{"HOOKSHIM_SSH_CONFIG=/etc/hookshim/ssh_config"}}
+	p := Process{}
+	o := sshOptions{Config: "/etc/hookshim/ssh_config"}
 	s := &deployconfig.Settings{
 		SSHProxy:        "root@bastion",
 		SSHProxyCommand: "ssh -W %h:%p jump.example.invalid",
 		SSHKeys:         []string{"~/.ssh/deploy_ed25519", "/keys/second"},
 		SSHKeysOnly:     true,
 	}
-	client, err := sshClient(c, p, s)
+	client, err := sshClient(p, zerolog.Nop(), o, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +40,7 @@ func TestSSHClientFollowsDeployYML(t *testing.T) {
 		}
 	}
 	// Without deploy.yml settings: none of them.
-	bareClient, err := sshClient(c, Process{}, nil)
+	bareClient, err := sshClient(Process{}, zerolog.Nop(), sshOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,11 @@ import (
 )
 
 // stderrLines is where hookshim's own error, hint and warning lines go: as
-// console text (escapedLines), or with --log-format json (or
+// console text (escapedLines), or in log format "json" (--log-format json or
 // HOOKSHIM_LOG_FORMAT=json) as one JSON object per line, like the log, so a
 // collector that parses stderr as JSON never meets a plain line.
-func stderrLines(p Process, args []string) io.Writer {
-	if logFormatArg(args, p) == "json" {
+func stderrLines(p Process, format string) io.Writer {
+	if format == "json" {
 		return jsonLines{p.Stderr}
 	}
 	return escapedLines{p.Stderr}

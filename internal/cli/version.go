@@ -16,6 +16,22 @@ func init() {
 	}
 }
 
+func versionCommand(p Process) *cli.Command {
+	return &cli.Command{
+		Name:   "version",
+		Usage:  "print hookshim's version",
+		Action: func(c *cli.Context) error { return runVersion(p, versionOptions{version: c.App.Version}) },
+	}
+}
+
+// versionOptions are what `hookshim version` prints.
+type versionOptions struct{ version string }
+
+func runVersion(p Process, o versionOptions) error {
+	_, err := fmt.Fprintf(p.Stdout, "hookshim %s\n", o.version)
+	return err
+}
+
 // versionString is the version hookshim reports: the one stamped at build
 // time (-X main.version, the release), else what the Go toolchain recorded:
 // the module version of `go install github.com/hookshim/hookshim@v1.2.3`, or
