@@ -126,6 +126,9 @@ func (c *Client) Dial(ctx context.Context, t Target) (*Conn, error) {
 	return cn, nil
 }
 
+// start starts the master connection (ssh -M on cn.sock, running a remote
+// command that says it is ready and then waits on its stdin) and waits until
+// it is ready.
 func (cn *Conn) start(ctx context.Context) error {
 	// The master's stderr is a file unlinked at once: should this process die
 	// without Close, the master removes its socket when it ends and leaves just
@@ -171,7 +174,13 @@ func (cn *Conn) start(ctx context.Context) error {
 		close(cn.done)
 	}()
 
-	// The marker comes after anything a login shell's startup files print.
+	return cn.awaitReady(ctx, watchReady(stdoutR))
+}
+
+// watchReady reads the master's stdout until the ready marker (true) or its
+// end (false), then drains it; the channel gets that one value. The marker
+// comes after anything a login shell's startup files print.
+func watchReady(stdoutR *os.File) <-chan bool {
 	ready := make(chan bool, 1)
 	go func() {
 		defer stdoutR.Close()
@@ -190,7 +199,12 @@ func (cn *Conn) start(ctx context.Context) error {
 			}
 		}
 	}()
+	return ready
+}
 
+// awaitReady waits for the master to say it is ready, to end, or for ctx;
+// a ready master must have made its control socket.
+func (cn *Conn) awaitReady(ctx context.Context, ready <-chan bool) error {
 	select {
 	case ok := <-ready:
 		if ok {
