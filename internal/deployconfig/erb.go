@@ -9,38 +9,35 @@ import (
 )
 
 // Kamal runs config/deploy.yml through Ruby's ERB before it parses the YAML.
-// hookshim cannot run Ruby, so it blanks the ERB out so that the YAML around it
-// can still be read, and remembers which values the ERB touched, so that a
-// value only Ruby can compute is reported as such instead of being guessed:
+// hookshim cannot run Ruby: it blanks the ERB out so that the YAML around it
+// can be read, and remembers what the ERB touched, so that a value only Ruby
+// can compute is reported as such, never guessed:
 //
 //   - <%= expr %> becomes a token; a scalar holding one is unresolved and is
 //     shown with its original text.
 //   - <% code %> and <%# comment %> are removed (Kamal uses no trim mode, so
-//     the rest of the line stays, as in Ruby); <%% is a literal "<%".
-//   - Between a code tag that opens a Ruby block (if, each do, { |x|) and the
-//     one that closes it, every value is unresolved: it may be skipped or
+//     the rest of the line stays); <%% is a literal "<%".
+//   - Every value between a code tag that opens a Ruby block (if, each do,
+//     { |x|) and the one that closes it is unresolved: it may be skipped or
 //     repeated.
 //
-// A tag spanning lines has its newlines moved to the end of the line where it
-// ends, so line numbers match the file the user has open.
+// A tag's newlines move to the end of the line where it ends, so line numbers
+// match the file the user has open.
 
 const erbToken = "__hookshim_erb_" // + index + "__"
 
-// Compiled on first use: most hookshim commands never meet ERB.
-var erbTokenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`__hookshim_erb_[0-9]+__`) })
+// erbDoc is one file with its ERB blanked out.
+type erbDoc struct {
+	yaml    []byte
+	outputs *strings.Replacer // token -> raw text of its <%= %> tag
+	regions []erbRegion
+	open    []erbRegion // blocks not closed yet, while scanning
+}
 
 // erbRegion is an outermost Ruby block: lines from..to (1-based, inclusive).
 type erbRegion struct {
 	from, to int
 	desc     string // e.g. `<% if ENV["X"] %> … <% end %>`
-}
-
-// erbDoc is one file with its ERB blanked out.
-type erbDoc struct {
-	yaml    []byte
-	outputs []string // raw text of each <%= %> tag, by token number
-	regions []erbRegion
-	open    []erbRegion // blocks not closed yet, while scanning
 }
 
 // stripERB blanks out the ERB of src. It fails only for a tag that is never
@@ -51,6 +48,7 @@ func stripERB(src []byte) (*erbDoc, error) {
 		return d, nil
 	}
 	var out strings.Builder
+	var outputs []string  // token, raw tag, ...
 	line, pending := 1, 0 // pending: newlines inside a tag, re-emitted at the line's end
 	for i := 0; i < len(s); {
 		switch {
@@ -68,8 +66,9 @@ func stripERB(src []byte) (*erbDoc, error) {
 			raw := s[i : i+end+4]
 			switch body := raw[2 : len(raw)-2]; {
 			case strings.HasPrefix(body, "="):
-				out.WriteString(erbToken + strconv.Itoa(len(d.outputs)) + "__")
-				d.outputs = append(d.outputs, raw)
+				tok := erbToken + strconv.Itoa(len(outputs)/2) + "__"
+				out.WriteString(tok)
+				outputs = append(outputs, tok, raw)
 			case !strings.HasPrefix(body, "#"):
 				d.block(raw, line, rubyBlockDelta(body))
 			}
@@ -81,7 +80,7 @@ func stripERB(src []byte) (*erbDoc, error) {
 		}
 	}
 	out.WriteString(strings.Repeat("\n", pending))
-	d.yaml = []byte(out.String())
+	d.yaml, d.outputs = []byte(out.String()), strings.NewReplacer(outputs...)
 	if len(d.open) > 0 { // Ruby would refuse it; we must not under-report
 		d.regions = append(d.regions, erbRegion{d.open[0].from, line, shorten(d.open[0].desc, 60) + " …"})
 	}
@@ -96,8 +95,7 @@ func (d *erbDoc) block(raw string, line, delta int) {
 	}
 	for ; delta < 0 && len(d.open) > 0; delta++ {
 		o := d.open[len(d.open)-1]
-		d.open = d.open[:len(d.open)-1]
-		if len(d.open) == 0 {
+		if d.open = d.open[:len(d.open)-1]; len(d.open) == 0 {
 			d.regions = append(d.regions, erbRegion{o.from, line, shorten(o.desc, 60) + " … " + shorten(raw, 20)})
 		}
 	}
@@ -117,8 +115,7 @@ func rubyBlockDelta(body string) (delta int) {
 	if k := strings.Index(body, "#"); k >= 0 { // Ruby comment to end of tag
 		body = body[:k]
 	}
-	stmtStart := true
-	loop := false // in while/until/for, whose optional "do" opens nothing
+	stmtStart, loop := true, false // loop: in while/until/for, whose optional "do" opens nothing
 	for _, w := range rubyWordRE().FindAllString(body, -1) {
 		switch w {
 		case ";":
@@ -132,8 +129,7 @@ func rubyBlockDelta(body string) (delta int) {
 		case "{", "begin", "case", "def", "class", "module":
 			delta++
 		case "for":
-			delta++
-			loop = true
+			delta, loop = delta+1, true
 		case "}", "end":
 			delta--
 		case "if", "unless", "while", "until":
@@ -147,22 +143,14 @@ func rubyBlockDelta(body string) (delta int) {
 	return delta
 }
 
-// restore puts the original ERB back in place of the tokens in s, and reports
+// restore puts the original ERB back in place of the tokens in s, and says
 // whether there were any.
 func (d *erbDoc) restore(s string) (string, bool) {
-	if len(d.outputs) == 0 || !strings.Contains(s, erbToken) {
+	if d.outputs == nil || !strings.Contains(s, erbToken) {
 		return s, false
 	}
-	found := false
-	r := erbTokenRE().ReplaceAllStringFunc(s, func(tok string) string {
-		n, err := strconv.Atoi(tok[len(erbToken) : len(tok)-2])
-		if err != nil || n >= len(d.outputs) {
-			return tok
-		}
-		found = true
-		return d.outputs[n]
-	})
-	return r, found
+	r := d.outputs.Replace(s)
+	return r, r != s
 }
 
 // regionAt describes the Ruby block around line, if any.

@@ -9,33 +9,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// reader reads the parsed files into a File.
-type reader struct {
-	file  map[*yaml.Node]string // node -> the file it was read from
-	erb   map[*yaml.Node]string // scalar -> its ERB text, when only Ruby can tell it
-	f     *File
-	tags  map[string][]string // host -> tags, for accessories' tag:/tags:
-	name  string              // the file being walked
-	doc   *erbDoc             // its ERB
-	sizes map[*yaml.Node]int  // values under a node, aliases expanded; -1 while walking it
-}
-
-// failure is a configuration error on its way out of the reader: its methods
-// panic with one, and Load recovers it as its error, so that the walk over the
-// tree needs no error plumbing.
-type failure struct{ err error }
-
-// catch turns a failure into *err; any other panic goes on.
-func catch(err *error) {
-	if p := recover(); p != nil {
-		f, ok := p.(failure)
-		if !ok {
-			panic(p)
-		}
-		*err = f.err
-	}
-}
-
 func (r *reader) fail(v val, path, format string, args ...any) {
 	line, file := 0, DeployFile
 	if v.Node != nil {
@@ -120,14 +93,14 @@ func (r *reader) extract(root val) *File {
 // or a map of role -> list of hosts, or role -> {hosts: [...], cmd: ..., ...}.
 func (r *reader) servers(v val) {
 	if v.is(yaml.SequenceNode) && v.erb == "" {
-		r.role("web", "servers", v)
+		r.f.Roles = append(r.f.Roles, Role{"web", r.hosts("web", "servers", v, true)})
 		return
 	}
 	if !r.known(v, "servers", yaml.MappingNode, "a list of hosts or a map of roles") {
 		return
 	}
-	for _, e := range r.entries(v) {
-		name, hosts, path := e.k.Value, e.v, "servers."+e.k.Value
+	for k, hosts := range r.pairs(v) {
+		name, path := k.Value, "servers."+k.Value
 		switch {
 		case strings.Contains(name, "<%"): // ERB writes the role's name
 			r.unresolved(path, hosts)
@@ -144,13 +117,8 @@ func (r *reader) servers(v val) {
 			r.unresolved(path, hosts)
 			r.f.roleFirst[name] = path
 		}
-		r.role(name, path, hosts)
+		r.f.Roles = append(r.f.Roles, Role{name, r.hosts(name, path, hosts, true)})
 	}
-}
-
-// role adds a role of servers: with the hosts of list.
-func (r *reader) role(name, path string, list val) {
-	r.f.Roles = append(r.f.Roles, Role{name, r.hosts(name, path, list, true)})
 }
 
 // hosts reads a list of host entries: a string, or a one-key map host ->
@@ -162,24 +130,22 @@ func (r *reader) hosts(role, path string, list val, isRole bool) []string {
 	}
 	var out []string
 	for i, n := range list.Content {
-		it, p := r.val(n), path+"["+strconv.Itoa(i)+"]"
-		host := it
-		switch {
+		host, p := r.val(n), path+"["+strconv.Itoa(i)+"]"
+		switch it := host; {
 		case it.erb != "":
 			r.unresolved(p, it)
 			host = val{}
 		case it.Kind == yaml.ScalarNode && !it.null() && it.ShortTag() != "!!str":
 			continue // Kamal keeps only String entries: a number or boolean is no host at all
 		case it.Kind == yaml.MappingNode:
-			es := r.entries(it)
-			if len(es) != 1 {
-				r.fail(it, p, "a host with tags is a map of exactly one host to its tags, got %d keys", len(es))
+			if len(it.Content) != 2 {
+				r.fail(it, p, "a host with tags is a map of exactly one host to its tags, got %d keys", len(it.Content)/2)
 			}
-			if host = es[0].k; host.erb != "" {
+			if host = r.val(it.Content[0]); host.erb != "" {
 				r.unresolved(p, host)
 				host = val{}
 			} else if isRole {
-				r.tags[host.Value] = append(r.tags[host.Value], r.tagList(es[0].v)...)
+				r.tags[host.Value] = append(r.tags[host.Value], r.tagList(r.val(it.Content[1]))...)
 			}
 		case it.Kind != yaml.ScalarNode || it.null():
 			r.fail(it, p, "must be a host (a string, or a map host: tags), got %s", it.describe())
@@ -195,20 +161,19 @@ func (r *reader) hosts(role, path string, list val, isRole bool) []string {
 			out = append(out, host.Value)
 		}
 	}
-	return appendNew(nil, out...)
+	return unique(out)
 }
 
 // tagList is a tag or a list of tags (or of roles, for accessories).
 func (r *reader) tagList(v val) []string {
+	items := []*yaml.Node{v.Node}
+	if v.is(yaml.SequenceNode) {
+		items = v.Content
+	}
 	var out []string
-	switch {
-	case v.is(yaml.ScalarNode) && !v.null():
-		out = append(out, v.Value)
-	case v.is(yaml.SequenceNode):
-		for _, n := range v.Content {
-			if it := r.val(n); it.Kind == yaml.ScalarNode && !it.null() {
-				out = append(out, it.Value)
-			}
+	for _, n := range items {
+		if it := r.val(n); it.is(yaml.ScalarNode) && !it.null() {
+			out = append(out, it.Value)
 		}
 	}
 	return out
@@ -224,10 +189,10 @@ func (r *reader) ssh(n val) {
 		if tag := port.ShortTag(); tag != "!!int" && tag != "!!str" {
 			r.fail(port, "ssh.port", "must be a port number, got %s", port.describe())
 		}
-		var p string
-		if f.SSHPort, p = parsePort(port.Value); p != "" {
+		if p := portProblem(port.Value); p != "" {
 			r.fail(port, "ssh.port", "%s is not valid: %s", port.describe(), p)
 		}
+		f.SSHPort, _ = strconv.Atoi(strings.TrimSpace(port.Value))
 		r.note("ssh.port", port)
 	}
 	f.SSHProxy = r.str("ssh.proxy", r.get(n, "proxy"), proxyProblem, "valid")
@@ -279,42 +244,38 @@ func (r *reader) accessories(v val) {
 		return
 	}
 	var hosts []string
-	for _, e := range r.entries(v) {
-		a, path := e.v, "accessories."+e.k.Value
-		switch list := r.get(a, "hosts"); {
+	for k, a := range r.pairs(v) {
+		switch path, list := "accessories."+k.Value, r.get(a, "hosts"); {
 		case !r.known(a, path, yaml.MappingNode, "a map (image:, host:, ...)"):
 		case r.get(a, "host").Node != nil:
 			hosts = append(hosts, r.str(path+".host", r.get(a, "host"), hostProblem, "a valid host"))
 		case list.Node != nil:
 			if r.known(list, path+".hosts", yaml.SequenceNode, "a list of hosts") {
-				hosts = append(hosts, r.hosts(e.k.Value, path+".hosts", list, false)...)
+				hosts = append(hosts, r.hosts(k.Value, path+".hosts", list, false)...)
 			}
 		default:
 			hosts = append(hosts, r.selected(a)...)
 		}
 	}
-	r.f.Accessories = appendNew(nil, slices.DeleteFunc(hosts, func(h string) bool { return h == "" })...)
+	r.f.Accessories = unique(slices.DeleteFunc(hosts, func(h string) bool { return h == "" }))
 }
 
 // selected is the hosts of the roles (role:, roles:) or tags (tag:, tags:) an
-// accessory names.
-func (r *reader) selected(a val) []string {
-	var out []string
+// accessory names: the first of those keys it sets.
+func (r *reader) selected(a val) (out []string) {
 	for _, key := range []string{"role", "roles", "tag", "tags"} {
-		sel := r.get(a, key)
-		if sel.Node == nil {
-			continue
-		}
-		for _, want := range r.tagList(sel) {
-			for _, role := range r.f.Roles {
-				for _, h := range role.Hosts {
-					if key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want) {
-						out = append(out, h)
+		if sel := r.get(a, key); sel.Node != nil {
+			for _, want := range r.tagList(sel) {
+				for _, role := range r.f.Roles {
+					for _, h := range role.Hosts {
+						if key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want) {
+							out = append(out, h)
+						}
 					}
 				}
 			}
+			return out
 		}
-		return out
 	}
 	return out
 }

@@ -4,10 +4,7 @@ package deployconfig
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,9 +20,6 @@ var ErrNoDeployFile = errors.New("no config/deploy.yml")
 
 // DeployFile is the path of Kamal's configuration, relative to the repository.
 const DeployFile = "config/deploy.yml"
-
-// maxFileSize bounds what Load reads; a real deploy.yml is a few KiB.
-const maxFileSize = 4 << 20
 
 // File is what config/deploy.yml (deep-merged with config/deploy.<destination>.yml,
 // the way Kamal merges: maps merge recursively, everything else in the
@@ -67,11 +61,8 @@ type File struct {
 	// (<% if %> ... <% end %>) are listed with the block's text.
 	Unresolved map[string]string
 
-	// origin maps a key path to the "file:line" it was read from.
-	origin map[string]string
-	// roleFirst maps a role to the key path of its first host entry, so that
-	// PrimaryHost can tell when that entry is ERB.
-	roleFirst map[string]string
+	origin    map[string]string // key path -> "file:line" it was read from
+	roleFirst map[string]string // role -> key path of its first host entry, which may be ERB
 }
 
 // Role is one role of servers:, with its hosts in file order.
@@ -105,96 +96,6 @@ func Load(repoDir, destination string) (f *File, err error) {
 	return r.extract(root), nil
 }
 
-// readConfig reads one file; a missing one is fs.ErrNotExist.
-func readConfig(repoDir, name string) ([]byte, error) {
-	f, err := os.Open(filepath.Join(repoDir, filepath.FromSlash(name)))
-	var data []byte
-	if err == nil {
-		defer f.Close()
-		data, err = io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	}
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, err
-	case errors.As(err, &pe) && errors.Is(err, fs.ErrPermission):
-		return nil, exitcode.Newf(exitcode.NoPerm, "%s: cannot read: %v", name, pe.Err)
-	case errors.As(err, &pe):
-		return nil, exitcode.Newf(exitcode.IOErr, "%s: cannot read: %v", name, pe.Err)
-	case err != nil:
-		return nil, exitcode.Newf(exitcode.IOErr, "%s: cannot read: %v", name, err)
-	case len(data) > maxFileSize:
-		return nil, exitcode.Newf(exitcode.Config, "%s: larger than %d MiB, not a Kamal configuration", name, maxFileSize>>20)
-	}
-	return data, nil
-}
-
-// parse reads one file into r and returns its top-level map; missing is the
-// error when the file does not exist.
-func (r *reader) parse(repoDir, name string, missing error) val {
-	data, err := readConfig(repoDir, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		err = missing
-	}
-	if err != nil {
-		panic(failure{err})
-	}
-	fail := func(line int, msg string) { panic(failure{configError(name, line, msg, data)}) }
-	var y yaml.Node
-	doc, err := stripERB(data)
-	if err == nil {
-		err = unmarshal(doc.yaml, &y)
-	}
-	if err == nil {
-		r.name, r.doc = name, doc
-		_, err = r.walk(&y, 0)
-	}
-	if err != nil {
-		fail(yamlErrorLine(err))
-	}
-	var root val
-	if len(y.Content) > 0 {
-		root = r.val(y.Content[0])
-	}
-	switch {
-	case root.erb != "":
-		fail(root.Line, "the whole file is ERB ("+shorten(root.erb, 60)+")")
-	case root.null(): // an empty file, or only comments
-		root = val{Node: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1}}
-		r.file[root.Node] = name
-	case root.Kind != yaml.MappingNode:
-		fail(root.Line, "the top level must be a map of settings (service:, servers:, ...), got "+root.describe())
-	}
-	return root
-}
-
-// unmarshal is yaml.Unmarshal with a panic as an error: go-yaml has panicked
-// on hostile input before, and a config file must never crash hookshim.
-func unmarshal(data []byte, n *yaml.Node) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("cannot be parsed as YAML (%v)", p)
-		}
-	}()
-	return yaml.Unmarshal(data, n)
-}
-
-// configError is the one-line error for an unusable file. When the file holds
-// ERB, the likely reason is that Ruby would have produced different YAML: say
-// so, and that the values can be passed with flags instead.
-func configError(name string, line int, msg string, data []byte) error {
-	where := name
-	if line > 0 {
-		where = fmt.Sprintf("%s:%d", name, line)
-	}
-	if strings.Contains(string(data), "<%") {
-		return exitcode.Newf(exitcode.Config, "%s: %s; the file holds ERB (<%% ... %%>) that only Ruby can evaluate", where, msg).
-			WithHint("pass the values with flags instead: --service NAME, --host HOST, --ssh-user USER, --ssh-port PORT (or HOOKSHIM_SERVICE, HOOKSHIM_HOST, ...)")
-	}
-	return exitcode.Newf(exitcode.Config, "%s: %s", where, msg).
-		WithHint("fix %s, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)", name)
-}
-
 // Hosts returns the hosts of all roles, each once, in role order (accessories
 // are not included: see AllHosts).
 func (f *File) Hosts() []string {
@@ -202,26 +103,22 @@ func (f *File) Hosts() []string {
 	for _, r := range f.Roles {
 		all = append(all, r.Hosts...)
 	}
-	return appendNew(nil, all...)
+	return unique(all)
 }
 
 // AllHosts returns the hosts of all roles and then of all accessories, each
 // once: what Kamal calls all_hosts.
-func (f *File) AllHosts() []string { return appendNew(f.Hosts(), f.Accessories...) }
+func (f *File) AllHosts() []string { return unique(append(f.Hosts(), f.Accessories...)) }
 
-// appendNew appends the hosts that list does not hold yet.
-func appendNew(list []string, hosts ...string) []string {
+// unique returns list without repeats, in order (nil for none).
+func unique(list []string) (out []string) {
 	seen := map[string]bool{}
-	for _, h := range list {
-		seen[h] = true
-	}
-	for _, h := range hosts {
-		if !seen[h] {
-			seen[h] = true
-			list = append(list, h)
+	for _, s := range list {
+		if !seen[s] {
+			seen[s], out = true, append(out, s)
 		}
 	}
-	return list
+	return out
 }
 
 // RolePrimaryHost is where Kamal keeps its lock when run with --roles (which it
@@ -246,16 +143,13 @@ func (f *File) RolePrimaryHost(names []string) (host string, ok bool) {
 	return chosen.Hosts[0], true
 }
 
-// matchesAny reports whether name matches one of the patterns, where * stands
+// matchesAny says whether name matches one of the patterns, where * stands
 // for any run of characters (Kamal's Utils.filter_specific_items).
 func matchesAny(name string, patterns []string) bool {
-	for _, p := range patterns {
-		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$"
-		if ok, _ := regexp.MatchString(re, name); ok {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(patterns, func(p string) bool {
+		ok, _ := regexp.MatchString("^"+strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*")+"$", name)
+		return ok
+	})
 }
 
 func (f *File) primaryRole() string {
@@ -266,8 +160,8 @@ func (f *File) primaryRole() string {
 }
 
 // PrimaryHost returns the first host of the primary role, where Kamal keeps
-// its deploy lock. It fails when the role is missing or has no hosts, or when
-// ERB decides the role or its first host.
+// its deploy lock. It fails (exitcode.Config) when the role is missing or has
+// no hosts, or when ERB decides the role or its first host.
 func (f *File) PrimaryHost() (string, error) {
 	if raw, ok := f.Unresolved["primary_role"]; ok {
 		return "", f.erbError("primary_role", "primary_role", raw, hintHost)
@@ -279,26 +173,25 @@ func (f *File) PrimaryHost() (string, error) {
 		}
 	}
 	i := slices.IndexFunc(f.Roles, func(r Role) bool { return r.Name == role })
-	if i < 0 {
-		var names []string
-		for _, key := range sortedKeys(f.Unresolved) {
-			if strings.HasPrefix(key, "servers.") && strings.Contains(key, "<%") {
-				return "", f.erbError(key, "a role name ("+key+")", f.Unresolved[key], hintHost)
-			}
+	if i >= 0 && len(f.Roles[i].Hosts) == 0 {
+		return "", exitcode.New(exitcode.Config, fmt.Errorf("%s: the primary role %q has no hosts", DeployFile, role), hintHost)
+	} else if i >= 0 {
+		return f.Roles[i].Hosts[0], nil
+	}
+	for _, key := range slices.Sorted(maps.Keys(f.Unresolved)) {
+		if strings.HasPrefix(key, "servers.") && strings.Contains(key, "<%") {
+			return "", f.erbError(key, "a role name ("+key+")", f.Unresolved[key], hintHost)
 		}
+	}
+	msg := fmt.Sprintf("%s: the primary role %q is not in servers:", DeployFile, role)
+	if len(f.Roles) > 0 {
+		var names []string
 		for _, r := range f.Roles {
 			names = append(names, r.Name)
 		}
-		msg := fmt.Sprintf("%s: the primary role %q is not in servers:", DeployFile, role)
-		if len(names) > 0 {
-			msg += " (roles: " + strings.Join(names, ", ") + ")"
-		}
-		return "", exitcode.New(exitcode.Config, errors.New(msg), "set primary_role: in "+DeployFile+", or "+hintHost)
+		msg += " (roles: " + strings.Join(names, ", ") + ")"
 	}
-	if len(f.Roles[i].Hosts) == 0 {
-		return "", exitcode.New(exitcode.Config, fmt.Errorf("%s: the primary role %q has no hosts", DeployFile, role), hintHost)
-	}
-	return f.Roles[i].Hosts[0], nil
+	return "", exitcode.New(exitcode.Config, errors.New(msg), "set primary_role: in "+DeployFile+", or "+hintHost)
 }
 
 // erbError is the error for a needed value that only Ruby can compute.
@@ -314,13 +207,4 @@ func (f *File) fileOf(key string) string {
 		return f.origin[key][:i]
 	}
 	return DeployFile
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
