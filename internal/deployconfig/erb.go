@@ -11,18 +11,13 @@ import (
 // Kamal runs config/deploy.yml through Ruby's ERB before it parses the YAML.
 // hookshim cannot run Ruby: it blanks the ERB out so that the YAML around it
 // can be read, and remembers what the ERB touched, so that a value only Ruby
-// can compute is reported as such, never guessed:
-//
-//   - <%= expr %> becomes a token; a scalar holding one is unresolved and is
-//     shown with its original text.
-//   - <% code %> and <%# comment %> are removed (Kamal uses no trim mode, so
-//     the rest of the line stays); <%% is a literal "<%".
-//   - Every value between a code tag that opens a Ruby block (if, each do,
-//     { |x|) and the one that closes it is unresolved: it may be skipped or
-//     repeated.
-//
-// A tag's newlines move to the end of the line where it ends, so line numbers
-// match the file the user has open.
+// can compute is reported as such, never guessed. <%= expr %> becomes a token
+// (a scalar holding one is unresolved, shown with its original text); <% code
+// %> and <%# comment %> go (Kamal uses no trim mode); <%% is a literal "<%".
+// Every value between a code tag that opens a Ruby block (if, each do, { |x|)
+// and the one that closes it is unresolved: it may be skipped or repeated. A
+// tag's newlines move to the end of its last line, so line numbers match the
+// file the user has open.
 
 const erbToken = "__hookshim_erb_" // + index + "__"
 
@@ -30,20 +25,19 @@ const erbToken = "__hookshim_erb_" // + index + "__"
 type erbDoc struct {
 	yaml    []byte
 	outputs *strings.Replacer // token -> raw text of its <%= %> tag
-	regions []erbRegion
-	open    []erbRegion // blocks not closed yet, while scanning
+	blocks  map[int]string    // line -> the outermost Ruby block around it, e.g. `<% if ENV["X"] %> … <% end %>`
+	open    []erbTag          // blocks not closed yet, while scanning
 }
 
-// erbRegion is an outermost Ruby block: lines from..to (1-based, inclusive).
-type erbRegion struct {
-	from, to int
-	desc     string // e.g. `<% if ENV["X"] %> … <% end %>`
+type erbTag struct {
+	line int
+	raw  string
 }
 
 // stripERB blanks out the ERB of src. It fails only for a tag that is never
 // closed, which Ruby rejects too.
 func stripERB(src []byte) (*erbDoc, error) {
-	s, d := string(src), &erbDoc{yaml: src}
+	s, d := string(src), &erbDoc{yaml: src, blocks: map[int]string{}}
 	if !strings.Contains(s, "<%") {
 		return d, nil
 	}
@@ -82,21 +76,31 @@ func stripERB(src []byte) (*erbDoc, error) {
 	out.WriteString(strings.Repeat("\n", pending))
 	d.yaml, d.outputs = []byte(out.String()), strings.NewReplacer(outputs...)
 	if len(d.open) > 0 { // Ruby would refuse it; we must not under-report
-		d.regions = append(d.regions, erbRegion{d.open[0].from, line, shorten(d.open[0].desc, 60) + " …"})
+		d.mark(d.open[0].line, line, shorten(d.open[0].raw, 60)+" …")
 	}
 	return d, nil
 }
 
 // block records the Ruby blocks the code tag raw, on line, opens (delta > 0)
-// or closes; an outermost block that closes becomes a region.
+// or closes; an outermost block that closes marks its lines.
 func (d *erbDoc) block(raw string, line, delta int) {
 	for ; delta > 0; delta-- {
-		d.open = append(d.open, erbRegion{from: line, desc: raw})
+		d.open = append(d.open, erbTag{line, raw})
 	}
 	for ; delta < 0 && len(d.open) > 0; delta++ {
 		o := d.open[len(d.open)-1]
 		if d.open = d.open[:len(d.open)-1]; len(d.open) == 0 {
-			d.regions = append(d.regions, erbRegion{o.from, line, shorten(o.desc, 60) + " … " + shorten(raw, 20)})
+			d.mark(o.line, line, shorten(o.raw, 60)+" … "+shorten(raw, 20))
+		}
+	}
+}
+
+// mark says lines from..to are in the block desc, unless an earlier block
+// holds them.
+func (d *erbDoc) mark(from, to int, desc string) {
+	for l := from; l <= to; l++ {
+		if _, ok := d.blocks[l]; !ok {
+			d.blocks[l] = desc
 		}
 	}
 }
@@ -151,16 +155,6 @@ func (d *erbDoc) restore(s string) (string, bool) {
 	}
 	r := d.outputs.Replace(s)
 	return r, r != s
-}
-
-// regionAt describes the Ruby block around line, if any.
-func (d *erbDoc) regionAt(line int) (string, bool) {
-	for _, r := range d.regions {
-		if line >= r.from && line <= r.to {
-			return r.desc, true
-		}
-	}
-	return "", false
 }
 
 // shorten cuts s to at most n runes for a one-line message.

@@ -1,6 +1,7 @@
 package deployconfig
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,11 +11,7 @@ import (
 )
 
 func (r *reader) fail(v val, path, format string, args ...any) {
-	line, file := 0, DeployFile
-	if v.Node != nil {
-		line, file = v.Line, r.file[v.Node]
-	}
-	panic(failure{configError(file, line, path+": "+fmt.Sprintf(format, args...), nil)})
+	panic(failure{configError(r.file[v.Node], v.Line, path+": "+fmt.Sprintf(format, args...), nil)})
 }
 
 // note records where the value at path was read.
@@ -29,9 +26,8 @@ func (r *reader) unresolved(path string, v val) {
 	r.note(path, v)
 }
 
-// str reads the scalar setting v at path: "" when unset, and when ERB decides
-// it (recorded in Unresolved). A value that breaks rule (nil: any) is an error
-// saying it is not what.
+// str reads the scalar setting v at path: "" when unset or when ERB decides
+// it (then in Unresolved). A value that breaks rule (nil: any) is not what.
 func (r *reader) str(path string, v val, rule func(string) string, what string) string {
 	switch {
 	case v.unset():
@@ -49,8 +45,7 @@ func (r *reader) str(path string, v val, rule func(string) string, what string) 
 }
 
 // strs reads a list of scalar settings, leaving out the empty ones.
-func (r *reader) strs(path string, list val, rule func(string) string) []string {
-	var out []string
+func (r *reader) strs(path string, list val, rule func(string) string) (out []string) {
 	for i, n := range list.Content {
 		if s := r.str(path+"["+strconv.Itoa(i)+"]", r.val(n), rule, "valid"); s != "" {
 			out = append(out, s)
@@ -59,9 +54,8 @@ func (r *reader) strs(path string, list val, rule func(string) string) []string 
 	return out
 }
 
-// known says whether v is a value of the kind wanted. It is false for null
-// and for ERB (recorded in Unresolved); any other kind is an error saying what
-// path must be.
+// known says whether v is of the kind wanted: false for null and for ERB
+// (then in Unresolved); any other kind is an error saying what path must be.
 func (r *reader) known(v val, path string, kind yaml.Kind, must string) bool {
 	switch {
 	case v.erb != "":
@@ -78,9 +72,7 @@ func (r *reader) known(v val, path string, kind yaml.Kind, must string) bool {
 func (r *reader) extract(root val) *File {
 	f := r.f
 	f.Service = r.str("service", r.get(root, "service"), nameProblem, "a valid service name")
-	if role := r.str("primary_role", r.get(root, "primary_role"), nil, ""); role != "" {
-		f.PrimaryRole = role
-	}
+	f.PrimaryRole = cmp.Or(r.str("primary_role", r.get(root, "primary_role"), nil, ""), f.PrimaryRole)
 	r.servers(r.get(root, "servers"))
 	r.ssh(r.get(root, "ssh"))
 	f.HooksPath = r.str("hooks_path", r.get(root, "hooks_path"), pathProblem, "valid")
@@ -130,8 +122,9 @@ func (r *reader) hosts(role, path string, list val, isRole bool) []string {
 	}
 	var out []string
 	for i, n := range list.Content {
-		host, p := r.val(n), path+"["+strconv.Itoa(i)+"]"
-		switch it := host; {
+		it, p := r.val(n), path+"["+strconv.Itoa(i)+"]"
+		host := it
+		switch {
 		case it.erb != "":
 			r.unresolved(p, it)
 			host = val{}
@@ -165,12 +158,11 @@ func (r *reader) hosts(role, path string, list val, isRole bool) []string {
 }
 
 // tagList is a tag or a list of tags (or of roles, for accessories).
-func (r *reader) tagList(v val) []string {
+func (r *reader) tagList(v val) (out []string) {
 	items := []*yaml.Node{v.Node}
 	if v.is(yaml.SequenceNode) {
 		items = v.Content
 	}
-	var out []string
 	for _, n := range items {
 		if it := r.val(n); it.is(yaml.ScalarNode) && !it.null() {
 			out = append(out, it.Value)
@@ -188,8 +180,7 @@ func (r *reader) ssh(n val) {
 	if port := r.get(n, "port"); r.known(port, "ssh.port", yaml.ScalarNode, "a port number") {
 		if tag := port.ShortTag(); tag != "!!int" && tag != "!!str" {
 			r.fail(port, "ssh.port", "must be a port number, got %s", port.describe())
-		}
-		if p := portProblem(port.Value); p != "" {
+		} else if p := portProblem(port.Value); p != "" {
 			r.fail(port, "ssh.port", "%s is not valid: %s", port.describe(), p)
 		}
 		f.SSHPort, _ = strconv.Atoi(strings.TrimSpace(port.Value))
@@ -224,10 +215,9 @@ func (r *reader) sshConfig(v val) {
 		r.unresolved("ssh.config", v)
 	case tag == "!!bool" || tag == "!!str" && b != "":
 		r.f.SSHConfigNone = v.Value == "false" || b == "false"
+	case tag == "!!str" && (v.Value == "" || pathProblem(v.Value) != ""):
+		r.fail(v, "ssh.config", "%s is not a file name", v.describe())
 	case tag == "!!str":
-		if v.Value == "" || pathProblem(v.Value) != "" {
-			r.fail(v, "ssh.config", "%s is not a file name", v.describe())
-		}
 		r.f.SSHConfigFiles = []string{v.Value}
 	case v.Kind == yaml.SequenceNode:
 		r.f.SSHConfigFiles = r.strs("ssh.config", v, pathProblem)
@@ -237,8 +227,8 @@ func (r *reader) sshConfig(v val) {
 	}
 }
 
-// accessories collects the hosts of every accessory: host:, hosts:, role:,
-// roles:, tag:, tags:, the way Kamal resolves them.
+// accessories collects the hosts of every accessory: host:, hosts:, or those
+// of the first of role:, roles:, tag:, tags: it sets, the way Kamal does.
 func (r *reader) accessories(v val) {
 	if !r.known(v, "accessories", yaml.MappingNode, "a map of accessories") {
 		return
@@ -260,20 +250,21 @@ func (r *reader) accessories(v val) {
 	r.f.Accessories = unique(slices.DeleteFunc(hosts, func(h string) bool { return h == "" }))
 }
 
-// selected is the hosts of the roles (role:, roles:) or tags (tag:, tags:) an
-// accessory names: the first of those keys it sets.
+// selected is the hosts of the roles or tags an accessory names with the
+// first of role:, roles:, tag:, tags: it sets.
 func (r *reader) selected(a val) (out []string) {
 	for _, key := range []string{"role", "roles", "tag", "tags"} {
-		if sel := r.get(a, key); sel.Node != nil {
-			for _, want := range r.tagList(sel) {
-				for _, role := range r.f.Roles {
-					for _, h := range role.Hosts {
-						if key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want) {
-							out = append(out, h)
-						}
+		sel := r.get(a, key)
+		for _, want := range r.tagList(sel) {
+			for _, role := range r.f.Roles {
+				for _, h := range role.Hosts {
+					if key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want) {
+						out = append(out, h)
 					}
 				}
 			}
+		}
+		if sel.Node != nil {
 			return out
 		}
 	}

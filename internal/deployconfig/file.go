@@ -21,23 +21,18 @@ var ErrNoDeployFile = errors.New("no config/deploy.yml")
 // DeployFile is the path of Kamal's configuration, relative to the repository.
 const DeployFile = "config/deploy.yml"
 
-// File is what config/deploy.yml (deep-merged with config/deploy.<destination>.yml,
-// the way Kamal merges: maps merge recursively, everything else in the
-// destination file replaces) says.
-//
-// Every host, the service, the SSH user, port and proxy in a File that Load
-// returned have passed the same validation as flags do. Values that ERB
-// computes are not in the fields: they are listed in Unresolved instead.
+// File is what config/deploy.yml, deep-merged with config/deploy.<destination>.yml
+// as Kamal merges (maps recursively; anything else in the destination file
+// replaces), says. Its hosts, service, SSH user, port and proxy have passed the
+// validation flags pass. Values that ERB computes are in Unresolved instead.
 type File struct {
-	Service     string
-	Roles       []Role // in file order; a plain `servers:` list is one role "web"
-	PrimaryRole string // `primary_role:`, default "web"
-	SSHUser     string // `ssh: user:` ("" when unset; Kamal's default is root)
-	SSHPort     int    // `ssh: port:` (0 when unset)
-	SSHProxy    string // `ssh: proxy:` ("" when unset; it may be "user@host" or "host")
-	// SSHProxyCommand is `ssh: proxy_command:` ("" when unset), a local shell
-	// command in OpenSSH's ProxyCommand syntax.
-	SSHProxyCommand string
+	Service         string
+	Roles           []Role   // in file order; a plain `servers:` list is one role "web"
+	PrimaryRole     string   // `primary_role:`, default "web"
+	SSHUser         string   // `ssh: user:` ("" when unset; Kamal's default is root)
+	SSHPort         int      // `ssh: port:` (0 when unset)
+	SSHProxy        string   // `ssh: proxy:` ("" when unset; it may be "user@host" or "host")
+	SSHProxyCommand string   // `ssh: proxy_command:`, a local command in OpenSSH's ProxyCommand syntax
 	SSHKeys         []string // `ssh: keys:`, identity files Kamal uses
 	SSHKeysOnly     bool     // `ssh: keys_only:`
 	// SSHConfigFiles is `ssh: config:` when it names a file or a list of files,
@@ -47,14 +42,11 @@ type File struct {
 	SSHConfigFiles []string
 	SSHConfigNone  bool
 	// SSHKeyData says `ssh: key_data:` is set: keys given as text (Kamal 2.12
-	// lib/kamal/configuration/ssh.rb, from .kamal/secrets), which hookshim
-	// cannot give to OpenSSH.
+	// lib/kamal/configuration/ssh.rb), which hookshim cannot give to OpenSSH.
 	SSHKeyData   bool
-	HooksPath    string // `hooks_path:` ("" when unset)
-	RunDirectory string // `run_directory:` (Kamal 1.x; "" when unset)
-	// Accessories are the hosts of accessories (`host:`, `hosts:`, `role(s):`,
-	// `tag(s):`), each once, for the `locks` default host list.
-	Accessories []string
+	HooksPath    string   // `hooks_path:` ("" when unset)
+	RunDirectory string   // `run_directory:` (Kamal 1.x; "" when unset)
+	Accessories  []string // hosts of accessories (host:, hosts:, role(s):, tag(s):), each once
 	// Unresolved maps a key path (e.g. "service", "servers.web[0]",
 	// "servers.web.hosts[1]", "ssh.user") to its raw ERB text, for the values
 	// hookshim reads that hold <% ... %>. Values inside a Ruby block
@@ -82,7 +74,15 @@ func Load(repoDir, destination string) (f *File, err error) {
 	if p := nameProblem(destination); destination != "" && p != "" {
 		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(hintDest)
 	}
-	defer catch(&err)
+	defer func() {
+		switch p := recover().(type) {
+		case failure:
+			err = p.err
+		case nil:
+		default:
+			panic(p)
+		}
+	}()
 	r := &reader{file: map[*yaml.Node]string{}, erb: map[*yaml.Node]string{}, tags: map[string][]string{}, sizes: map[*yaml.Node]int{},
 		f: &File{PrimaryRole: "web", Unresolved: map[string]string{}, origin: map[string]string{}, roleFirst: map[string]string{}}}
 	root := r.parse(repoDir, DeployFile, exitcode.New(exitcode.Config, fmt.Errorf("%w in %s", ErrNoDeployFile, repoDir),

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/sshx"
+	"github.com/hookshim/hookshim/lockfile"
 )
 
 // Settings are the values hookshim acts on, resolved in this order (later wins):
@@ -25,41 +27,31 @@ type Settings struct {
 	Destination string   // KAMAL_DESTINATION, HOOKSHIM_DESTINATION, --destination
 	PrimaryHost string   // deploy.yml primary host; KAMAL_HOSTS only when it names exactly one host; HOOKSHIM_HOST; --host (the first one)
 	Hosts       []string // deploy.yml Hosts(); KAMAL_HOSTS (comma-separated); HOOKSHIM_HOSTS (comma-separated); repeated --host
-	// SSHUser is deploy.yml ssh.user, else "root"; HOOKSHIM_SSH_USER;
-	// --ssh-user. It is "" only when deploy.yml hides it (ERB, or a file that
-	// cannot be parsed) and no SSH was needed.
+	// SSHUser is deploy.yml ssh.user, else "root"; HOOKSHIM_SSH_USER; --ssh-user.
+	// It is "" only when deploy.yml hides it (ERB, a broken file) and no SSH was needed.
 	SSHUser string
 	SSHPort int // deploy.yml ssh.port, else 0 (= let ssh decide); HOOKSHIM_SSH_PORT; --ssh-port
-	// SSHProxy is the jump host, [user@]host[:port]: deploy.yml ssh.proxy
-	// (with Kamal's "root@" added when it names no user); HOOKSHIM_SSH_PROXY;
-	// --ssh-proxy. "none" in the variable or flag clears it.
+	// SSHProxy is the jump host, [user@]host[:port]: deploy.yml ssh.proxy (with Kamal's
+	// "root@" when it names no user); HOOKSHIM_SSH_PROXY; --ssh-proxy ("none" clears it).
 	SSHProxy        string
 	SSHProxyCommand string   // deploy.yml ssh.proxy_command
 	SSHKeys         []string // deploy.yml ssh.keys
 	SSHKeysOnly     bool     // deploy.yml ssh.keys_only
-	// SSHConfigFiles are deploy.yml's ssh.config files, absolute: "~/" is $HOME
-	// and a relative path is under RepoDir, as Ruby's File.expand_path makes them
-	// for Kamal run in the repository. SSHConfigNone is `config: false`. Neither
-	// set: ssh reads its own files. (--ssh-config / HOOKSHIM_SSH_CONFIG override
-	// both; the CLI applies them.)
+	// SSHConfigFiles are deploy.yml's ssh.config files made absolute as Ruby's
+	// File.expand_path does for Kamal run in RepoDir; SSHConfigNone is `config: false`.
+	// Neither: ssh reads its own files. (The CLI applies --ssh-config over both.)
 	SSHConfigFiles []string
 	SSHConfigNone  bool
 	SSHKeyData     bool // deploy.yml sets ssh.key_data, which hookshim does not use
-	// HooksDir is <repo>/<hooks_path>, default <repo>/.kamal/hooks;
-	// HOOKSHIM_HOOKS_DIR; --hooks-dir. Relative values are taken relative to
-	// RepoDir. It is "" only when deploy.yml hides hooks_path and Need.HooksDir
-	// was false.
+	// HooksDir is <repo>/<hooks_path>, default <repo>/.kamal/hooks; HOOKSHIM_HOOKS_DIR;
+	// --hooks-dir (relative to RepoDir). "" only when deploy.yml hides it and it was not needed.
 	HooksDir       string
 	RunDir         string // run_directory or ".kamal" (Kamal 1.x; 2.x always uses .kamal)
 	RepoDir        string // the repo dir used (cwd normally), absolute
 	HaveDeployFile bool   // config/deploy.yml (and the destination file) loaded
-	// DeployFileErr is why config/deploy.yml could not be used, when it exists
-	// but the settings needed were all given otherwise (for a debug log).
-	DeployFileErr error
-	// Sources maps a setting name to where its value came from, e.g.
-	// "service" -> "KAMAL_SERVICE" / "config/deploy.yml" / "--service" /
-	// "default". Names: service, destination, primary_host, hosts, ssh_user,
-	// ssh_port, ssh_proxy, hooks_dir, run_dir.
+	DeployFileErr  error  // why an existing config/deploy.yml was not used, when nothing needed it (for a debug log)
+	// Sources maps a setting (service, destination, primary_host, hosts, ssh_user, ssh_port,
+	// ssh_proxy, hooks_dir, run_dir) to its source: "KAMAL_SERVICE", "config/deploy.yml", "--service", "default".
 	Sources map[string]string
 }
 
@@ -98,7 +90,7 @@ type resolver struct {
 	in      Inputs
 	need    Need
 	s       *Settings
-	f       *File  // nil when there is no usable deploy.yml
+	f       *File  // empty when there is no usable deploy.yml
 	fileErr error  // deploy.yml exists but cannot be used
 	raw     string // text of the config files, for guessing what a broken file mentions
 }
@@ -113,18 +105,13 @@ type resolver struct {
 // flag to pass instead. A bad value gives exitcode.Usage naming the value,
 // where it came from and the rule (exitcode.Config when it came from a file).
 func Resolve(in Inputs, need Need) (*Settings, error) {
-	repo := in.RepoDir
-	if repo == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, exitcode.Newf(exitcode.IOErr, "cannot find the working directory: %v", err)
-		}
-		repo = wd
+	repo, err := filepath.Abs(cmp.Or(in.RepoDir, "."))
+	if err != nil && in.RepoDir == "" {
+		return nil, exitcode.Newf(exitcode.IOErr, "cannot find the working directory: %v", err)
+	} else if err != nil {
+		repo = in.RepoDir
 	}
-	if abs, err := filepath.Abs(repo); err == nil {
-		repo = abs
-	}
-	r := &resolver{in: in, need: need, s: &Settings{RepoDir: repo, Sources: map[string]string{}, RunDir: ".kamal"}}
+	r := &resolver{in: in, need: need, f: &File{}, s: &Settings{RepoDir: repo, Sources: map[string]string{}, RunDir: ".kamal"}}
 	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
 	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest); err != nil {
 		return nil, err
@@ -138,7 +125,6 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 	return r.s, nil
 }
 
-// load reads the files; a File with nothing set stands for none.
 func (r *resolver) load() {
 	f, err := Load(r.s.RepoDir, r.s.Destination)
 	r.s.Sources["run_dir"] = "default"
@@ -156,14 +142,6 @@ func (r *resolver) load() {
 			}
 		}
 	}
-}
-
-// file is deploy.yml's File, an empty one when there is none.
-func (r *resolver) file() *File {
-	if r.f == nil {
-		return &File{}
-	}
-	return r.f
 }
 
 func (r *resolver) env(key string) string {
@@ -228,7 +206,7 @@ func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 
 // unresolved returns the first (sorted) unresolved key path that match accepts.
 func (r *resolver) unresolved(match func(string) bool) (key, raw string, ok bool) {
-	for _, k := range slices.Sorted(maps.Keys(r.file().Unresolved)) {
+	for _, k := range slices.Sorted(maps.Keys(r.f.Unresolved)) {
 		if match(k) {
 			return k, r.f.Unresolved[k], true
 		}
@@ -251,9 +229,9 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 	top, _, _ := strings.Cut(key, ".")
 	var hidden error
 	switch {
-	case r.f != nil && value != "":
+	case r.s.HaveDeployFile && value != "":
 		v, src = value, r.f.fileOf(key)
-	case r.f != nil:
+	case r.s.HaveDeployFile:
 		if k, raw, found := r.unresolved(func(k string) bool { return k == key || k == top }); found {
 			hidden = r.f.erbError(k, k, raw, hint)
 		}
@@ -273,7 +251,7 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 }
 
 func (r *resolver) service() error {
-	v, src, err := r.fromFile("service", r.file().Service, "", r.need.Service, hintService,
+	v, src, err := r.fromFile("service", r.f.Service, "", r.need.Service, hintService,
 		"KAMAL_SERVICE_VERSION", "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service")
 	if err == nil && v == "" && r.need.Service {
 		err = r.missing("service", "service:", "KAMAL_SERVICE is not set", hintService)
@@ -285,10 +263,7 @@ func (r *resolver) service() error {
 }
 
 func (r *resolver) hosts() error {
-	hosts, src, fromFile := r.file().Hosts(), "", true
-	if len(hosts) > 0 {
-		src = r.fileSource("servers")
-	}
+	hosts, src, fromFile := r.f.Hosts(), r.fileSource("servers"), true
 	for i, hs := range [][]string{r.kamalHosts(), splitHosts(r.env("HOOKSHIM_HOSTS")), r.hostFlags()} {
 		if len(hs) > 0 {
 			hosts, src, fromFile = hs, [...]string{"KAMAL_HOSTS", "HOOKSHIM_HOSTS", "--host"}[i], false
@@ -329,14 +304,11 @@ func (r *resolver) fileSource(prefix string) string {
 }
 
 func (r *resolver) primaryHost() error {
-	v, src := "", ""
+	var v, src string
 	var fileErr error
-	if r.f != nil {
-		if h, err := r.f.PrimaryHost(); err == nil {
-			v, src = h, r.fileSource("servers")
-		} else {
-			fileErr = err
-		}
+	if r.s.HaveDeployFile {
+		v, fileErr = r.f.PrimaryHost()
+		src = r.fileSource("servers")
 		// kamal --roles (2.6+ passes KAMAL_ROLES): the lock is on that role's
 		// primary host, which a boot group's KAMAL_HOSTS does not tell.
 		if h, ok := r.f.RolePrimaryHost(splitHosts(r.env("KAMAL_ROLES"))); ok {
@@ -397,7 +369,7 @@ func splitHosts(v string) []string {
 // keyed resolves the settings read from one deploy.yml key each, in order:
 // the SSH user, port and proxy, and the hooks directory.
 func (r *resolver) keyed() error {
-	f, port, ssh := *r.file(), "", r.need.PrimaryHost || r.need.Hosts
+	f, port, ssh := *r.f, "", r.need.PrimaryHost || r.need.Hosts
 	if f.SSHPort != 0 {
 		port = strconv.Itoa(f.SSHPort)
 	}
@@ -442,15 +414,98 @@ func (r *resolver) keyed() error {
 // expandPath is Ruby's File.expand_path(p) run in dir: "~" and "~/..." under
 // $HOME, a relative path under dir.
 func expandPath(p, dir string) string {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			return filepath.Join(home, p[1:])
-		}
-	}
-	if !filepath.IsAbs(p) {
-		if abs, err := filepath.Abs(filepath.Join(dir, p)); err == nil {
-			return abs
-		}
+	if home, err := os.UserHomeDir(); err == nil && (p == "~" || strings.HasPrefix(p, "~/")) {
+		return filepath.Join(home, p[1:])
+	} else if abs, err := filepath.Abs(filepath.Join(dir, p)); err == nil && !filepath.IsAbs(p) {
+		return abs
 	}
 	return filepath.Clean(p)
+}
+
+// The rules are narrow allow-lists: service, destination, hosts and the SSH
+// user end up in remote commands, lock paths and local file names. Callers
+// still quote everything; the rules leave nothing dangerous to quote.
+
+const (
+	nameRule   = `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
+	userRule   = `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
+	portRule   = `a port is a number from 1 to 65535`
+	userChars  = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+	maxNameLen = 128
+)
+
+// ValidateName checks a service, destination or hook name (kind says which,
+// for the message): letters, digits, '-', '_' and '.', not starting with '.'
+// or '-', no "..". A bad name is an error with exit status exitcode.Usage.
+func ValidateName(kind, value string) error { return invalid(kind, value, nameProblem(value)) }
+
+// ValidateHost checks a host as it may appear in servers: a name, an IPv4 or
+// IPv6 address, optionally with user@ and :port (sshx.ParseTarget's forms). A
+// bad one is an error with exit status exitcode.Usage.
+func ValidateHost(value string) error { return invalid("host", value, hostProblem(value)) }
+
+func invalid(kind, value, problem string) error {
+	if problem == "" {
+		return nil
+	}
+	return exitcode.Newf(exitcode.Usage, "invalid %s %q: %s", kind, value, problem)
+}
+
+// hostProblem says what is wrong with a host, or "": the rule the SSH targets
+// are built with.
+var hostProblem = sshx.TargetProblem
+
+// nameProblem says what is wrong with a service/destination/hook name, or "":
+// lockfile.ValidateName's rule, the one every lock path is built with.
+func nameProblem(v string) string {
+	if p := lengthProblem(v); p != "" || lockfile.ValidateName("name", v) == nil {
+		return p
+	}
+	return nameRule
+}
+
+// userProblem says what is wrong with an SSH user name, or "".
+func userProblem(v string) string {
+	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, userChars) == "" {
+		return p
+	}
+	return userRule
+}
+
+func lengthProblem(v string) string {
+	switch {
+	case v == "":
+		return "it is empty"
+	case len(v) > maxNameLen:
+		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
+	}
+	return ""
+}
+
+// proxyProblem checks an SSH jump host: [user@]host[:port], comma-separated
+// for a chain, as `ssh -J` and Kamal's ssh.proxy take it.
+func proxyProblem(v string) string {
+	for _, part := range strings.Split(v, ",") {
+		if p := hostProblem(part); p != "" {
+			return "an SSH proxy is [user@]host[:port] (comma-separated for a chain); " + p
+		}
+	}
+	return ""
+}
+
+// portProblem says what is wrong with a port number (1-65535), or "".
+func portProblem(v string) string {
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > 65535 {
+		return portRule
+	}
+	return ""
+}
+
+// pathProblem rejects control characters in a path sent to a host
+// (run_directory) or used locally (hooks_path).
+func pathProblem(v string) string {
+	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "it contains a control character (newline, tab, NUL...)"
+	}
+	return ""
 }

@@ -34,32 +34,19 @@ var (
 	errTooBig = errors.New("too many values after expanding YAML aliases")
 )
 
-// reader reads the parsed files into a File.
+// reader reads the files into a File. On bad input it panics with a failure,
+// which Load recovers as its error, so that the walk needs no error plumbing.
 type reader struct {
 	file  map[*yaml.Node]string // node -> the file it was read from
 	erb   map[*yaml.Node]string // scalar -> its ERB text, when only Ruby can tell it
 	sizes map[*yaml.Node]int    // values under a node, aliases expanded; -1 while walking it
 	tags  map[string][]string   // host -> tags, for accessories' tag:/tags:
-	name  string                // the file being walked
-	doc   *erbDoc               // its ERB
+	name  string                // the file being walked, and its ERB
+	doc   *erbDoc
 	f     *File
 }
 
-// failure is a configuration error on its way out of the reader: the reader
-// panics with one and Load recovers it as its error, so that the walk over the
-// tree needs no error plumbing.
 type failure struct{ err error }
-
-// catch turns a failure into *err; any other panic goes on.
-func catch(err *error) {
-	if p := recover(); p != nil {
-		f, ok := p.(failure)
-		if !ok {
-			panic(p)
-		}
-		*err = f.err
-	}
-}
 
 // readConfig reads one file; a missing one is fs.ErrNotExist.
 func readConfig(repoDir, name string) ([]byte, error) {
@@ -70,18 +57,19 @@ func readConfig(repoDir, name string) ([]byte, error) {
 		data, err = io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	}
 	var pe *fs.PathError
-	switch {
+	switch code := exitcode.IOErr; {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, err
-	case errors.As(err, &pe) && errors.Is(err, fs.ErrPermission):
-		return nil, exitcode.Newf(exitcode.NoPerm, "%s: cannot read: %v", name, pe.Err)
-	case errors.As(err, &pe):
-		err = pe.Err
 	case err == nil && len(data) > maxFileSize:
 		return nil, exitcode.Newf(exitcode.Config, "%s: larger than %d MiB, not a Kamal configuration", name, maxFileSize>>20)
-	}
-	if err != nil {
-		return nil, exitcode.Newf(exitcode.IOErr, "%s: cannot read: %v", name, err)
+	case err != nil:
+		if errors.As(err, &pe) && errors.Is(err, fs.ErrPermission) {
+			code = exitcode.NoPerm
+		}
+		if pe != nil {
+			err = pe.Err
+		}
+		return nil, exitcode.Newf(code, "%s: cannot read: %v", name, err)
 	}
 	return data, nil
 }
@@ -157,11 +145,11 @@ func configError(name string, line int, msg string, data []byte) error {
 		WithHint("fix %s, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)", name)
 }
 
-// walk records the file and ERB of every node under n, once, puts every alias
-// of n's children out of sight (Content holds the nodes they name), flattens
-// n's merge keys, and refuses aliases that expand past maxNodes values or into
-// themselves, so that a "billion laughs" file cannot make the reader loop or
-// eat memory. It returns n's size.
+// walk records the file and ERB of every node under n, once; replaces the
+// aliases in n's Content by the nodes they name and flattens n's merge keys;
+// and refuses aliases that expand past maxNodes values or into themselves, so
+// that a "billion laughs" file cannot make the reader loop or eat memory. It
+// returns n's size.
 func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
 	if size, ok := r.sizes[n]; ok {
 		if size < 0 {
@@ -176,7 +164,7 @@ func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
 	if n.Kind == yaml.ScalarNode {
 		if v, ok := r.doc.restore(n.Value); ok {
 			n.Value, r.erb[n] = v, v
-		} else if desc, ok := r.doc.regionAt(n.Line); ok {
+		} else if desc, ok := r.doc.blocks[n.Line]; ok {
 			r.erb[n] = desc
 		}
 	}
@@ -196,10 +184,8 @@ func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
 		}
 	}
 	r.sizes[n] = size
-	if n.Kind != yaml.AliasNode {
-		for i, k := range n.Content {
-			n.Content[i] = r.val(k).Node
-		}
+	for i, k := range n.Content {
+		n.Content[i] = r.val(k).Node
 	}
 	if n.Kind == yaml.MappingNode {
 		flatten(n)
@@ -251,7 +237,6 @@ type val struct {
 	erb string
 }
 
-// val follows aliases to n's value.
 func (r *reader) val(n *yaml.Node) val {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -259,12 +244,10 @@ func (r *reader) val(n *yaml.Node) val {
 	return val{n, r.erb[n]}
 }
 
-// null says v is absent or YAML null.
+// null says v is absent or YAML null; unset, that it is also not ERB.
 func (v val) null() bool {
 	return v.Node == nil || v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
 }
-
-// unset says v is null and not hidden by ERB.
 func (v val) unset() bool { return v.null() && v.erb == "" }
 
 func (v val) is(k yaml.Kind) bool { return v.Node != nil && v.Kind == k }
