@@ -2,6 +2,7 @@
 package deployconfig
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -130,7 +131,7 @@ func unique(list []string) (out []string) {
 func (f *File) RolePrimaryHost(names []string) (host string, ok bool) {
 	var chosen *Role
 	for i, r := range f.Roles {
-		if matchesAny(r.Name, names) && (chosen == nil || r.Name == f.primaryRole()) {
+		if matchesAny(r.Name, names) && (chosen == nil || r.Name == cmp.Or(f.PrimaryRole, "web")) {
 			chosen = &f.Roles[i]
 		}
 	}
@@ -152,13 +153,6 @@ func matchesAny(name string, patterns []string) bool {
 	})
 }
 
-func (f *File) primaryRole() string {
-	if f.PrimaryRole == "" {
-		return "web"
-	}
-	return f.PrimaryRole
-}
-
 // PrimaryHost returns the first host of the primary role, where Kamal keeps
 // its deploy lock. It fails (exitcode.Config) when the role is missing or has
 // no hosts, or when ERB decides the role or its first host.
@@ -166,7 +160,7 @@ func (f *File) PrimaryHost() (string, error) {
 	if raw, ok := f.Unresolved["primary_role"]; ok {
 		return "", f.erbError("primary_role", "primary_role", raw, hintHost)
 	}
-	role := f.primaryRole()
+	role := cmp.Or(f.PrimaryRole, "web")
 	for _, key := range []string{"servers", "servers." + role, "servers." + role + ".hosts", f.roleFirst[role]} {
 		if raw, ok := f.Unresolved[key]; ok {
 			return "", f.erbError(key, "the primary host ("+key+")", raw, hintHost)
