@@ -9,48 +9,40 @@ import (
 )
 
 // Kamal runs config/deploy.yml through Ruby's ERB before it parses the YAML.
-// hookshim cannot run Ruby, so it blanks the ERB out so that the YAML around it
-// can still be read, and remembers which values the ERB touched, so that a
-// value only Ruby can compute is reported as such instead of being guessed:
-//
-//   - <%= expr %> becomes a token; a scalar holding one is unresolved and is
-//     shown with its original text.
-//   - <% code %> and <%# comment %> are removed (Kamal uses no trim mode, so
-//     the rest of the line stays, as in Ruby); <%% is a literal "<%".
-//   - Between a code tag that opens a Ruby block (if, each do, { |x|) and the
-//     one that closes it, every value is unresolved: it may be skipped or
-//     repeated.
-//
-// A tag spanning lines has its newlines moved to the end of the line where it
-// ends, so line numbers match the file the user has open.
+// hookshim cannot run Ruby: it blanks the ERB out so that the YAML around it
+// can be read, and remembers what the ERB touched, so that a value only Ruby
+// can compute is reported as such, never guessed. <%= expr %> becomes a token
+// (a scalar holding one is unresolved, shown with its original text); <% code
+// %> and <%# comment %> go (Kamal uses no trim mode); <%% is a literal "<%".
+// Every value between a code tag that opens a Ruby block (if, each do, { |x|)
+// and the one that closes it is unresolved: it may be skipped or repeated. A
+// tag's newlines move to the end of its last line, so line numbers match the
+// file the user has open.
 
 const erbToken = "__hookshim_erb_" // + index + "__"
-
-// Compiled on first use: most hookshim commands never meet ERB.
-var erbTokenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`__hookshim_erb_[0-9]+__`) })
-
-// erbRegion is an outermost Ruby block: lines from..to (1-based, inclusive).
-type erbRegion struct {
-	from, to int
-	desc     string // e.g. `<% if ENV["X"] %> … <% end %>`
-}
 
 // erbDoc is one file with its ERB blanked out.
 type erbDoc struct {
 	yaml    []byte
-	outputs []string // raw text of each <%= %> tag, by token number
-	regions []erbRegion
-	open    []erbRegion // blocks not closed yet, while scanning
+	outputs *strings.Replacer // token -> raw text of its <%= %> tag
+	blocks  map[int]string    // line -> the outermost Ruby block around it, e.g. `<% if ENV["X"] %> … <% end %>`
+	open    []erbTag          // blocks not closed yet, while scanning
+}
+
+type erbTag struct {
+	line int
+	raw  string
 }
 
 // stripERB blanks out the ERB of src. It fails only for a tag that is never
 // closed, which Ruby rejects too.
 func stripERB(src []byte) (*erbDoc, error) {
-	s, d := string(src), &erbDoc{yaml: src}
+	s, d := string(src), &erbDoc{yaml: src, blocks: map[int]string{}}
 	if !strings.Contains(s, "<%") {
 		return d, nil
 	}
 	var out strings.Builder
+	var outputs []string  // token, raw tag, ...
 	line, pending := 1, 0 // pending: newlines inside a tag, re-emitted at the line's end
 	for i := 0; i < len(s); {
 		switch {
@@ -68,8 +60,9 @@ func stripERB(src []byte) (*erbDoc, error) {
 			raw := s[i : i+end+4]
 			switch body := raw[2 : len(raw)-2]; {
 			case strings.HasPrefix(body, "="):
-				out.WriteString(erbToken + strconv.Itoa(len(d.outputs)) + "__")
-				d.outputs = append(d.outputs, raw)
+				tok := erbToken + strconv.Itoa(len(outputs)/2) + "__"
+				out.WriteString(tok)
+				outputs = append(outputs, tok, raw)
 			case !strings.HasPrefix(body, "#"):
 				d.block(raw, line, rubyBlockDelta(body))
 			}
@@ -81,24 +74,33 @@ func stripERB(src []byte) (*erbDoc, error) {
 		}
 	}
 	out.WriteString(strings.Repeat("\n", pending))
-	d.yaml = []byte(out.String())
+	d.yaml, d.outputs = []byte(out.String()), strings.NewReplacer(outputs...)
 	if len(d.open) > 0 { // Ruby would refuse it; we must not under-report
-		d.regions = append(d.regions, erbRegion{d.open[0].from, line, shorten(d.open[0].desc, 60) + " …"})
+		d.mark(d.open[0].line, line, shorten(d.open[0].raw, 60)+" …")
 	}
 	return d, nil
 }
 
 // block records the Ruby blocks the code tag raw, on line, opens (delta > 0)
-// or closes; an outermost block that closes becomes a region.
+// or closes; an outermost block that closes marks its lines.
 func (d *erbDoc) block(raw string, line, delta int) {
 	for ; delta > 0; delta-- {
-		d.open = append(d.open, erbRegion{from: line, desc: raw})
+		d.open = append(d.open, erbTag{line, raw})
 	}
 	for ; delta < 0 && len(d.open) > 0; delta++ {
 		o := d.open[len(d.open)-1]
-		d.open = d.open[:len(d.open)-1]
-		if len(d.open) == 0 {
-			d.regions = append(d.regions, erbRegion{o.from, line, shorten(o.desc, 60) + " … " + shorten(raw, 20)})
+		if d.open = d.open[:len(d.open)-1]; len(d.open) == 0 {
+			d.mark(o.line, line, shorten(o.raw, 60)+" … "+shorten(raw, 20))
+		}
+	}
+}
+
+// mark says lines from..to are in the block desc, unless an earlier block
+// holds them.
+func (d *erbDoc) mark(from, to int, desc string) {
+	for l := from; l <= to; l++ {
+		if _, ok := d.blocks[l]; !ok {
+			d.blocks[l] = desc
 		}
 	}
 }
@@ -117,8 +119,7 @@ func rubyBlockDelta(body string) (delta int) {
 	if k := strings.Index(body, "#"); k >= 0 { // Ruby comment to end of tag
 		body = body[:k]
 	}
-	stmtStart := true
-	loop := false // in while/until/for, whose optional "do" opens nothing
+	stmtStart, loop := true, false // loop: in while/until/for, whose optional "do" opens nothing
 	for _, w := range rubyWordRE().FindAllString(body, -1) {
 		switch w {
 		case ";":
@@ -132,8 +133,7 @@ func rubyBlockDelta(body string) (delta int) {
 		case "{", "begin", "case", "def", "class", "module":
 			delta++
 		case "for":
-			delta++
-			loop = true
+			delta, loop = delta+1, true
 		case "}", "end":
 			delta--
 		case "if", "unless", "while", "until":
@@ -147,32 +147,14 @@ func rubyBlockDelta(body string) (delta int) {
 	return delta
 }
 
-// restore puts the original ERB back in place of the tokens in s, and reports
+// restore puts the original ERB back in place of the tokens in s, and says
 // whether there were any.
 func (d *erbDoc) restore(s string) (string, bool) {
-	if len(d.outputs) == 0 || !strings.Contains(s, erbToken) {
+	if d.outputs == nil || !strings.Contains(s, erbToken) {
 		return s, false
 	}
-	found := false
-	r := erbTokenRE().ReplaceAllStringFunc(s, func(tok string) string {
-		n, err := strconv.Atoi(tok[len(erbToken) : len(tok)-2])
-		if err != nil || n >= len(d.outputs) {
-			return tok
-		}
-		found = true
-		return d.outputs[n]
-	})
-	return r, found
-}
-
-// regionAt describes the Ruby block around line, if any.
-func (d *erbDoc) regionAt(line int) (string, bool) {
-	for _, r := range d.regions {
-		if line >= r.from && line <= r.to {
-			return r.desc, true
-		}
-	}
-	return "", false
+	r := d.outputs.Replace(s)
+	return r, r != s
 }
 
 // shorten cuts s to at most n runes for a one-line message.

@@ -1,6 +1,7 @@
 package deployconfig
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -9,39 +10,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// reader reads the parsed files into a File.
-type reader struct {
-	file  map[*yaml.Node]string // node -> the file it was read from
-	erb   map[*yaml.Node]string // scalar -> its ERB text, when only Ruby can tell it
-	f     *File
-	tags  map[string][]string // host -> tags, for accessories' tag:/tags:
-	name  string              // the file being walked
-	doc   *erbDoc             // its ERB
-	sizes map[*yaml.Node]int  // values under a node, aliases expanded; -1 while walking it
-}
-
-// failure is a configuration error on its way out of the reader: its methods
-// panic with one, and Load recovers it as its error, so that the walk over the
-// tree needs no error plumbing.
-type failure struct{ err error }
-
-// catch turns a failure into *err; any other panic goes on.
-func catch(err *error) {
-	if p := recover(); p != nil {
-		f, ok := p.(failure)
-		if !ok {
-			panic(p)
-		}
-		*err = f.err
-	}
-}
-
 func (r *reader) fail(v val, path, format string, args ...any) {
-	line, file := 0, DeployFile
-	if v.Node != nil {
-		line, file = v.Line, r.file[v.Node]
-	}
-	panic(failure{configError(file, line, path+": "+fmt.Sprintf(format, args...), nil)})
+	panic(failure{configError(r.file[v.Node], v.Line, path+": "+fmt.Sprintf(format, args...), nil)})
 }
 
 // note records where the value at path was read.
@@ -56,9 +26,8 @@ func (r *reader) unresolved(path string, v val) {
 	r.note(path, v)
 }
 
-// str reads the scalar setting v at path: "" when unset, and when ERB decides
-// it (recorded in Unresolved). A value that breaks rule (nil: any) is an error
-// saying it is not what.
+// str reads the scalar setting v at path: "" when unset or when ERB decides
+// it (then in Unresolved). A value that breaks rule (nil: any) is not what.
 func (r *reader) str(path string, v val, rule func(string) string, what string) string {
 	switch {
 	case v.unset():
@@ -76,8 +45,7 @@ func (r *reader) str(path string, v val, rule func(string) string, what string) 
 }
 
 // strs reads a list of scalar settings, leaving out the empty ones.
-func (r *reader) strs(path string, list val, rule func(string) string) []string {
-	var out []string
+func (r *reader) strs(path string, list val, rule func(string) string) (out []string) {
 	for i, n := range list.Content {
 		if s := r.str(path+"["+strconv.Itoa(i)+"]", r.val(n), rule, "valid"); s != "" {
 			out = append(out, s)
@@ -86,9 +54,8 @@ func (r *reader) strs(path string, list val, rule func(string) string) []string 
 	return out
 }
 
-// known says whether v is a value of the kind wanted. It is false for null
-// and for ERB (recorded in Unresolved); any other kind is an error saying what
-// path must be.
+// known says whether v is of the kind wanted: false for null and for ERB
+// (then in Unresolved); any other kind is an error saying what path must be.
 func (r *reader) known(v val, path string, kind yaml.Kind, must string) bool {
 	switch {
 	case v.erb != "":
@@ -105,9 +72,7 @@ func (r *reader) known(v val, path string, kind yaml.Kind, must string) bool {
 func (r *reader) extract(root val) *File {
 	f := r.f
 	f.Service = r.str("service", r.get(root, "service"), nameProblem, "a valid service name")
-	if role := r.str("primary_role", r.get(root, "primary_role"), nil, ""); role != "" {
-		f.PrimaryRole = role
-	}
+	f.PrimaryRole = cmp.Or(r.str("primary_role", r.get(root, "primary_role"), nil, ""), f.PrimaryRole)
 	r.servers(r.get(root, "servers"))
 	r.ssh(r.get(root, "ssh"))
 	f.HooksPath = r.str("hooks_path", r.get(root, "hooks_path"), pathProblem, "valid")
@@ -120,14 +85,14 @@ func (r *reader) extract(root val) *File {
 // or a map of role -> list of hosts, or role -> {hosts: [...], cmd: ..., ...}.
 func (r *reader) servers(v val) {
 	if v.is(yaml.SequenceNode) && v.erb == "" {
-		r.role("web", "servers", v)
+		r.f.Roles = append(r.f.Roles, Role{"web", r.hosts("web", "servers", v, true)})
 		return
 	}
 	if !r.known(v, "servers", yaml.MappingNode, "a list of hosts or a map of roles") {
 		return
 	}
-	for _, e := range r.entries(v) {
-		name, hosts, path := e.k.Value, e.v, "servers."+e.k.Value
+	for k, hosts := range r.pairs(v) {
+		name, path := k.Value, "servers."+k.Value
 		switch {
 		case strings.Contains(name, "<%"): // ERB writes the role's name
 			r.unresolved(path, hosts)
@@ -144,13 +109,8 @@ func (r *reader) servers(v val) {
 			r.unresolved(path, hosts)
 			r.f.roleFirst[name] = path
 		}
-		r.role(name, path, hosts)
+		r.f.Roles = append(r.f.Roles, Role{name, r.hosts(name, path, hosts, true)})
 	}
-}
-
-// role adds a role of servers: with the hosts of list.
-func (r *reader) role(name, path string, list val) {
-	r.f.Roles = append(r.f.Roles, Role{name, r.hosts(name, path, list, true)})
 }
 
 // hosts reads a list of host entries: a string, or a one-key map host ->
@@ -171,15 +131,14 @@ func (r *reader) hosts(role, path string, list val, isRole bool) []string {
 		case it.Kind == yaml.ScalarNode && !it.null() && it.ShortTag() != "!!str":
 			continue // Kamal keeps only String entries: a number or boolean is no host at all
 		case it.Kind == yaml.MappingNode:
-			es := r.entries(it)
-			if len(es) != 1 {
-				r.fail(it, p, "a host with tags is a map of exactly one host to its tags, got %d keys", len(es))
+			if len(it.Content) != 2 {
+				r.fail(it, p, "a host with tags is a map of exactly one host to its tags, got %d keys", len(it.Content)/2)
 			}
-			if host = es[0].k; host.erb != "" {
+			if host = r.val(it.Content[0]); host.erb != "" {
 				r.unresolved(p, host)
 				host = val{}
 			} else if isRole {
-				r.tags[host.Value] = append(r.tags[host.Value], r.tagList(es[0].v)...)
+				r.tags[host.Value] = append(r.tags[host.Value], r.tagList(r.val(it.Content[1]))...)
 			}
 		case it.Kind != yaml.ScalarNode || it.null():
 			r.fail(it, p, "must be a host (a string, or a map host: tags), got %s", it.describe())
@@ -195,20 +154,18 @@ func (r *reader) hosts(role, path string, list val, isRole bool) []string {
 			out = append(out, host.Value)
 		}
 	}
-	return appendNew(nil, out...)
+	return unique(out)
 }
 
 // tagList is a tag or a list of tags (or of roles, for accessories).
-func (r *reader) tagList(v val) []string {
-	var out []string
-	switch {
-	case v.is(yaml.ScalarNode) && !v.null():
-		out = append(out, v.Value)
-	case v.is(yaml.SequenceNode):
-		for _, n := range v.Content {
-			if it := r.val(n); it.Kind == yaml.ScalarNode && !it.null() {
-				out = append(out, it.Value)
-			}
+func (r *reader) tagList(v val) (out []string) {
+	items := []*yaml.Node{v.Node}
+	if v.is(yaml.SequenceNode) {
+		items = v.Content
+	}
+	for _, n := range items {
+		if it := r.val(n); it.is(yaml.ScalarNode) && !it.null() {
+			out = append(out, it.Value)
 		}
 	}
 	return out
@@ -223,11 +180,10 @@ func (r *reader) ssh(n val) {
 	if port := r.get(n, "port"); r.known(port, "ssh.port", yaml.ScalarNode, "a port number") {
 		if tag := port.ShortTag(); tag != "!!int" && tag != "!!str" {
 			r.fail(port, "ssh.port", "must be a port number, got %s", port.describe())
-		}
-		var p string
-		if f.SSHPort, p = parsePort(port.Value); p != "" {
+		} else if p := portProblem(port.Value); p != "" {
 			r.fail(port, "ssh.port", "%s is not valid: %s", port.describe(), p)
 		}
+		f.SSHPort, _ = strconv.Atoi(strings.TrimSpace(port.Value))
 		r.note("ssh.port", port)
 	}
 	f.SSHProxy = r.str("ssh.proxy", r.get(n, "proxy"), proxyProblem, "valid")
@@ -259,10 +215,9 @@ func (r *reader) sshConfig(v val) {
 		r.unresolved("ssh.config", v)
 	case tag == "!!bool" || tag == "!!str" && b != "":
 		r.f.SSHConfigNone = v.Value == "false" || b == "false"
+	case tag == "!!str" && (v.Value == "" || pathProblem(v.Value) != ""):
+		r.fail(v, "ssh.config", "%s is not a file name", v.describe())
 	case tag == "!!str":
-		if v.Value == "" || pathProblem(v.Value) != "" {
-			r.fail(v, "ssh.config", "%s is not a file name", v.describe())
-		}
 		r.f.SSHConfigFiles = []string{v.Value}
 	case v.Kind == yaml.SequenceNode:
 		r.f.SSHConfigFiles = r.strs("ssh.config", v, pathProblem)
@@ -272,39 +227,34 @@ func (r *reader) sshConfig(v val) {
 	}
 }
 
-// accessories collects the hosts of every accessory: host:, hosts:, role:,
-// roles:, tag:, tags:, the way Kamal resolves them.
+// accessories collects the hosts of every accessory: host:, hosts:, or those
+// of the first of role:, roles:, tag:, tags: it sets, the way Kamal does.
 func (r *reader) accessories(v val) {
 	if !r.known(v, "accessories", yaml.MappingNode, "a map of accessories") {
 		return
 	}
 	var hosts []string
-	for _, e := range r.entries(v) {
-		a, path := e.v, "accessories."+e.k.Value
-		switch list := r.get(a, "hosts"); {
+	for k, a := range r.pairs(v) {
+		switch path, list := "accessories."+k.Value, r.get(a, "hosts"); {
 		case !r.known(a, path, yaml.MappingNode, "a map (image:, host:, ...)"):
 		case r.get(a, "host").Node != nil:
 			hosts = append(hosts, r.str(path+".host", r.get(a, "host"), hostProblem, "a valid host"))
 		case list.Node != nil:
 			if r.known(list, path+".hosts", yaml.SequenceNode, "a list of hosts") {
-				hosts = append(hosts, r.hosts(e.k.Value, path+".hosts", list, false)...)
+				hosts = append(hosts, r.hosts(k.Value, path+".hosts", list, false)...)
 			}
 		default:
 			hosts = append(hosts, r.selected(a)...)
 		}
 	}
-	r.f.Accessories = appendNew(nil, slices.DeleteFunc(hosts, func(h string) bool { return h == "" })...)
+	r.f.Accessories = unique(slices.DeleteFunc(hosts, func(h string) bool { return h == "" }))
 }
 
-// selected is the hosts of the roles (role:, roles:) or tags (tag:, tags:) an
-// accessory names.
-func (r *reader) selected(a val) []string {
-	var out []string
+// selected is the hosts of the roles or tags an accessory names with the
+// first of role:, roles:, tag:, tags: it sets.
+func (r *reader) selected(a val) (out []string) {
 	for _, key := range []string{"role", "roles", "tag", "tags"} {
 		sel := r.get(a, key)
-		if sel.Node == nil {
-			continue
-		}
 		for _, want := range r.tagList(sel) {
 			for _, role := range r.f.Roles {
 				for _, h := range role.Hosts {
@@ -314,7 +264,9 @@ func (r *reader) selected(a val) []string {
 				}
 			}
 		}
-		return out
+		if sel.Node != nil {
+			return out
+		}
 	}
 	return out
 }

@@ -2,12 +2,10 @@
 package deployconfig
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -24,26 +22,18 @@ var ErrNoDeployFile = errors.New("no config/deploy.yml")
 // DeployFile is the path of Kamal's configuration, relative to the repository.
 const DeployFile = "config/deploy.yml"
 
-// maxFileSize bounds what Load reads; a real deploy.yml is a few KiB.
-const maxFileSize = 4 << 20
-
-// File is what config/deploy.yml (deep-merged with config/deploy.<destination>.yml,
-// the way Kamal merges: maps merge recursively, everything else in the
-// destination file replaces) says.
-//
-// Every host, the service, the SSH user, port and proxy in a File that Load
-// returned have passed the same validation as flags do. Values that ERB
-// computes are not in the fields: they are listed in Unresolved instead.
+// File is what config/deploy.yml, deep-merged with config/deploy.<destination>.yml
+// as Kamal merges (maps recursively; anything else in the destination file
+// replaces), says. Its hosts, service, SSH user, port and proxy have passed the
+// validation flags pass. Values that ERB computes are in Unresolved instead.
 type File struct {
-	Service     string
-	Roles       []Role // in file order; a plain `servers:` list is one role "web"
-	PrimaryRole string // `primary_role:`, default "web"
-	SSHUser     string // `ssh: user:` ("" when unset; Kamal's default is root)
-	SSHPort     int    // `ssh: port:` (0 when unset)
-	SSHProxy    string // `ssh: proxy:` ("" when unset; it may be "user@host" or "host")
-	// SSHProxyCommand is `ssh: proxy_command:` ("" when unset), a local shell
-	// command in OpenSSH's ProxyCommand syntax.
-	SSHProxyCommand string
+	Service         string
+	Roles           []Role   // in file order; a plain `servers:` list is one role "web"
+	PrimaryRole     string   // `primary_role:`, default "web"
+	SSHUser         string   // `ssh: user:` ("" when unset; Kamal's default is root)
+	SSHPort         int      // `ssh: port:` (0 when unset)
+	SSHProxy        string   // `ssh: proxy:` ("" when unset; it may be "user@host" or "host")
+	SSHProxyCommand string   // `ssh: proxy_command:`, a local command in OpenSSH's ProxyCommand syntax
 	SSHKeys         []string // `ssh: keys:`, identity files Kamal uses
 	SSHKeysOnly     bool     // `ssh: keys_only:`
 	// SSHConfigFiles is `ssh: config:` when it names a file or a list of files,
@@ -53,25 +43,19 @@ type File struct {
 	SSHConfigFiles []string
 	SSHConfigNone  bool
 	// SSHKeyData says `ssh: key_data:` is set: keys given as text (Kamal 2.12
-	// lib/kamal/configuration/ssh.rb, from .kamal/secrets), which hookshim
-	// cannot give to OpenSSH.
+	// lib/kamal/configuration/ssh.rb), which hookshim cannot give to OpenSSH.
 	SSHKeyData   bool
-	HooksPath    string // `hooks_path:` ("" when unset)
-	RunDirectory string // `run_directory:` (Kamal 1.x; "" when unset)
-	// Accessories are the hosts of accessories (`host:`, `hosts:`, `role(s):`,
-	// `tag(s):`), each once, for the `locks` default host list.
-	Accessories []string
+	HooksPath    string   // `hooks_path:` ("" when unset)
+	RunDirectory string   // `run_directory:` (Kamal 1.x; "" when unset)
+	Accessories  []string // hosts of accessories (host:, hosts:, role(s):, tag(s):), each once
 	// Unresolved maps a key path (e.g. "service", "servers.web[0]",
 	// "servers.web.hosts[1]", "ssh.user") to its raw ERB text, for the values
 	// hookshim reads that hold <% ... %>. Values inside a Ruby block
 	// (<% if %> ... <% end %>) are listed with the block's text.
 	Unresolved map[string]string
 
-	// origin maps a key path to the "file:line" it was read from.
-	origin map[string]string
-	// roleFirst maps a role to the key path of its first host entry, so that
-	// PrimaryHost can tell when that entry is ERB.
-	roleFirst map[string]string
+	origin    map[string]string // key path -> "file:line" it was read from
+	roleFirst map[string]string // role -> key path of its first host entry, which may be ERB
 }
 
 // Role is one role of servers:, with its hosts in file order.
@@ -91,7 +75,15 @@ func Load(repoDir, destination string) (f *File, err error) {
 	if p := nameProblem(destination); destination != "" && p != "" {
 		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(hintDest)
 	}
-	defer catch(&err)
+	defer func() {
+		switch p := recover().(type) {
+		case failure:
+			err = p.err
+		case nil:
+		default:
+			panic(p)
+		}
+	}()
 	r := &reader{file: map[*yaml.Node]string{}, erb: map[*yaml.Node]string{}, tags: map[string][]string{}, sizes: map[*yaml.Node]int{},
 		f: &File{PrimaryRole: "web", Unresolved: map[string]string{}, origin: map[string]string{}, roleFirst: map[string]string{}}}
 	root := r.parse(repoDir, DeployFile, exitcode.New(exitcode.Config, fmt.Errorf("%w in %s", ErrNoDeployFile, repoDir),
@@ -105,96 +97,6 @@ func Load(repoDir, destination string) (f *File, err error) {
 	return r.extract(root), nil
 }
 
-// readConfig reads one file; a missing one is fs.ErrNotExist.
-func readConfig(repoDir, name string) ([]byte, error) {
-	f, err := os.Open(filepath.Join(repoDir, filepath.FromSlash(name)))
-	var data []byte
-	if err == nil {
-		defer f.Close()
-		data, err = io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	}
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, err
-	case errors.As(err, &pe) && errors.Is(err, fs.ErrPermission):
-		return nil, exitcode.Newf(exitcode.NoPerm, "%s: cannot read: %v", name, pe.Err)
-	case errors.As(err, &pe):
-		return nil, exitcode.Newf(exitcode.IOErr, "%s: cannot read: %v", name, pe.Err)
-	case err != nil:
-		return nil, exitcode.Newf(exitcode.IOErr, "%s: cannot read: %v", name, err)
-	case len(data) > maxFileSize:
-		return nil, exitcode.Newf(exitcode.Config, "%s: larger than %d MiB, not a Kamal configuration", name, maxFileSize>>20)
-	}
-	return data, nil
-}
-
-// parse reads one file into r and returns its top-level map; missing is the
-// error when the file does not exist.
-func (r *reader) parse(repoDir, name string, missing error) val {
-	data, err := readConfig(repoDir, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		err = missing
-	}
-	if err != nil {
-		panic(failure{err})
-	}
-	fail := func(line int, msg string) { panic(failure{configError(name, line, msg, data)}) }
-	var y yaml.Node
-	doc, err := stripERB(data)
-	if err == nil {
-		err = unmarshal(doc.yaml, &y)
-	}
-	if err == nil {
-		r.name, r.doc = name, doc
-		_, err = r.walk(&y, 0)
-	}
-	if err != nil {
-		fail(yamlErrorLine(err))
-	}
-	var root val
-	if len(y.Content) > 0 {
-		root = r.val(y.Content[0])
-	}
-	switch {
-	case root.erb != "":
-		fail(root.Line, "the whole file is ERB ("+shorten(root.erb, 60)+")")
-	case root.null(): // an empty file, or only comments
-		root = val{Node: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1}}
-		r.file[root.Node] = name
-	case root.Kind != yaml.MappingNode:
-		fail(root.Line, "the top level must be a map of settings (service:, servers:, ...), got "+root.describe())
-	}
-	return root
-}
-
-// unmarshal is yaml.Unmarshal with a panic as an error: go-yaml has panicked
-// on hostile input before, and a config file must never crash hookshim.
-func unmarshal(data []byte, n *yaml.Node) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("cannot be parsed as YAML (%v)", p)
-		}
-	}()
-	return yaml.Unmarshal(data, n)
-}
-
-// configError is the one-line error for an unusable file. When the file holds
-// ERB, the likely reason is that Ruby would have produced different YAML: say
-// so, and that the values can be passed with flags instead.
-func configError(name string, line int, msg string, data []byte) error {
-	where := name
-	if line > 0 {
-		where = fmt.Sprintf("%s:%d", name, line)
-	}
-	if strings.Contains(string(data), "<%") {
-		return exitcode.Newf(exitcode.Config, "%s: %s; the file holds ERB (<%% ... %%>) that only Ruby can evaluate", where, msg).
-			WithHint("pass the values with flags instead: --service NAME, --host HOST, --ssh-user USER, --ssh-port PORT (or HOOKSHIM_SERVICE, HOOKSHIM_HOST, ...)")
-	}
-	return exitcode.Newf(exitcode.Config, "%s: %s", where, msg).
-		WithHint("fix %s, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)", name)
-}
-
 // Hosts returns the hosts of all roles, each once, in role order (accessories
 // are not included: see AllHosts).
 func (f *File) Hosts() []string {
@@ -202,26 +104,22 @@ func (f *File) Hosts() []string {
 	for _, r := range f.Roles {
 		all = append(all, r.Hosts...)
 	}
-	return appendNew(nil, all...)
+	return unique(all)
 }
 
 // AllHosts returns the hosts of all roles and then of all accessories, each
 // once: what Kamal calls all_hosts.
-func (f *File) AllHosts() []string { return appendNew(f.Hosts(), f.Accessories...) }
+func (f *File) AllHosts() []string { return unique(append(f.Hosts(), f.Accessories...)) }
 
-// appendNew appends the hosts that list does not hold yet.
-func appendNew(list []string, hosts ...string) []string {
+// unique returns list without repeats, in order (nil for none).
+func unique(list []string) (out []string) {
 	seen := map[string]bool{}
-	for _, h := range list {
-		seen[h] = true
-	}
-	for _, h := range hosts {
-		if !seen[h] {
-			seen[h] = true
-			list = append(list, h)
+	for _, s := range list {
+		if !seen[s] {
+			seen[s], out = true, append(out, s)
 		}
 	}
-	return list
+	return out
 }
 
 // RolePrimaryHost is where Kamal keeps its lock when run with --roles (which it
@@ -233,7 +131,7 @@ func appendNew(list []string, hosts ...string) []string {
 func (f *File) RolePrimaryHost(names []string) (host string, ok bool) {
 	var chosen *Role
 	for i, r := range f.Roles {
-		if matchesAny(r.Name, names) && (chosen == nil || r.Name == f.primaryRole()) {
+		if matchesAny(r.Name, names) && (chosen == nil || r.Name == cmp.Or(f.PrimaryRole, "web")) {
 			chosen = &f.Roles[i]
 		}
 	}
@@ -246,59 +144,48 @@ func (f *File) RolePrimaryHost(names []string) (host string, ok bool) {
 	return chosen.Hosts[0], true
 }
 
-// matchesAny reports whether name matches one of the patterns, where * stands
+// matchesAny says whether name matches one of the patterns, where * stands
 // for any run of characters (Kamal's Utils.filter_specific_items).
 func matchesAny(name string, patterns []string) bool {
-	for _, p := range patterns {
-		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*") + "$"
-		if ok, _ := regexp.MatchString(re, name); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func (f *File) primaryRole() string {
-	if f.PrimaryRole == "" {
-		return "web"
-	}
-	return f.PrimaryRole
+	return slices.ContainsFunc(patterns, func(p string) bool {
+		ok, _ := regexp.MatchString("^"+strings.ReplaceAll(regexp.QuoteMeta(p), `\*`, ".*")+"$", name)
+		return ok
+	})
 }
 
 // PrimaryHost returns the first host of the primary role, where Kamal keeps
-// its deploy lock. It fails when the role is missing or has no hosts, or when
-// ERB decides the role or its first host.
+// its deploy lock. It fails (exitcode.Config) when the role is missing or has
+// no hosts, or when ERB decides the role or its first host.
 func (f *File) PrimaryHost() (string, error) {
 	if raw, ok := f.Unresolved["primary_role"]; ok {
 		return "", f.erbError("primary_role", "primary_role", raw, hintHost)
 	}
-	role := f.primaryRole()
+	role := cmp.Or(f.PrimaryRole, "web")
 	for _, key := range []string{"servers", "servers." + role, "servers." + role + ".hosts", f.roleFirst[role]} {
 		if raw, ok := f.Unresolved[key]; ok {
 			return "", f.erbError(key, "the primary host ("+key+")", raw, hintHost)
 		}
 	}
 	i := slices.IndexFunc(f.Roles, func(r Role) bool { return r.Name == role })
-	if i < 0 {
-		var names []string
-		for _, key := range sortedKeys(f.Unresolved) {
-			if strings.HasPrefix(key, "servers.") && strings.Contains(key, "<%") {
-				return "", f.erbError(key, "a role name ("+key+")", f.Unresolved[key], hintHost)
-			}
+	if i >= 0 && len(f.Roles[i].Hosts) == 0 {
+		return "", exitcode.New(exitcode.Config, fmt.Errorf("%s: the primary role %q has no hosts", DeployFile, role), hintHost)
+	} else if i >= 0 {
+		return f.Roles[i].Hosts[0], nil
+	}
+	for _, key := range slices.Sorted(maps.Keys(f.Unresolved)) {
+		if strings.HasPrefix(key, "servers.") && strings.Contains(key, "<%") {
+			return "", f.erbError(key, "a role name ("+key+")", f.Unresolved[key], hintHost)
 		}
+	}
+	msg := fmt.Sprintf("%s: the primary role %q is not in servers:", DeployFile, role)
+	if len(f.Roles) > 0 {
+		var names []string
 		for _, r := range f.Roles {
 			names = append(names, r.Name)
 		}
-		msg := fmt.Sprintf("%s: the primary role %q is not in servers:", DeployFile, role)
-		if len(names) > 0 {
-			msg += " (roles: " + strings.Join(names, ", ") + ")"
-		}
-		return "", exitcode.New(exitcode.Config, errors.New(msg), "set primary_role: in "+DeployFile+", or "+hintHost)
+		msg += " (roles: " + strings.Join(names, ", ") + ")"
 	}
-	if len(f.Roles[i].Hosts) == 0 {
-		return "", exitcode.New(exitcode.Config, fmt.Errorf("%s: the primary role %q has no hosts", DeployFile, role), hintHost)
-	}
-	return f.Roles[i].Hosts[0], nil
+	return "", exitcode.New(exitcode.Config, errors.New(msg), "set primary_role: in "+DeployFile+", or "+hintHost)
 }
 
 // erbError is the error for a needed value that only Ruby can compute.
@@ -314,13 +201,4 @@ func (f *File) fileOf(key string) string {
 		return f.origin[key][:i]
 	}
 	return DeployFile
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -1,15 +1,20 @@
 package deployconfig
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/sshx"
+	"github.com/hookshim/hookshim/lockfile"
 )
 
 // Settings are the values hookshim acts on, resolved in this order (later wins):
@@ -22,41 +27,31 @@ type Settings struct {
 	Destination string   // KAMAL_DESTINATION, HOOKSHIM_DESTINATION, --destination
 	PrimaryHost string   // deploy.yml primary host; KAMAL_HOSTS only when it names exactly one host; HOOKSHIM_HOST; --host (the first one)
 	Hosts       []string // deploy.yml Hosts(); KAMAL_HOSTS (comma-separated); HOOKSHIM_HOSTS (comma-separated); repeated --host
-	// SSHUser is deploy.yml ssh.user, else "root"; HOOKSHIM_SSH_USER;
-	// --ssh-user. It is "" only when deploy.yml hides it (ERB, or a file that
-	// cannot be parsed) and no SSH was needed.
+	// SSHUser is deploy.yml ssh.user, else "root"; HOOKSHIM_SSH_USER; --ssh-user.
+	// It is "" only when deploy.yml hides it (ERB, a broken file) and no SSH was needed.
 	SSHUser string
 	SSHPort int // deploy.yml ssh.port, else 0 (= let ssh decide); HOOKSHIM_SSH_PORT; --ssh-port
-	// SSHProxy is the jump host, [user@]host[:port]: deploy.yml ssh.proxy
-	// (with Kamal's "root@" added when it names no user); HOOKSHIM_SSH_PROXY;
-	// --ssh-proxy. "none" in the variable or flag clears it.
+	// SSHProxy is the jump host, [user@]host[:port]: deploy.yml ssh.proxy (with Kamal's
+	// "root@" when it names no user); HOOKSHIM_SSH_PROXY; --ssh-proxy ("none" clears it).
 	SSHProxy        string
 	SSHProxyCommand string   // deploy.yml ssh.proxy_command
 	SSHKeys         []string // deploy.yml ssh.keys
 	SSHKeysOnly     bool     // deploy.yml ssh.keys_only
-	// SSHConfigFiles are deploy.yml's ssh.config files, absolute: "~/" is $HOME
-	// and a relative path is under RepoDir, as Ruby's File.expand_path makes them
-	// for Kamal run in the repository. SSHConfigNone is `config: false`. Neither
-	// set: ssh reads its own files. (--ssh-config / HOOKSHIM_SSH_CONFIG override
-	// both; the CLI applies them.)
+	// SSHConfigFiles are deploy.yml's ssh.config files made absolute as Ruby's
+	// File.expand_path does for Kamal run in RepoDir; SSHConfigNone is `config: false`.
+	// Neither: ssh reads its own files. (The CLI applies --ssh-config over both.)
 	SSHConfigFiles []string
 	SSHConfigNone  bool
 	SSHKeyData     bool // deploy.yml sets ssh.key_data, which hookshim does not use
-	// HooksDir is <repo>/<hooks_path>, default <repo>/.kamal/hooks;
-	// HOOKSHIM_HOOKS_DIR; --hooks-dir. Relative values are taken relative to
-	// RepoDir. It is "" only when deploy.yml hides hooks_path and Need.HooksDir
-	// was false.
+	// HooksDir is <repo>/<hooks_path>, default <repo>/.kamal/hooks; HOOKSHIM_HOOKS_DIR;
+	// --hooks-dir (relative to RepoDir). "" only when deploy.yml hides it and it was not needed.
 	HooksDir       string
 	RunDir         string // run_directory or ".kamal" (Kamal 1.x; 2.x always uses .kamal)
 	RepoDir        string // the repo dir used (cwd normally), absolute
 	HaveDeployFile bool   // config/deploy.yml (and the destination file) loaded
-	// DeployFileErr is why config/deploy.yml could not be used, when it exists
-	// but the settings needed were all given otherwise (for a debug log).
-	DeployFileErr error
-	// Sources maps a setting name to where its value came from, e.g.
-	// "service" -> "KAMAL_SERVICE" / "config/deploy.yml" / "--service" /
-	// "default". Names: service, destination, primary_host, hosts, ssh_user,
-	// ssh_port, ssh_proxy, hooks_dir, run_dir.
+	DeployFileErr  error  // why an existing config/deploy.yml was not used, when nothing needed it (for a debug log)
+	// Sources maps a setting (service, destination, primary_host, hosts, ssh_user, ssh_port,
+	// ssh_proxy, hooks_dir, run_dir) to its source: "KAMAL_SERVICE", "config/deploy.yml", "--service", "default".
 	Sources map[string]string
 }
 
@@ -95,9 +90,8 @@ type resolver struct {
 	in      Inputs
 	need    Need
 	s       *Settings
-	f       *File // nil when there is no usable deploy.yml
-	fileErr error // deploy.yml exists but cannot be used
-	noFile  bool
+	f       *File  // empty when there is no usable deploy.yml
+	fileErr error  // deploy.yml exists but cannot be used
 	raw     string // text of the config files, for guessing what a broken file mentions
 }
 
@@ -111,24 +105,43 @@ type resolver struct {
 // flag to pass instead. A bad value gives exitcode.Usage naming the value,
 // where it came from and the rule (exitcode.Config when it came from a file).
 func Resolve(in Inputs, need Need) (*Settings, error) {
-	repo := in.RepoDir
-	if repo == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, exitcode.Newf(exitcode.IOErr, "cannot find the working directory: %v", err)
-		}
-		repo = wd
+	repo, err := filepath.Abs(cmp.Or(in.RepoDir, "."))
+	if err != nil && in.RepoDir == "" {
+		return nil, exitcode.Newf(exitcode.IOErr, "cannot find the working directory: %v", err)
+	} else if err != nil {
+		repo = in.RepoDir
 	}
-	if abs, err := filepath.Abs(repo); err == nil {
-		repo = abs
+	r := &resolver{in: in, need: need, f: &File{}, s: &Settings{RepoDir: repo, Sources: map[string]string{}, RunDir: ".kamal"}}
+	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
+	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest); err != nil {
+		return nil, err
 	}
-	r := &resolver{in: in, need: need, s: &Settings{RepoDir: repo, Sources: map[string]string{}}}
-	for _, step := range []func() error{r.destination, r.load, r.service, r.hosts, r.primaryHost, r.ssh, r.hooksDir, r.runDir} {
+	r.load()
+	for _, step := range []func() error{r.service, r.hosts, r.primaryHost, r.keyed} {
 		if err := step(); err != nil {
 			return nil, err
 		}
 	}
 	return r.s, nil
+}
+
+func (r *resolver) load() {
+	f, err := Load(r.s.RepoDir, r.s.Destination)
+	r.s.Sources["run_dir"] = "default"
+	switch {
+	case err == nil:
+		r.f, r.s.HaveDeployFile = f, true
+		if f.RunDirectory != "" {
+			r.s.RunDir, r.s.Sources["run_dir"] = f.RunDirectory, f.fileOf("run_directory")
+		}
+	case !errors.Is(err, ErrNoDeployFile):
+		r.fileErr, r.s.DeployFileErr = err, err
+		for _, name := range []string{DeployFile, "config/deploy." + r.s.Destination + ".yml"} {
+			if data, err := readConfig(r.s.RepoDir, name); err == nil {
+				r.raw += string(data) + "\n"
+			}
+		}
+	}
 }
 
 func (r *resolver) env(key string) string {
@@ -139,15 +152,15 @@ func (r *resolver) env(key string) string {
 	return strings.TrimSpace(v)
 }
 
-func (r *resolver) flag(name string) string { return strings.TrimSpace(r.in.Flags[name]) }
-
 // layered applies the layers named, later winning, over the value v from
 // src: "--name" is a flag, anything else an environment variable.
 func (r *resolver) layered(v, src string, names ...string) (string, string) {
 	for _, name := range names {
 		x := r.env(name)
 		if flag, ok := strings.CutPrefix(name, "--"); ok {
-			x = r.flag(flag)
+			x = strings.TrimSpace(r.in.Flags[flag])
+		} else if name == "KAMAL_SERVICE_VERSION" { // <service>@<version> (Kamal < 1.8); none without '@'
+			x = x[:max(strings.Index(x, "@"), 0)]
 		}
 		if x != "" {
 			v, src = x, name
@@ -156,26 +169,17 @@ func (r *resolver) layered(v, src string, names ...string) (string, string) {
 	return v, src
 }
 
-func (r *resolver) hostFlags() []string {
-	if hs := splitHosts(strings.Join(r.in.HostFlags, ",")); len(hs) > 0 {
-		return hs
+// accept stores v in *dst and src as the source of name when v keeps rule;
+// else it is the error naming what, v, src and the rule. An empty v is none.
+func (r *resolver) accept(dst *string, name, what, v, src string, rule func(string) string, hint string) error {
+	if v == "" {
+		return nil
+	} else if p := rule(v); p != "" {
+		return bad(what, v, src, p, hint)
 	}
-	return splitHosts(r.flag("host"))
+	*dst, r.s.Sources[name] = v, src
+	return nil
 }
-
-// splitHosts splits a comma-separated host list, dropping blanks and repeats.
-func splitHosts(v string) []string {
-	var out []string
-	for _, h := range strings.Split(v, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			out = append(out, h)
-		}
-	}
-	return appendNew(nil, out...)
-}
-
-// set records a value's source.
-func (r *resolver) set(name, source string) { r.s.Sources[name] = source }
 
 // bad is the error for a value that breaks its rule.
 func bad(setting, value, source, problem, hint string) error {
@@ -194,44 +198,20 @@ func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 			fmt.Errorf("%s is not set and %s cannot be used: %w", setting, DeployFile, r.fileErr), hint)
 	}
 	why := fmt.Sprintf("%s has no %s", DeployFile, fileKey)
-	if r.noFile {
+	if !r.s.HaveDeployFile {
 		why = fmt.Sprintf("there is no %s in %s", DeployFile, r.s.RepoDir)
 	}
 	return exitcode.Newf(exitcode.Usage, "%s is not set: %s, and %s", setting, why, envWhy).WithHint("%s", hint)
 }
 
-func (r *resolver) destination() error {
-	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
-	if v == "" {
-		return nil
-	}
-	return r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest)
-}
-
-func (r *resolver) load() error {
-	f, err := Load(r.s.RepoDir, r.s.Destination)
-	switch {
-	case err == nil:
-		r.f, r.s.HaveDeployFile = f, true
-	case errors.Is(err, ErrNoDeployFile):
-		r.noFile = true
-	default:
-		r.fileErr, r.s.DeployFileErr = err, err
-		for _, name := range []string{DeployFile, "config/deploy." + r.s.Destination + ".yml"} {
-			if data, err := os.ReadFile(filepath.Join(r.s.RepoDir, filepath.FromSlash(name))); err == nil && len(data) <= maxFileSize {
-				r.raw += string(data) + "\n"
-			}
+// unresolved returns the first (sorted) unresolved key path that match accepts.
+func (r *resolver) unresolved(match func(string) bool) (key, raw string, ok bool) {
+	for _, k := range slices.Sorted(maps.Keys(r.f.Unresolved)) {
+		if match(k) {
+			return k, r.f.Unresolved[k], true
 		}
 	}
-	return nil
-}
-
-// brokenFileMentions tells whether an unusable deploy.yml might set a
-// top-level key: it does when the key appears at the start of a line, or when
-// ERB or a merge key at the top level could produce any key at all.
-func (r *resolver) brokenFileMentions(key string) bool {
-	re := regexp.MustCompile(`(?m)^(?:` + regexp.QuoteMeta(key) + `\s*:|<%=|<<\s*:|\{)`)
-	return r.fileErr != nil && re.MatchString(r.raw)
+	return "", "", false
 }
 
 // under says key path k is prefix or below it.
@@ -239,64 +219,51 @@ func under(k, prefix string) bool {
 	return k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[")
 }
 
-// fileSource names the file(s) the values under a key path prefix came from.
-func (r *resolver) fileSource(prefix string) string {
-	files := map[string]bool{}
-	for k := range r.f.origin {
-		if under(k, prefix) {
-			files[r.f.fileOf(k)] = true
+// fromFile resolves a setting deploy.yml may set at key (value there; def
+// when it sets none), then the layers named. It is "" when deploy.yml hides
+// the value (ERB decides it or the top-level key that holds it, or the file
+// cannot be used and may set it) and no layer gives it: an error when needed.
+// A broken file hides only a setting with a default: guessing root or
+// .kamal/hooks could be wrong, while an unknown port or proxy is left to ssh.
+func (r *resolver) fromFile(key, value, def string, needed bool, hint string, layers ...string) (v, src string, err error) {
+	top, _, _ := strings.Cut(key, ".")
+	var hidden error
+	switch {
+	case r.s.HaveDeployFile && value != "":
+		v, src = value, r.f.fileOf(key)
+	case r.s.HaveDeployFile:
+		if k, raw, found := r.unresolved(func(k string) bool { return k == key || k == top }); found {
+			hidden = r.f.erbError(k, k, raw, hint)
 		}
+	case def != "" && r.fileErr != nil &&
+		regexp.MustCompile(`(?m)^(?:`+regexp.QuoteMeta(top)+`\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw):
+		// The broken file may set top: at the start of a line, or by ERB
+		// or a merge key at the top level.
+		hidden = exitcode.New(exitcode.Config, fmt.Errorf("%s is unknown: %s cannot be used (%w)", key, DeployFile, r.fileErr), hint)
 	}
-	if len(files) == 0 {
-		return DeployFile
+	if v == "" && hidden == nil && def != "" {
+		v, src = def, "default"
 	}
-	return strings.Join(sortedKeys(files), " + ")
-}
-
-// unresolved returns the first (sorted) unresolved key path that match accepts.
-func (r *resolver) unresolved(match func(string) bool) (key, raw string, ok bool) {
-	if r.f != nil {
-		for _, k := range sortedKeys(r.f.Unresolved) {
-			if match(k) {
-				return k, r.f.Unresolved[k], true
-			}
-		}
+	if v, src = r.layered(v, src, layers...); hidden != nil && src == "" && needed {
+		return "", "", hidden
 	}
-	return "", "", false
+	return v, src, nil
 }
 
 func (r *resolver) service() error {
-	v, src := "", ""
-	if r.f != nil && r.f.Service != "" {
-		v, src = r.f.Service, r.f.fileOf("service")
+	v, src, err := r.fromFile("service", r.f.Service, "", r.need.Service, hintService,
+		"KAMAL_SERVICE_VERSION", "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service")
+	if err == nil && v == "" && r.need.Service {
+		err = r.missing("service", "service:", "KAMAL_SERVICE is not set", hintService)
 	}
-	// Kamal < 1.8 sets only KAMAL_SERVICE_VERSION=<service>@<version>; a
-	// service name cannot hold '@'.
-	if sv, _, ok := strings.Cut(r.env("KAMAL_SERVICE_VERSION"), "@"); ok && sv != "" {
-		v, src = sv, "KAMAL_SERVICE_VERSION"
-	}
-	v, src = r.layered(v, src, "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service")
-	if v == "" {
-		if !r.need.Service {
-			return nil
-		}
-		if k, raw, ok := r.unresolved(func(k string) bool { return under(k, "service") }); ok {
-			return r.f.erbError(k, "service", raw, hintService)
-		}
-		return r.missing("service", "service:", "KAMAL_SERVICE is not set", hintService)
+	if err != nil {
+		return err
 	}
 	return r.accept(&r.s.Service, "service", "service", v, src, nameProblem, hintService)
 }
 
 func (r *resolver) hosts() error {
-	var hosts []string
-	src := ""
-	if r.f != nil {
-		if hosts = r.f.Hosts(); len(hosts) > 0 {
-			src = r.fileSource("servers")
-		}
-	}
-	fromFile := true
+	hosts, src, fromFile := r.f.Hosts(), r.fileSource("servers"), true
 	for i, hs := range [][]string{r.kamalHosts(), splitHosts(r.env("HOOKSHIM_HOSTS")), r.hostFlags()} {
 		if len(hs) > 0 {
 			hosts, src, fromFile = hs, [...]string{"KAMAL_HOSTS", "HOOKSHIM_HOSTS", "--host"}[i], false
@@ -316,55 +283,61 @@ func (r *resolver) hosts() error {
 			return bad("host", h, src, p, hintHosts)
 		}
 	}
-	r.s.Hosts = hosts
-	if len(hosts) > 0 {
-		r.set("hosts", src)
+	if r.s.Hosts = hosts; len(hosts) > 0 {
+		r.s.Sources["hosts"] = src
 	}
 	return nil
 }
 
-func (r *resolver) primaryHost() error {
-	v, src := "", ""
-	var fileErr error
-	if r.f != nil {
-		if h, err := r.f.PrimaryHost(); err == nil {
-			v, src = h, r.fileSource("servers")
-		} else {
-			fileErr = err
+// fileSource names the file(s) the values under a key path prefix came from.
+func (r *resolver) fileSource(prefix string) string {
+	files := map[string]bool{}
+	for k := range r.f.origin {
+		if under(k, prefix) {
+			files[r.f.fileOf(k)] = true
 		}
+	}
+	if len(files) == 0 {
+		return DeployFile
+	}
+	return strings.Join(slices.Sorted(maps.Keys(files)), " + ")
+}
+
+func (r *resolver) primaryHost() error {
+	var v, src string
+	var fileErr error
+	if r.s.HaveDeployFile {
+		v, fileErr = r.f.PrimaryHost()
+		src = r.fileSource("servers")
 		// kamal --roles (2.6+ passes KAMAL_ROLES): the lock is on that role's
 		// primary host, which a boot group's KAMAL_HOSTS does not tell.
 		if h, ok := r.f.RolePrimaryHost(splitHosts(r.env("KAMAL_ROLES"))); ok {
 			v, src = h, "KAMAL_ROLES"
 		}
 	}
-	kamalHosts := r.kamalHosts()
-	if len(kamalHosts) == 1 {
-		// Kamal ran on exactly one host (--hosts, --primary or a one-host
-		// config): that is where it keeps its lock.
-		v, src = kamalHosts[0], "KAMAL_HOSTS"
+	// Kamal ran on exactly one host (--hosts, --primary or a one-host
+	// config): that is where it keeps its lock.
+	if kh := r.kamalHosts(); len(kh) == 1 {
+		v, src = kh[0], "KAMAL_HOSTS"
 	}
 	v, src = r.layered(v, src, "HOOKSHIM_HOST")
 	if hs := r.hostFlags(); len(hs) > 0 {
 		v, src = hs[0], "--host"
 	}
-	if v == "" && r.need.PrimaryHost {
-		envWhy := "KAMAL_HOSTS is not set"
-		if len(kamalHosts) > 1 {
-			envWhy = fmt.Sprintf("KAMAL_HOSTS names %d hosts, which does not tell which one is the primary", len(kamalHosts))
-		}
-		switch {
-		case fileErr != nil && len(kamalHosts) > 1:
+	if v != "" || !r.need.PrimaryHost {
+		return r.accept(&r.s.PrimaryHost, "primary_host", "host", v, src, hostProblem, hintHost)
+	}
+	envWhy := "KAMAL_HOSTS is not set"
+	if n := len(r.kamalHosts()); n > 1 {
+		envWhy = fmt.Sprintf("KAMAL_HOSTS names %d hosts, which does not tell which one is the primary", n)
+		if fileErr != nil {
 			return exitcode.New(exitcode.Config, fmt.Errorf("%w (%s)", fileErr, envWhy))
-		case fileErr != nil:
-			return fileErr
 		}
-		return r.missing("primary host", "servers:", envWhy, hintHost)
 	}
-	if v == "" {
-		return nil
+	if fileErr != nil {
+		return fileErr
 	}
-	return r.accept(&r.s.PrimaryHost, "primary_host", "host", v, src, hostProblem, hintHost)
+	return r.missing("primary host", "servers:", envWhy, hintHost)
 }
 
 // kamalHosts is KAMAL_HOSTS, split; none for a hook that gets one boot group.
@@ -375,93 +348,61 @@ func (r *resolver) kamalHosts() []string {
 	return splitHosts(r.env("KAMAL_HOSTS"))
 }
 
-// fromFile resolves a setting deploy.yml may set at key (value there; def
-// when it sets none), then the layers named. ok is false when deploy.yml hides
-// the value (ERB decides it or the top-level key that holds it, or the file
-// cannot be used and may set it) and no layer gives it: an error when needed.
-// A broken file hides only a setting with a default: guessing root or
-// .kamal/hooks could be wrong, while an unknown port or proxy is left to ssh.
-func (r *resolver) fromFile(key, value, def string, needed bool, hint string, layers ...string) (v, src string, ok bool, err error) {
-	top, _, _ := strings.Cut(key, ".")
-	var hidden error
-	switch {
-	case r.f != nil && value != "":
-		v, src = value, r.f.fileOf(key)
-	case r.f != nil:
-		if k, raw, found := r.unresolved(func(k string) bool { return k == key || k == top }); found {
-			hidden = r.f.erbError(k, k, raw, hint)
+func (r *resolver) hostFlags() []string {
+	if hs := splitHosts(strings.Join(r.in.HostFlags, ",")); len(hs) > 0 {
+		return hs
+	}
+	return splitHosts(r.in.Flags["host"])
+}
+
+// splitHosts splits a comma-separated host list, dropping blanks and repeats.
+func splitHosts(v string) []string {
+	var out []string
+	for _, h := range strings.Split(v, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
 		}
-	case def != "" && r.brokenFileMentions(top):
-		hidden = exitcode.New(exitcode.Config, fmt.Errorf("%s is unknown: %s cannot be used (%w)", key, DeployFile, r.fileErr), hint)
 	}
-	if v == "" && hidden == nil && def != "" {
-		v, src = def, "default"
-	}
-	v, src = r.layered(v, src, layers...)
-	switch {
-	case hidden == nil || src != "":
-		return v, src, true, nil
-	case needed:
-		return "", "", false, hidden
-	}
-	return "", "", false, nil
+	return unique(out)
 }
 
-// accept stores v in *dst and src as the source of name when v keeps rule;
-// else it is the error naming what, v, src and the rule.
-func (r *resolver) accept(dst *string, name, what, v, src string, rule func(string) string, hint string) error {
-	if p := rule(v); p != "" {
-		return bad(what, v, src, p, hint)
-	}
-	*dst = v
-	r.set(name, src)
-	return nil
-}
-
-func (r *resolver) ssh() error {
-	f, needed := File{}, r.need.PrimaryHost || r.need.Hosts
-	if r.f != nil {
-		f = *r.f
-	}
-	user, src, _, err := r.fromFile("ssh.user", f.SSHUser, "root", needed, hintUser, "HOOKSHIM_SSH_USER", "--ssh-user")
-	if err == nil && user != "" {
-		err = r.accept(&r.s.SSHUser, "ssh_user", "SSH user", user, src, userProblem, hintUser)
-	}
-	if err != nil {
-		return err
-	}
-
-	port := ""
+// keyed resolves the settings read from one deploy.yml key each, in order:
+// the SSH user, port and proxy, and the hooks directory.
+func (r *resolver) keyed() error {
+	f, port, ssh := *r.f, "", r.need.PrimaryHost || r.need.Hosts
 	if f.SSHPort != 0 {
 		port = strconv.Itoa(f.SSHPort)
 	}
-	if port, src, _, err = r.fromFile("ssh.port", port, "", needed, hintPort, "HOOKSHIM_SSH_PORT", "--ssh-port"); err != nil {
-		return err
-	}
-	if port != "" {
-		n, p := parsePort(port)
-		if p != "" {
-			return bad("SSH port", port, src, p, hintPort)
-		}
-		r.s.SSHPort = n
-		r.set("ssh_port", src)
-	}
-
 	if f.SSHProxy != "" && !strings.Contains(f.SSHProxy, "@") {
 		f.SSHProxy = "root@" + f.SSHProxy // what Kamal does with a proxy that names no user
 	}
-	proxy, src, _, err := r.fromFile("ssh.proxy", f.SSHProxy, "", needed, hintProxy, "HOOKSHIM_SSH_PROXY", "--ssh-proxy")
-	switch {
-	case err != nil:
-		return err
-	case proxy == "none": // clears deploy.yml's
-		r.set("ssh_proxy", src)
-	case proxy != "":
-		if err := r.accept(&r.s.SSHProxy, "ssh_proxy", "SSH proxy", proxy, src, proxyProblem, hintProxy); err != nil {
+	for _, k := range []struct {
+		dst                         *string
+		key, value, def, name, what string
+		needed                      bool
+		rule                        func(string) string
+		hint, env, flag             string
+	}{
+		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", ssh, userProblem, hintUser, "HOOKSHIM_SSH_USER", "--ssh-user"},
+		{&port, "ssh.port", port, "", "ssh_port", "SSH port", ssh, portProblem, hintPort, "HOOKSHIM_SSH_PORT", "--ssh-port"},
+		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", ssh, proxyProblem, hintProxy, "HOOKSHIM_SSH_PROXY", "--ssh-proxy"},
+		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", r.need.HooksDir, pathProblem, hintHooksDir, "HOOKSHIM_HOOKS_DIR", "--hooks-dir"},
+	} {
+		v, src, err := r.fromFile(k.key, k.value, k.def, k.needed, k.hint, k.env, k.flag)
+		if err == nil && k.name == "ssh_proxy" && v == "none" { // clears deploy.yml's
+			r.s.Sources[k.name] = src
+			continue
+		}
+		if err = cmp.Or(err, r.accept(k.dst, k.name, k.what, v, src, k.rule, k.hint)); err != nil {
 			return err
 		}
 	}
-
+	r.s.SSHPort, _ = strconv.Atoi(port)
+	if d := r.s.HooksDir; d != "" && !filepath.IsAbs(d) {
+		r.s.HooksDir = filepath.Join(r.s.RepoDir, d)
+	} else if d != "" {
+		r.s.HooksDir = filepath.Clean(d)
+	}
 	r.s.SSHProxyCommand, r.s.SSHKeys, r.s.SSHKeysOnly = f.SSHProxyCommand, f.SSHKeys, f.SSHKeysOnly
 	r.s.SSHConfigNone, r.s.SSHKeyData = f.SSHConfigNone, f.SSHKeyData
 	for _, p := range f.SSHConfigFiles {
@@ -473,43 +414,98 @@ func (r *resolver) ssh() error {
 // expandPath is Ruby's File.expand_path(p) run in dir: "~" and "~/..." under
 // $HOME, a relative path under dir.
 func expandPath(p, dir string) string {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			return filepath.Join(home, p[1:])
-		}
-	}
-	if !filepath.IsAbs(p) {
-		if abs, err := filepath.Abs(filepath.Join(dir, p)); err == nil {
-			return abs
-		}
+	if home, err := os.UserHomeDir(); err == nil && (p == "~" || strings.HasPrefix(p, "~/")) {
+		return filepath.Join(home, p[1:])
+	} else if abs, err := filepath.Abs(filepath.Join(dir, p)); err == nil && !filepath.IsAbs(p) {
+		return abs
 	}
 	return filepath.Clean(p)
 }
 
-func (r *resolver) hooksDir() error {
-	var hp string
-	if r.f != nil {
-		hp = r.f.HooksPath
+// The rules are narrow allow-lists: service, destination, hosts and the SSH
+// user end up in remote commands, lock paths and local file names. Callers
+// still quote everything; the rules leave nothing dangerous to quote.
+
+const (
+	nameRule   = `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
+	userRule   = `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
+	portRule   = `a port is a number from 1 to 65535`
+	userChars  = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+	maxNameLen = 128
+)
+
+// ValidateName checks a service, destination or hook name (kind says which,
+// for the message): letters, digits, '-', '_' and '.', not starting with '.'
+// or '-', no "..". A bad name is an error with exit status exitcode.Usage.
+func ValidateName(kind, value string) error { return invalid(kind, value, nameProblem(value)) }
+
+// ValidateHost checks a host as it may appear in servers: a name, an IPv4 or
+// IPv6 address, optionally with user@ and :port (sshx.ParseTarget's forms). A
+// bad one is an error with exit status exitcode.Usage.
+func ValidateHost(value string) error { return invalid("host", value, hostProblem(value)) }
+
+func invalid(kind, value, problem string) error {
+	if problem == "" {
+		return nil
 	}
-	dir, src, ok, err := r.fromFile("hooks_path", hp, ".kamal/hooks", r.need.HooksDir, hintHooksDir, "HOOKSHIM_HOOKS_DIR", "--hooks-dir")
-	if !ok || err != nil {
-		return err
-	}
-	if p := pathProblem(dir); p != "" {
-		return bad("hooks directory", dir, src, p, hintHooksDir)
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(r.s.RepoDir, dir)
-	}
-	r.s.HooksDir = filepath.Clean(dir)
-	r.set("hooks_dir", src)
-	return nil
+	return exitcode.Newf(exitcode.Usage, "invalid %s %q: %s", kind, value, problem)
 }
 
-func (r *resolver) runDir() error {
-	r.s.RunDir, r.s.Sources["run_dir"] = ".kamal", "default"
-	if r.f != nil && r.f.RunDirectory != "" {
-		r.s.RunDir, r.s.Sources["run_dir"] = r.f.RunDirectory, r.f.fileOf("run_directory")
+// hostProblem says what is wrong with a host, or "": the rule the SSH targets
+// are built with.
+var hostProblem = sshx.TargetProblem
+
+// nameProblem says what is wrong with a service/destination/hook name, or "":
+// lockfile.ValidateName's rule, the one every lock path is built with.
+func nameProblem(v string) string {
+	if p := lengthProblem(v); p != "" || lockfile.ValidateName("name", v) == nil {
+		return p
 	}
-	return nil
+	return nameRule
+}
+
+// userProblem says what is wrong with an SSH user name, or "".
+func userProblem(v string) string {
+	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, userChars) == "" {
+		return p
+	}
+	return userRule
+}
+
+func lengthProblem(v string) string {
+	switch {
+	case v == "":
+		return "it is empty"
+	case len(v) > maxNameLen:
+		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
+	}
+	return ""
+}
+
+// proxyProblem checks an SSH jump host: [user@]host[:port], comma-separated
+// for a chain, as `ssh -J` and Kamal's ssh.proxy take it.
+func proxyProblem(v string) string {
+	for _, part := range strings.Split(v, ",") {
+		if p := hostProblem(part); p != "" {
+			return "an SSH proxy is [user@]host[:port] (comma-separated for a chain); " + p
+		}
+	}
+	return ""
+}
+
+// portProblem says what is wrong with a port number (1-65535), or "".
+func portProblem(v string) string {
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > 65535 {
+		return portRule
+	}
+	return ""
+}
+
+// pathProblem rejects control characters in a path sent to a host
+// (run_directory) or used locally (hooks_path).
+func pathProblem(v string) string {
+	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "it contains a control character (newline, tab, NUL...)"
+	}
+	return ""
 }

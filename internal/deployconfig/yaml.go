@@ -4,25 +4,231 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hookshim/hookshim/internal/exitcode"
 )
 
 // The files are read as yaml.v3 Nodes, which keep lines, anchors, aliases and
-// merge keys; a reader adds what a Node cannot say: its file and its ERB.
+// merge keys; the reader adds what a Node cannot say: its file and its ERB.
 
 const (
-	maxNodes = 20000 // after alias expansion; real deploy.yml files have a few hundred
-	maxDepth = 500
+	maxFileSize = 4 << 20 // bytes; a real deploy.yml is a few KiB
+	maxNodes    = 20000   // after alias expansion; real deploy.yml files have a few hundred
+	maxDepth    = 500
 )
 
-var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line ([0-9]+): (.*)`) })
+var (
+	lineRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line ([0-9]+): (.*)`) })
+	errTooBig = errors.New("too many values after expanding YAML aliases")
+)
 
-var errTooBig = errors.New("too many values after expanding YAML aliases")
+// reader reads the files into a File. On bad input it panics with a failure,
+// which Load recovers as its error, so that the walk needs no error plumbing.
+type reader struct {
+	file  map[*yaml.Node]string // node -> the file it was read from
+	erb   map[*yaml.Node]string // scalar -> its ERB text, when only Ruby can tell it
+	sizes map[*yaml.Node]int    // values under a node, aliases expanded; -1 while walking it
+	tags  map[string][]string   // host -> tags, for accessories' tag:/tags:
+	name  string                // the file being walked, and its ERB
+	doc   *erbDoc
+	f     *File
+}
+
+type failure struct{ err error }
+
+// readConfig reads one file; a missing one is fs.ErrNotExist.
+func readConfig(repoDir, name string) ([]byte, error) {
+	f, err := os.Open(filepath.Join(repoDir, filepath.FromSlash(name)))
+	var data []byte
+	if err == nil {
+		defer f.Close()
+		data, err = io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	}
+	var pe *fs.PathError
+	switch code := exitcode.IOErr; {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	case err == nil && len(data) > maxFileSize:
+		return nil, exitcode.Newf(exitcode.Config, "%s: larger than %d MiB, not a Kamal configuration", name, maxFileSize>>20)
+	case err != nil:
+		if errors.As(err, &pe) && errors.Is(err, fs.ErrPermission) {
+			code = exitcode.NoPerm
+		}
+		if pe != nil {
+			err = pe.Err
+		}
+		return nil, exitcode.Newf(code, "%s: cannot read: %v", name, err)
+	}
+	return data, nil
+}
+
+// parse reads one file into r and returns its top-level map; missing is the
+// error when the file does not exist.
+func (r *reader) parse(repoDir, name string, missing error) val {
+	data, err := readConfig(repoDir, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = missing
+	}
+	if err != nil {
+		panic(failure{err})
+	}
+	fail := func(line int, msg string) { panic(failure{configError(name, line, msg, data)}) }
+	var y yaml.Node
+	doc, err := stripERB(data)
+	if err == nil {
+		err = unmarshal(doc.yaml, &y)
+	}
+	if err == nil {
+		r.name, r.doc = name, doc
+		_, err = r.walk(&y, 0)
+	}
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ") // go-yaml's "yaml: line N: msg"
+		if m := lineRE().FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			fail(n, m[2])
+		}
+		fail(0, msg)
+	}
+	var root val
+	if len(y.Content) > 0 {
+		root = r.val(y.Content[0])
+	}
+	switch {
+	case root.erb != "":
+		fail(root.Line, "the whole file is ERB ("+shorten(root.erb, 60)+")")
+	case root.null(): // an empty file, or only comments
+		root = val{Node: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1}}
+		r.file[root.Node] = name
+	case root.Kind != yaml.MappingNode:
+		fail(root.Line, "the top level must be a map of settings (service:, servers:, ...), got "+root.describe())
+	}
+	return root
+}
+
+// unmarshal is yaml.Unmarshal with a panic as an error: go-yaml has panicked
+// on hostile input before, and a config file must never crash hookshim.
+func unmarshal(data []byte, n *yaml.Node) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cannot be parsed as YAML (%v)", p)
+		}
+	}()
+	return yaml.Unmarshal(data, n)
+}
+
+// configError is the one-line error for an unusable file. When the file holds
+// ERB, the likely reason is that Ruby would have produced different YAML: say
+// so, and that the values can be passed with flags instead.
+func configError(name string, line int, msg string, data []byte) error {
+	where := name
+	if line > 0 {
+		where = fmt.Sprintf("%s:%d", name, line)
+	}
+	if strings.Contains(string(data), "<%") {
+		return exitcode.Newf(exitcode.Config, "%s: %s; the file holds ERB (<%% ... %%>) that only Ruby can evaluate", where, msg).
+			WithHint("pass the values with flags instead: --service NAME, --host HOST, --ssh-user USER, --ssh-port PORT (or HOOKSHIM_SERVICE, HOOKSHIM_HOST, ...)")
+	}
+	return exitcode.Newf(exitcode.Config, "%s: %s", where, msg).
+		WithHint("fix %s, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)", name)
+}
+
+// walk records the file and ERB of every node under n, once; replaces the
+// aliases in n's Content by the nodes they name and flattens n's merge keys;
+// and refuses aliases that expand past maxNodes values or into themselves, so
+// that a "billion laughs" file cannot make the reader loop or eat memory. It
+// returns n's size.
+func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
+	if size, ok := r.sizes[n]; ok {
+		if size < 0 {
+			return 0, fmt.Errorf("line %d: an alias contains itself", n.Line)
+		}
+		return size, nil
+	}
+	if depth > maxDepth {
+		return 0, fmt.Errorf("line %d: values nested more than %d deep", n.Line, maxDepth)
+	}
+	r.file[n] = r.name
+	if n.Kind == yaml.ScalarNode {
+		if v, ok := r.doc.restore(n.Value); ok {
+			n.Value, r.erb[n] = v, v
+		} else if desc, ok := r.doc.blocks[n.Line]; ok {
+			r.erb[n] = desc
+		}
+	}
+	kids := n.Content
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return 0, fmt.Errorf("line %d: alias *%s names no anchor", n.Line, n.Value)
+		}
+		kids = []*yaml.Node{n.Alias}
+	}
+	r.sizes[n] = -1 // being walked
+	size := 1
+	for _, k := range kids {
+		s, err := r.walk(k, depth+1)
+		if size += s; err != nil || size > maxNodes {
+			return 0, cmp.Or(err, errTooBig)
+		}
+	}
+	r.sizes[n] = size
+	for i, k := range n.Content {
+		n.Content[i] = r.val(k).Node
+	}
+	if n.Kind == yaml.MappingNode {
+		flatten(n)
+	}
+	return size, nil
+}
+
+// flatten rewrites the pairs of map n as Ruby's Psych reads them: a key set
+// again keeps its first place and takes its last value (a Ruby Hash); a
+// complex key, which Kamal never reads, goes; a merge key (<<: *base or <<:
+// [*a, *b]) sets its maps' keys at its place, over the keys before it, the
+// earlier maps of a list winning. Like Psych, a << whose value is not a map or
+// a list of maps stays an ordinary "<<" key.
+func flatten(n *yaml.Node) {
+	pairs, at := n.Content, map[string]int{}
+	n.Content = nil
+	set := func(kv []*yaml.Node) {
+		if i, ok := at[kv[0].Value]; ok {
+			n.Content[i], n.Content[i+1] = kv[0], kv[1]
+			return
+		}
+		at[kv[0].Value] = len(n.Content)
+		n.Content = append(n.Content, kv[0], kv[1])
+	}
+	for ; len(pairs) >= 2; pairs = pairs[2:] {
+		k, v := pairs[0], pairs[1]
+		maps := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			maps = v.Content
+		}
+		switch {
+		case k.Kind != yaml.ScalarNode:
+		case k.ShortTag() == "!!merge" && !slices.ContainsFunc(maps, func(m *yaml.Node) bool { return m.Kind != yaml.MappingNode }):
+			for i := len(maps) - 1; i >= 0; i-- {
+				for kv := maps[i].Content; len(kv) >= 2; kv = kv[2:] {
+					set(kv)
+				}
+			}
+		default:
+			set(pairs)
+		}
+	}
+}
 
 // val is one value: its node with aliases followed (nil when absent), and the
 // ERB text when only Ruby can tell the value.
@@ -31,12 +237,17 @@ type val struct {
 	erb string
 }
 
-// null says v is absent or YAML null.
+func (r *reader) val(n *yaml.Node) val {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return val{n, r.erb[n]}
+}
+
+// null says v is absent or YAML null; unset, that it is also not ERB.
 func (v val) null() bool {
 	return v.Node == nil || v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
 }
-
-// unset says v is null and not hidden by ERB.
 func (v val) unset() bool { return v.null() && v.erb == "" }
 
 func (v val) is(k yaml.Kind) bool { return v.Node != nil && v.Kind == k }
@@ -60,124 +271,25 @@ func (v val) describe() string {
 	return fmt.Sprintf("%q", shorten(v.Value, 30))
 }
 
-// entry is a map key and its value.
-type entry struct{ k, v val }
-
-// entries is an ordered map: a key set again keeps its place, as in a Ruby Hash.
-type entries struct {
-	list []entry
-	at   map[string]int
-}
-
-func (es *entries) set(e entry) {
-	if i, ok := es.at[e.k.Value]; ok {
-		es.list[i] = e
-		return
-	}
-	if es.at == nil {
-		es.at = map[string]int{}
-	}
-	es.at[e.k.Value] = len(es.list)
-	es.list = append(es.list, e)
-}
-
-// walk records the file and ERB of every node under n, once, and refuses
-// aliases that expand past maxNodes values or into themselves, so that a
-// "billion laughs" file cannot make the reader loop or eat memory. It returns
-// n's size.
-func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
-	if size, ok := r.sizes[n]; ok {
-		if size < 0 {
-			return 0, fmt.Errorf("line %d: an alias contains itself", n.Line)
-		}
-		return size, nil
-	}
-	if depth > maxDepth {
-		return 0, fmt.Errorf("line %d: values nested more than %d deep", n.Line, maxDepth)
-	}
-	r.file[n] = r.name
-	if n.Kind == yaml.ScalarNode {
-		if v, ok := r.doc.restore(n.Value); ok {
-			n.Value, r.erb[n] = v, v
-		} else if desc, ok := r.doc.regionAt(n.Line); ok {
-			r.erb[n] = desc
-		}
-	}
-	kids := n.Content
-	if n.Kind == yaml.AliasNode {
-		if n.Alias == nil {
-			return 0, fmt.Errorf("line %d: alias *%s names no anchor", n.Line, n.Value)
-		}
-		kids = []*yaml.Node{n.Alias}
-	}
-	r.sizes[n] = -1 // being walked
-	size := 1
-	for _, k := range kids {
-		s, err := r.walk(k, depth+1)
-		if size += s; err != nil || size > maxNodes {
-			return 0, cmp.Or(err, errTooBig)
-		}
-	}
-	r.sizes[n] = size
-	return size, nil
-}
-
-// val follows aliases to n's value.
-func (r *reader) val(n *yaml.Node) val {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return val{n, r.erb[n]}
-}
-
-// pairs sets the entries of map m into es, with merge keys applied. A value
+// pairs yields the keys and values of map m (none for anything else). A value
 // takes its key's ERB when it has none itself: a key that ERB writes or a Ruby
 // block wraps makes its whole value unknowable.
-func (r *reader) pairs(m val, es *entries) []entry {
-	for i := 0; m.is(yaml.MappingNode) && i+1 < len(m.Content); i += 2 {
-		k, v := r.val(m.Content[i]), r.val(m.Content[i+1])
-		switch {
-		case k.Kind != yaml.ScalarNode: // a complex key: nothing Kamal reads
-		case k.ShortTag() == "!!merge" && r.merge(v, es):
-		default:
-			v.erb = cmp.Or(v.erb, k.erb)
-			es.set(entry{k, v})
+func (r *reader) pairs(m val) iter.Seq2[val, val] {
+	return func(yield func(val, val) bool) {
+		for i := 0; m.is(yaml.MappingNode) && i+1 < len(m.Content); i += 2 {
+			k, v := r.val(m.Content[i]), r.val(m.Content[i+1])
+			if v.erb = cmp.Or(v.erb, k.erb); !yield(k, v) {
+				return
+			}
 		}
 	}
-	return es.list
 }
-
-// merge applies a YAML merge key's value (<<: *base or <<: [*a, *b]) as
-// Ruby's Psych does: at its place, over the keys before it; in a list, earlier
-// maps win. Like Psych, it does nothing and returns false for anything but a
-// map or a list of maps, which then stays an ordinary "<<" key.
-func (r *reader) merge(v val, es *entries) bool {
-	maps := []*yaml.Node{v.Node}
-	if v.is(yaml.SequenceNode) {
-		maps = v.Content
-	}
-	var merged entries
-	for i := len(maps) - 1; i >= 0; i-- {
-		m := r.val(maps[i])
-		if !m.is(yaml.MappingNode) {
-			return false
-		}
-		r.pairs(m, &merged)
-	}
-	for _, e := range merged.list {
-		es.set(e)
-	}
-	return true
-}
-
-// entries lists the entries of map m (none for anything else).
-func (r *reader) entries(m val) []entry { return r.pairs(m, &entries{}) }
 
 // get returns the value of key in map m, or an absent val.
 func (r *reader) get(m val, key string) val {
-	for _, e := range r.entries(m) {
-		if e.k.Value == key {
-			return e.v
+	for k, v := range r.pairs(m) {
+		if k.Value == key {
+			return v
 		}
 	}
 	return val{}
@@ -190,28 +302,22 @@ func (r *reader) deepMerge(base, over val) val {
 	if !base.is(yaml.MappingNode) || !over.is(yaml.MappingNode) || base.erb != "" || over.erb != "" {
 		return over
 	}
-	var es entries
-	r.pairs(base, &es)
-	for _, e := range r.entries(over) {
-		if i, ok := es.at[e.k.Value]; ok {
-			e.v = r.deepMerge(es.list[i].v, e.v)
+	var keys, vals []val
+	at := map[string]int{}
+	for k, v := range r.pairs(base) {
+		at[k.Value], keys, vals = len(keys), append(keys, k), append(vals, v)
+	}
+	for k, v := range r.pairs(over) {
+		if i, ok := at[k.Value]; ok {
+			keys[i], vals[i] = k, r.deepMerge(vals[i], v)
+		} else {
+			keys, vals = append(keys, k), append(vals, v)
 		}
-		es.set(e)
 	}
 	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: base.Line}
-	for _, e := range es.list {
-		n.Content = append(n.Content, e.k.Node, e.v.Node)
+	for i := range keys {
+		n.Content = append(n.Content, keys[i].Node, vals[i].Node)
 	}
 	r.file[n] = r.file[base.Node]
 	return val{Node: n}
-}
-
-// yamlErrorLine splits go-yaml's "yaml: line N: msg" into N and msg.
-func yamlErrorLine(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := lineRE().FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n, m[2]
-	}
-	return 0, msg
 }
