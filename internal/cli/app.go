@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
@@ -121,6 +122,7 @@ func newApp(p Process) *cli.App {
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
 		cmd.HideHelpCommand = true
+		refuseNegativeDurations(cmd)
 	}
 	app.Action = func(c *cli.Context) error {
 		if c.Args().Len() > 0 {
@@ -176,6 +178,26 @@ func usageError(c *cli.Context, err error) error {
 	}
 	return exitcode.New(exitcode.Usage, fmt.Errorf("%s: %w", name, err)).
 		WithHint("run '%s --help' for the flags it takes", name)
+}
+
+// refuseNegativeDurations makes every duration flag of cmd refuse a value
+// below zero: no hookshim duration (a wait, a timeout, an age) means anything
+// negative, and urfave/cli takes "-5s" as readily as "5s".
+func refuseNegativeDurations(cmd *cli.Command) {
+	for _, f := range cmd.Flags {
+		d, ok := f.(*cli.DurationFlag)
+		if !ok || d.Action != nil {
+			continue
+		}
+		name := d.Name
+		d.Action = func(_ *cli.Context, v time.Duration) error {
+			if v >= 0 {
+				return nil
+			}
+			return exitcode.Newf(exitcode.Usage, "hookshim %s: --%s %s is negative", cmd.Name, name, v).
+				WithHint("pass a duration of 0 or more, e.g. 30s or 5m")
+		}
+	}
 }
 
 // isNumber says whether s is a plain number such as 5 or 1.5.
