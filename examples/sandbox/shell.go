@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 )
 
@@ -18,9 +19,14 @@ import (
 func runShell(ctx context.Context, cmd *exec.Cmd, app string, env []string, batch bool) int {
 	cmd.Dir, cmd.Env = app, env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: batch}
 	if batch {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		endWithSandbox(cmd.SysProcAttr, syscall.SIGTERM)
+	} else {
+		endWithSandbox(cmd.SysProcAttr, syscall.SIGHUP)
 	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox: starting the shell:", err)
 		return 1
