@@ -56,12 +56,12 @@ func TestReadmeTour(t *testing.T) {
 	assertGone(t, dir)
 }
 
-// TestSandboxEndsOnSignal: SIGTERM to the sandbox, or SIGKILL, while its
+// TestSandboxEndsOnSignal: SIGINT or SIGTERM to the sandbox, or SIGKILL, while its
 // shell runs and a deferred hook's waiter waits for a lock held by hand,
 // leaves no directory and no process behind.
 func TestSandboxEndsOnSignal(t *testing.T) {
 	root := moduleDir(t)
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd := exec.Command("sh", "examples/sandbox.sh", "-c", `
 hookshim install --hooks .kamal/hooks >/dev/null 2>&1
