@@ -158,6 +158,9 @@ func notRun(err error) error {
 func prepareRunner(r *shim.Runner, j Job, kamalLockSet bool) {
 	how := "once nobody holds it (Kamal < 2.6)"
 	r.DeferredFrom = r.Policy
+	if h := j.Holder; h != nil {
+		r.DeferredFor = &lockfile.Details{LockedBy: h.LockedBy, Version: h.Version, Message: h.Message, At: h.Since}
+	}
 	r.Policy = shim.Strict
 	// A deferred hook waits for the lock whatever kind it is: deferring was
 	// the decision to run once it is released, a manual lock included.

@@ -29,7 +29,7 @@ func (r *Runner) hold(ctx context.Context, o Ownership) error {
 		return err
 	case held != nil:
 		// Someone was faster between our look and our mkdir: judge them afresh.
-		return r.act(ctx, Classify(held.Lock, r.caller(s)))
+		return r.act(ctx, r.classify(held.Lock, s))
 	}
 	return r.runHeld(ctx, t)
 }

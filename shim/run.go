@@ -22,6 +22,11 @@ type Runner struct {
 	Hook   string
 	Steps  []Step
 	Policy Policy
+	// DeferredFor is the lock's details as `hookshim run` saw them when it
+	// deferred this hook (jobs.Job.Holder); nil outside a deferred hook. A
+	// lock still held with exactly these is the Kamal command the hook was
+	// deferred from, and the log says so rather than "another Kamal command".
+	DeferredFor *lockfile.Details
 	// DeferredFrom is the policy the user chose, when this Runner runs a
 	// deferred hook: jobs sets Policy to strict or hold for the wait, and
 	// the log names the user's policy, not that one.
@@ -210,7 +215,18 @@ func (r *Runner) observe(ctx context.Context, s lockfile.Store) (Ownership, erro
 		}
 	}
 	r.reportLeftovers(s, leftovers)
-	return Classify(l, r.caller(s)), nil
+	return r.classify(l, s), nil
+}
+
+// classify is Classify for this run, naming a lock that is still the one the
+// hook was deferred for (DeferredFor) as such.
+func (r *Runner) classify(l lockfile.Lock, s lockfile.Store) Ownership {
+	o := Classify(l, r.caller(s))
+	if f, d := r.DeferredFor, l.Details; o.State == Theirs && f != nil && d != nil &&
+		d.LockedBy == f.LockedBy && d.Version == f.Version && d.Message == f.Message && l.Since().Equal(f.At) {
+		o.Reason = "the Kamal command this hook was deferred from still holds it"
+	}
+	return o
 }
 
 // caller is what Classify and Decide need to know of this run.

@@ -498,3 +498,43 @@ func TestPlanBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A deferred hook waiting for the very lock it was deferred for (the details
+// `hookshim run` saw: DeferredFor) says that the Kamal command it was deferred
+// from still holds it, not "another Kamal command"; a lock with other details
+// is another command's.
+func TestDeferredHookNamesTheLockItWasDeferredFor(t *testing.T) {
+	for _, tc := range []struct {
+		name, by, want string
+	}{
+		{"same lock", "Other Deployer", "(the Kamal command this hook was deferred from still holds it)"},
+		{"another lock", "Someone Else", "(another Kamal command holds it)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Strict, `echo ran`)
+			f.takeAs(t, tc.by, lockfile.AutomaticMessage)
+			seen := *f.lockState(t).Details
+			seen.LockedBy = "Other Deployer"
+			f.r.DeferredFor = &seen
+			f.r.Wait = time.Minute
+			done := make(chan error, 1)
+			go func() { done <- f.r.Run(context.Background()) }()
+			var waiting string
+			for line := range f.log.lines {
+				if strings.Contains(line, "waiting up to 1m0s") {
+					waiting = line
+					break
+				}
+			}
+			if err := os.RemoveAll(filepath.Join(f.home, lockPath)); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("run: %v\n%s", err, f.log)
+			}
+			if !strings.Contains(waiting, tc.want) {
+				t.Errorf("waiting line %q does not say %q", waiting, tc.want)
+			}
+		})
+	}
+}

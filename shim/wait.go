@@ -78,7 +78,7 @@ func (r *Runner) takeWhileWaiting(ctx context.Context, s *lockfile.Store, last O
 		r.Log.Info().Msgf("%s: lock %s on %s was released; took it for the hook (%s)", r.Hook, t.path, (*s).Where(), r.policyNote())
 		return last, true, r.runHeld(ctx, t)
 	}
-	now = Classify(held.Lock, r.caller(*s))
+	now = r.classify(held.Lock, *s)
 	if now.State == Ours {
 		return now, true, r.act(ctx, now)
 	}
