@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,20 +18,7 @@ func TestLocksExampleSameBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(tz string) []byte {
-		t.Helper()
-		cmd := exec.Command("sh", "examples/locks.sh")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "TZ="+tz)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("TZ=%s examples/locks.sh: %v\n%s", tz, err, stderr.Bytes())
-		}
-		return out
-	}
-	first := run("UTC")
+	first := runExample(t, root, "examples/locks.sh", "UTC")
 	now := time.Now()
 	err = filepath.Walk(filepath.Join(root, "examples", "host"), func(p string, _ os.FileInfo, err error) error {
 		if err != nil {
@@ -43,7 +29,7 @@ func TestLocksExampleSameBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := run("Asia/Tokyo")
+	second := runExample(t, root, "examples/locks.sh", "Asia/Tokyo")
 	if !bytes.Equal(first, second) {
 		t.Errorf("two runs differ:\n--- TZ=UTC\n%s--- TZ=Asia/Tokyo\n%s", first, second)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/hookshim/hookshim/internal/sshtest"
 )
 
 // The host process: a real OpenSSH sshd on loopback standing in for the
@@ -169,28 +171,7 @@ HOME=` + shQuote(home) + `; export HOME
 if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh -l; fi
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 `, 0o755},
-		{"sshd_config", fmt.Sprintf(`# the sandbox's web1: each connection is served by sshd -i with this file
-HostKey %s
-AuthorizedKeysFile %s
-AuthorizedPrincipalsFile none
-AllowUsers %s
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-HostbasedAuthentication no
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PermitUserRC no
-PermitUserEnvironment no
-PrintMotd no
-PrintLastLog no
-UseDNS no
-MaxSessions 100
-PidFile none
-SetEnv HOME=%s
-ForceCommand %s
-`, filepath.Join(ssh, "host_ed25519"), filepath.Join(ssh, "authorized_keys"), currentUser(), home, filepath.Join(ssh, "session")), 0o600},
+		{"sshd_config", sshtest.SSHDConfig("the sandbox's web1", filepath.Join(ssh, "host_ed25519"), filepath.Join(ssh, "authorized_keys"), currentUser(), home, filepath.Join(ssh, "session")), 0o600},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(ssh, f.name), []byte(f.text), f.mode); err != nil {

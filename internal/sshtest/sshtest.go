@@ -396,7 +396,15 @@ exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 
 // writeSSHDConfig writes the sshd_config every `sshd -i` of this host reads.
 func writeSSHDConfig(t testing.TB, h *Host, ks *keySet, authorized, hostshell string) {
-	writeFile(t, h.sshdConfig, fmt.Sprintf(`# written by sshtest; each connection is served by sshd -i with this file
+	writeFile(t, h.sshdConfig, SSHDConfig("written by sshtest", ks.hostKey, authorized, ks.user, h.Home, hostshell), 0o600)
+}
+
+// SSHDConfig is the sshd_config of a throwaway loopback host served by
+// `sshd -i` (one per connection): key authentication only, for user alone,
+// with home as HOME and every session running forceCommand. who goes into its
+// first comment line. The examples' sandbox uses it too.
+func SSHDConfig(who, hostKey, authorizedKeys, user, home, forceCommand string) string {
+	return fmt.Sprintf(`# %s; each connection is served by sshd -i with this file
 HostKey %s
 AuthorizedKeysFile %s
 AuthorizedPrincipalsFile none
@@ -422,7 +430,7 @@ SetEnv HOME=%s
 # A classic key exchange: the post-quantum default costs ~100 ms of CPU a connection.
 KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org
 ForceCommand %s
-`, ks.hostKey, authorized, ks.user, h.Home, hostshell), 0o600)
+`, who, hostKey, authorizedKeys, user, home, forceCommand)
 }
 
 // serve starts accepting connections on ln.
