@@ -14,8 +14,7 @@ func (r *reader) fail(v *yaml.Node, path, format string, args ...any) {
 	panic(failure{configError(r.file[v], v.Line, path+": "+fmt.Sprintf(format, args...), nil)})
 }
 
-// note records the file the value at path was read from; unresolved records
-// that ERB decides it.
+// note records where the value at path was read; unresolved, that ERB decides it.
 func (r *reader) note(path string, v *yaml.Node) {
 	r.f.origin[path] = fmt.Sprintf("%s:%d", r.file[v], v.Line)
 }
@@ -25,8 +24,8 @@ func (r *reader) unresolved(path string, v *yaml.Node) {
 	r.note(path, v)
 }
 
-// known says whether v is of the kind wanted: false for null and for ERB
-// (then in Unresolved); any other kind is an error saying what path must be.
+// known says whether v is of the kind wanted: false for null and ERB (then in
+// Unresolved); another kind is an error saying what path must be.
 func (r *reader) known(v *yaml.Node, path string, kind yaml.Kind, must string) bool {
 	switch {
 	case r.erb[v] != "":
@@ -40,8 +39,8 @@ func (r *reader) known(v *yaml.Node, path string, kind yaml.Kind, must string) b
 	return false
 }
 
-// str reads the string setting v at path: "" when unset or when ERB decides
-// it. A value that breaks rule (nil: any) is not what.
+// str reads the string at path: "" when unset or ERB; one that breaks rule
+// (nil: any) is not what.
 func (r *reader) str(path string, v *yaml.Node, rule func(string) string, what string) string {
 	if !r.known(v, path, yaml.ScalarNode, "a string") {
 		return ""
@@ -107,9 +106,8 @@ func (r *reader) servers(v *yaml.Node) {
 	}
 }
 
-// hosts reads a list of host entries: a string, or a one-key map host ->
-// tag(s). isRole says it is a role of servers: (not an accessory's hosts:),
-// whose first entry PrimaryHost needs.
+// hosts reads a list of hosts, each a string or a map host: tag(s); isRole:
+// of servers:, not an accessory.
 func (r *reader) hosts(role, path string, list *yaml.Node, isRole bool) (out []string) {
 	if r.erb[list] != "" || !is(list, yaml.SequenceNode) {
 		return nil
@@ -190,8 +188,8 @@ func (r *reader) ssh(n *yaml.Node) {
 	r.sshConfig(get(n, "config"))
 }
 
-// yaml11Bool holds the plain scalars that YAML 1.1 (Ruby's Psych, so Kamal)
-// reads as booleans and YAML 1.2 as strings.
+// yaml11Bool holds the scalars Ruby's Psych (YAML 1.1) reads as booleans and
+// yaml.v3 (YAML 1.2) as strings.
 var yaml11Bool = map[string]string{"yes": "true", "on": "true", "no": "false", "off": "false"}
 
 // sshConfig reads `ssh: config:`: true (the default), false, a file, or a
@@ -219,8 +217,8 @@ func (r *reader) sshConfig(v *yaml.Node) {
 	}
 }
 
-// accessories collects the hosts of every accessory: host:, hosts:, or those
-// of the first of role:, roles:, tag:, tags: it sets, the way Kamal does.
+// accessories collects the hosts of every accessory as Kamal does: host:,
+// hosts:, or (selected) those of the first of role:, roles:, tag:, tags: set.
 func (r *reader) accessories(v *yaml.Node) {
 	if !r.known(v, "accessories", yaml.MappingNode, "a map of accessories") {
 		return
@@ -243,8 +241,6 @@ func (r *reader) accessories(v *yaml.Node) {
 	r.f.Accessories = unique(slices.DeleteFunc(hosts, func(h string) bool { return h == "" }))
 }
 
-// selected is the hosts of the roles or tags an accessory names with the
-// first of role:, roles:, tag:, tags: it sets.
 func (r *reader) selected(a *yaml.Node) (out []string) {
 	for _, key := range []string{"role", "roles", "tag", "tags"} {
 		sel := get(a, key)

@@ -19,9 +19,6 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 )
 
-// The files are read as yaml.v3 Nodes, which keep lines, anchors, aliases and
-// merge keys; the reader adds what a Node cannot say: its file and its ERB.
-
 const (
 	maxFileSize = 4 << 20 // bytes; a real deploy.yml is a few KiB
 	maxNodes    = 20000   // after alias expansion; real deploy.yml files have a few hundred
@@ -30,8 +27,8 @@ const (
 
 var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line ([0-9]+): (.*)`) })
 
-// reader reads the files into a File. On bad input it panics with a failure,
-// which Load recovers as its error, so that the walk needs no error plumbing.
+// reader reads yaml.v3 Nodes into a File, adding what a Node cannot say: its
+// file and its ERB. Bad input panics with a failure, which Load recovers.
 type reader struct {
 	file  map[*yaml.Node]string // node -> the file it was read from
 	erb   map[*yaml.Node]string // node -> its ERB text, when only Ruby can tell it
@@ -69,8 +66,8 @@ func readConfig(repoDir, name string) ([]byte, error) {
 	return data, nil
 }
 
-// parse reads one file into r and returns its top-level map; missing is the
-// error when the file does not exist.
+// parse reads one file and returns its top-level map; missing is the error
+// when the file does not exist.
 func (r *reader) parse(repoDir, name string, missing error) *yaml.Node {
 	data, err := readConfig(repoDir, name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -124,9 +121,8 @@ func unmarshal(data []byte, n *yaml.Node) (err error) {
 	return yaml.Unmarshal(data, n)
 }
 
-// configError is the one-line error for an unusable file. When the file holds
-// ERB, the likely reason is that Ruby would have produced different YAML: say
-// so, and that the values can be passed with flags instead.
+// configError is the one-line error for an unusable file; one holding ERB
+// may be fine after Ruby, so it says so.
 func configError(name string, line int, msg string, data []byte) error {
 	where := name
 	if line > 0 {
@@ -140,12 +136,10 @@ func configError(name string, line int, msg string, data []byte) error {
 		WithHint("fix %s, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)", name)
 }
 
-// walk records the file and ERB of every node under n, once; replaces the
-// aliases in n's Content by the nodes they name; flattens n's merge keys; gives
-// a value the ERB of its key (a key that ERB writes or a Ruby block wraps makes
-// its whole value unknowable); and refuses aliases that expand past maxNodes
-// values or into themselves, so that a "billion laughs" file cannot make the
-// reader loop or eat memory. It returns n's size.
+// walk records the file and ERB of every node under n, once; replaces aliases
+// by their nodes; flattens merge keys; gives a value its key's ERB (a key ERB
+// writes or a Ruby block wraps hides its value); and refuses aliases expanding
+// past maxNodes or into themselves ("billion laughs"). It returns n's size.
 func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
 	if size, ok := r.sizes[n]; ok && size < 0 {
 		return 0, fmt.Errorf("line %d: an alias contains itself", n.Line)
@@ -193,12 +187,10 @@ func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
 	return size, nil
 }
 
-// flatten rewrites the pairs of map n as Ruby's Psych reads them: a key set
-// again keeps its first place and takes its last value (a Ruby Hash); a
-// complex key, which Kamal never reads, goes; a merge key (<<: *base or <<:
-// [*a, *b]) sets its maps' keys at its place, over the keys before it, the
-// earlier maps of a list winning. Like Psych, a << whose value is not a map or
-// a list of maps stays an ordinary "<<" key.
+// flatten rewrites map n's pairs as Ruby's Psych reads them: a repeated key
+// keeps its first place and its last value; a complex key goes; a merge key
+// (<<: *a or <<: [*a, *b]) sets its maps' keys at its place, over earlier keys,
+// earlier maps winning. A << not holding maps stays an ordinary key.
 func flatten(n *yaml.Node) {
 	pairs, at := n.Content, map[string]int{}
 	n.Content = nil
@@ -230,7 +222,6 @@ func flatten(n *yaml.Node) {
 	}
 }
 
-// null says n is absent or YAML null.
 func null(n *yaml.Node) bool {
 	return n == nil || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
@@ -274,9 +265,8 @@ func get(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// deepMerge merges over into base the way Kamal merges a destination file
-// into config/deploy.yml (ActiveSupport's Hash#deep_merge): maps merge key by
-// key, recursively; anything else in over replaces. Neither is modified.
+// deepMerge is ActiveSupport's Hash#deep_merge, as Kamal merges a destination
+// file: maps merge key by key, anything else in over replaces. Neither changes.
 func (r *reader) deepMerge(base, over *yaml.Node) *yaml.Node {
 	if !is(base, yaml.MappingNode) || !is(over, yaml.MappingNode) || r.erb[base] != "" || r.erb[over] != "" {
 		return over
