@@ -8,16 +8,12 @@ import (
 	"sync"
 )
 
-// Kamal runs config/deploy.yml through Ruby's ERB before it parses the YAML.
-// hookshim cannot run Ruby: it blanks the ERB out so that the YAML around it
-// can be read, and remembers what the ERB touched, so that a value only Ruby
-// can compute is reported as such, never guessed. <%= expr %> becomes a token
-// (a scalar holding one is unresolved, shown with its original text); <% code
-// %> and <%# comment %> go (Kamal uses no trim mode); <%% is a literal "<%".
-// Every value between a code tag that opens a Ruby block (if, each do, { |x|)
-// and the one that closes it is unresolved: it may be skipped or repeated. A
-// tag's newlines move to the end of its last line, so line numbers match the
-// file the user has open.
+// Kamal runs deploy.yml through Ruby's ERB before parsing it. hookshim blanks
+// the ERB out and remembers what it touched, so that a value only Ruby can
+// compute is reported, never guessed: <%= expr %> becomes a token; <% code %>
+// and <%# %> go (Kamal uses no trim mode); <%% is "<%". Values inside a Ruby
+// block (if, each do, { |x|) may be skipped or repeated: unresolved too. A
+// tag's newlines move to the end of its line, so line numbers stay true.
 
 const erbToken = "__hookshim_erb_" // + index + "__"
 
@@ -34,8 +30,7 @@ type erbTag struct {
 	raw  string
 }
 
-// stripERB blanks out the ERB of src. It fails only for a tag that is never
-// closed, which Ruby rejects too.
+// stripERB blanks out the ERB of src; it fails for a tag never closed.
 func stripERB(src []byte) (*erbDoc, error) {
 	s, d := string(src), &erbDoc{yaml: src, blocks: map[int]string{}}
 	if !strings.Contains(s, "<%") {
@@ -81,8 +76,8 @@ func stripERB(src []byte) (*erbDoc, error) {
 	return d, nil
 }
 
-// block records the Ruby blocks the code tag raw, on line, opens (delta > 0)
-// or closes; an outermost block that closes marks its lines.
+// block records the blocks the code tag raw opens (delta > 0) or closes; an
+// outermost block that closes marks its lines.
 func (d *erbDoc) block(raw string, line, delta int) {
 	for ; delta > 0; delta-- {
 		d.open = append(d.open, erbTag{line, raw})
@@ -95,8 +90,7 @@ func (d *erbDoc) block(raw string, line, delta int) {
 	}
 }
 
-// mark says lines from..to are in the block desc, unless an earlier block
-// holds them.
+// mark puts lines from..to in the block desc, unless an earlier one holds them.
 func (d *erbDoc) mark(from, to int, desc string) {
 	for l := from; l <= to; l++ {
 		if _, ok := d.blocks[l]; !ok {
@@ -110,10 +104,8 @@ var (
 	rubyWordRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*[?!]?|[{}]|;`) })
 )
 
-// rubyBlockDelta guesses how many Ruby blocks a code tag opens (positive) or
-// closes (negative): a keyword heuristic, enough for the shapes people write in
-// deploy.yml (if/unless/case, each do ... end, { |x| ... }); else/elsif/when
-// stay inside their block.
+// rubyBlockDelta guesses how many Ruby blocks a code tag opens (> 0) or closes
+// (< 0), by keywords: enough for if/unless/case, each do ... end, { |x| }.
 func rubyBlockDelta(body string) (delta int) {
 	body = rubyStringRE().ReplaceAllString(body, `""`)
 	if k := strings.Index(body, "#"); k >= 0 { // Ruby comment to end of tag
@@ -147,8 +139,7 @@ func rubyBlockDelta(body string) (delta int) {
 	return delta
 }
 
-// restore puts the original ERB back in place of the tokens in s, and says
-// whether there were any.
+// restore puts the ERB back in place of the tokens in s, if any.
 func (d *erbDoc) restore(s string) (string, bool) {
 	if d.outputs == nil || !strings.Contains(s, erbToken) {
 		return s, false

@@ -15,17 +15,15 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 )
 
-// ErrNoDeployFile is wrapped by the error Load returns when the repository has
-// no config/deploy.yml.
+// ErrNoDeployFile is wrapped by Load's error when there is no config/deploy.yml.
 var ErrNoDeployFile = errors.New("no config/deploy.yml")
 
 // DeployFile is the path of Kamal's configuration, relative to the repository.
 const DeployFile = "config/deploy.yml"
 
-// File is what config/deploy.yml, deep-merged with config/deploy.<destination>.yml
-// as Kamal merges (maps recursively; anything else in the destination file
-// replaces), says. Its hosts, service, SSH user, port and proxy have passed the
-// validation flags pass. Values that ERB computes are in Unresolved instead.
+// File is config/deploy.yml deep-merged with config/deploy.<destination>.yml as
+// Kamal merges them. Its values have passed the rules flags pass; values that
+// ERB computes are in Unresolved instead.
 type File struct {
 	Service         string
 	Roles           []Role   // in file order; a plain `servers:` list is one role "web"
@@ -36,22 +34,16 @@ type File struct {
 	SSHProxyCommand string   // `ssh: proxy_command:`, a local command in OpenSSH's ProxyCommand syntax
 	SSHKeys         []string // `ssh: keys:`, identity files Kamal uses
 	SSHKeysOnly     bool     // `ssh: keys_only:`
-	// SSHConfigFiles is `ssh: config:` when it names a file or a list of files,
-	// as written (Kamal expands "~" and relative paths, against the directory
-	// Kamal runs in); SSHConfigNone is `config: false`. Both unset for `true`
-	// or no `config:`: ssh's own ~/.ssh/config and /etc/ssh/ssh_config.
+	// SSHConfigFiles is `ssh: config:`'s file(s) as written; SSHConfigNone is
+	// `config: false`. Neither for `true` or no `config:` (ssh's own files).
 	SSHConfigFiles []string
 	SSHConfigNone  bool
-	// SSHKeyData says `ssh: key_data:` is set: keys given as text (Kamal 2.12
-	// lib/kamal/configuration/ssh.rb), which hookshim cannot give to OpenSSH.
-	SSHKeyData   bool
-	HooksPath    string   // `hooks_path:` ("" when unset)
-	RunDirectory string   // `run_directory:` (Kamal 1.x; "" when unset)
-	Accessories  []string // hosts of accessories (host:, hosts:, role(s):, tag(s):), each once
-	// Unresolved maps a key path (e.g. "service", "servers.web[0]",
-	// "servers.web.hosts[1]", "ssh.user") to its raw ERB text, for the values
-	// hookshim reads that hold <% ... %>. Values inside a Ruby block
-	// (<% if %> ... <% end %>) are listed with the block's text.
+	SSHKeyData     bool     // `ssh: key_data:` is set: keys as text, which OpenSSH cannot take (Kamal 2.12 lib/kamal/configuration/ssh.rb)
+	HooksPath      string   // `hooks_path:` ("" when unset)
+	RunDirectory   string   // `run_directory:` (Kamal 1.x; "" when unset)
+	Accessories    []string // hosts of accessories (host:, hosts:, role(s):, tag(s):), each once
+	// Unresolved maps a key path ("service", "servers.web.hosts[1]", "ssh.user")
+	// to its raw ERB text, or to its Ruby block's (<% if %> ... <% end %>).
 	Unresolved map[string]string
 
 	origin    map[string]string // key path -> "file:line" it was read from
@@ -64,13 +56,10 @@ type Role struct {
 	Hosts []string
 }
 
-// Load reads <repoDir>/config/deploy.yml and, when destination is not empty,
-// merges <repoDir>/config/deploy.<destination>.yml over it.
-//
-// Errors carry an exit status (see package exitcode): a missing deploy.yml
-// wraps ErrNoDeployFile; a YAML syntax error or a value of the wrong shape is
-// one line naming the file and line, with exitcode.Config; a missing
-// destination file names it.
+// Load reads <repoDir>/config/deploy.yml and merges
+// config/deploy.<destination>.yml over it when destination is not "".
+// A missing deploy.yml wraps ErrNoDeployFile; bad YAML or a value of the wrong
+// shape is one line naming file and line (exitcode.Config).
 func Load(repoDir, destination string) (f *File, err error) {
 	if p := nameProblem(destination); destination != "" && p != "" {
 		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(hintDest)
@@ -97,8 +86,7 @@ func Load(repoDir, destination string) (f *File, err error) {
 	return r.extract(root), nil
 }
 
-// Hosts returns the hosts of all roles, each once, in role order (accessories
-// are not included: see AllHosts).
+// Hosts returns the hosts of all roles, each once, in role order.
 func (f *File) Hosts() []string {
 	var all []string
 	for _, r := range f.Roles {
@@ -107,11 +95,9 @@ func (f *File) Hosts() []string {
 	return unique(all)
 }
 
-// AllHosts returns the hosts of all roles and then of all accessories, each
-// once: what Kamal calls all_hosts.
+// AllHosts adds the accessories' hosts to Hosts: Kamal's all_hosts.
 func (f *File) AllHosts() []string { return unique(append(f.Hosts(), f.Accessories...)) }
 
-// unique returns list without repeats, in order (nil for none).
 func unique(list []string) (out []string) {
 	seen := map[string]bool{}
 	for _, s := range list {
@@ -122,12 +108,10 @@ func unique(list []string) (out []string) {
 	return out
 }
 
-// RolePrimaryHost is where Kamal keeps its lock when run with --roles (which it
-// passes to hooks as KAMAL_ROLES since 2.6): the first host of the primary role
-// if it is among the roles named, else of the first role named, in deploy.yml's
-// order (Kamal 2.12 lib/kamal/commander/specifics.rb primary_specific_role).
-// Names may hold * wildcards, as in Kamal. ok is false when no named role is
-// in the file or the host is not known.
+// RolePrimaryHost is where Kamal locks under --roles (KAMAL_ROLES since 2.6):
+// the first host of the primary role if named, else of the first named role in
+// file order; names may hold * (Kamal 2.12 lib/kamal/commander/specifics.rb
+// primary_specific_role). ok is false when no named role or host is known.
 func (f *File) RolePrimaryHost(names []string) (host string, ok bool) {
 	var chosen *Role
 	for i, r := range f.Roles {
@@ -153,9 +137,8 @@ func matchesAny(name string, patterns []string) bool {
 	})
 }
 
-// PrimaryHost returns the first host of the primary role, where Kamal keeps
-// its deploy lock. It fails (exitcode.Config) when the role is missing or has
-// no hosts, or when ERB decides the role or its first host.
+// PrimaryHost returns the first host of the primary role, where Kamal locks. It
+// fails (exitcode.Config) when the role is missing or empty, or ERB decides it.
 func (f *File) PrimaryHost() (string, error) {
 	if raw, ok := f.Unresolved["primary_role"]; ok {
 		return "", f.erbError("primary_role", "primary_role", raw, hintHost)
@@ -194,8 +177,7 @@ func (f *File) erbError(key, what, raw, hint string) error {
 		fmt.Errorf("%s: %s is ERB (%s), which only Ruby can evaluate", f.fileOf(key), what, shorten(raw, 80)), hint)
 }
 
-// fileOf names the file a key was read from (config/deploy.yml, or the
-// destination's file when the value came from there).
+// fileOf names the file a key was read from.
 func (f *File) fileOf(key string) string {
 	if i := strings.LastIndexByte(f.origin[key], ':'); i > 0 {
 		return f.origin[key][:i]

@@ -17,42 +17,31 @@ import (
 	"github.com/hookshim/hookshim/lockfile"
 )
 
-// Settings are the values hookshim acts on, resolved in this order (later wins):
-// deploy.yml < KAMAL_* environment < HOOKSHIM_* environment < flags.
-//
-// Every non-empty value has been validated (see ValidateName and ValidateHost):
-// it is safe to put, quoted, into a remote command or a path.
+// Settings are the values hookshim acts on, resolved as deploy.yml < KAMAL_*
+// < HOOKSHIM_* < flags (later wins). Every non-empty value has passed its rule
+// (ValidateName, ValidateHost...): safe to put, quoted, in a command or path.
 type Settings struct {
-	Service     string   // KAMAL_SERVICE (or the service part of KAMAL_SERVICE_VERSION, Kamal < 1.8), HOOKSHIM_SERVICE, --service
-	Destination string   // KAMAL_DESTINATION, HOOKSHIM_DESTINATION, --destination
-	PrimaryHost string   // deploy.yml primary host; KAMAL_HOSTS only when it names exactly one host; HOOKSHIM_HOST; --host (the first one)
-	Hosts       []string // deploy.yml Hosts(); KAMAL_HOSTS (comma-separated); HOOKSHIM_HOSTS (comma-separated); repeated --host
-	// SSHUser is deploy.yml ssh.user, else "root"; HOOKSHIM_SSH_USER; --ssh-user.
-	// It is "" only when deploy.yml hides it (ERB, a broken file) and no SSH was needed.
-	SSHUser string
-	SSHPort int // deploy.yml ssh.port, else 0 (= let ssh decide); HOOKSHIM_SSH_PORT; --ssh-port
-	// SSHProxy is the jump host, [user@]host[:port]: deploy.yml ssh.proxy (with Kamal's
-	// "root@" when it names no user); HOOKSHIM_SSH_PROXY; --ssh-proxy ("none" clears it).
-	SSHProxy        string
+	Service         string   // KAMAL_SERVICE (or the service part of KAMAL_SERVICE_VERSION, Kamal < 1.8), HOOKSHIM_SERVICE, --service
+	Destination     string   // KAMAL_DESTINATION, HOOKSHIM_DESTINATION, --destination
+	PrimaryHost     string   // deploy.yml primary host; KAMAL_HOSTS only when it names exactly one host; HOOKSHIM_HOST; --host (the first one)
+	Hosts           []string // deploy.yml Hosts(); KAMAL_HOSTS (comma-separated); HOOKSHIM_HOSTS (comma-separated); repeated --host
+	SSHUser         string   // deploy.yml ssh.user, else "root"; HOOKSHIM_SSH_USER; --ssh-user ("" when hidden and not needed)
+	SSHPort         int      // deploy.yml ssh.port, else 0 (= let ssh decide); HOOKSHIM_SSH_PORT; --ssh-port
+	SSHProxy        string   // [user@]host[:port]: deploy.yml ssh.proxy (Kamal's "root@" when no user); HOOKSHIM_SSH_PROXY; --ssh-proxy ("none" clears)
 	SSHProxyCommand string   // deploy.yml ssh.proxy_command
 	SSHKeys         []string // deploy.yml ssh.keys
 	SSHKeysOnly     bool     // deploy.yml ssh.keys_only
-	// SSHConfigFiles are deploy.yml's ssh.config files made absolute as Ruby's
-	// File.expand_path does for Kamal run in RepoDir; SSHConfigNone is `config: false`.
-	// Neither: ssh reads its own files. (The CLI applies --ssh-config over both.)
+	// SSHConfigFiles are ssh.config's files made absolute as Ruby's File.expand_path
+	// does in RepoDir; SSHConfigNone is `config: false`; neither: ssh's own files.
 	SSHConfigFiles []string
 	SSHConfigNone  bool
-	SSHKeyData     bool // deploy.yml sets ssh.key_data, which hookshim does not use
-	// HooksDir is <repo>/<hooks_path>, default <repo>/.kamal/hooks; HOOKSHIM_HOOKS_DIR;
-	// --hooks-dir (relative to RepoDir). "" only when deploy.yml hides it and it was not needed.
-	HooksDir       string
-	RunDir         string // run_directory or ".kamal" (Kamal 1.x; 2.x always uses .kamal)
-	RepoDir        string // the repo dir used (cwd normally), absolute
-	HaveDeployFile bool   // config/deploy.yml (and the destination file) loaded
-	DeployFileErr  error  // why an existing config/deploy.yml was not used, when nothing needed it (for a debug log)
-	// Sources maps a setting (service, destination, primary_host, hosts, ssh_user, ssh_port,
-	// ssh_proxy, hooks_dir, run_dir) to its source: "KAMAL_SERVICE", "config/deploy.yml", "--service", "default".
-	Sources map[string]string
+	SSHKeyData     bool              // deploy.yml sets ssh.key_data, which hookshim does not use
+	HooksDir       string            // <repo>/<hooks_path or .kamal/hooks>; HOOKSHIM_HOOKS_DIR; --hooks-dir ("" when hidden and not needed)
+	RunDir         string            // run_directory or ".kamal" (Kamal 1.x; 2.x always uses .kamal)
+	RepoDir        string            // the repo dir used (cwd normally), absolute
+	HaveDeployFile bool              // config/deploy.yml (and the destination file) loaded
+	DeployFileErr  error             // why an existing config/deploy.yml was not used, when nothing needed it (for a debug log)
+	Sources        map[string]string // setting (service, hosts, ssh_port, run_dir...) -> "KAMAL_SERVICE", "config/deploy.yml", "--service", "default"
 }
 
 // Inputs are everything Resolve looks at besides the files.
@@ -63,14 +52,13 @@ type Inputs struct {
 	HostFlags []string                        // repeated --host values
 }
 
-// Need says which settings the caller requires. PrimaryHost or Hosts also
-// require the SSH user, port and proxy to be known (not hidden by ERB).
+// Need says which settings the caller requires; PrimaryHost or Hosts also need
+// the SSH user, port and proxy.
 type Need struct {
 	Service, PrimaryHost, Hosts bool
 	HooksDir                    bool // the hooks directory must be known (hookshim run)
-	// GroupHosts says KAMAL_HOSTS holds one boot group's hosts (the app-boot
-	// and proxy-reboot hooks, Kamal 2.12 lib/kamal/cli/app.rb boot): it then
-	// names neither the primary host nor all hosts, and is not used for either.
+	// GroupHosts: KAMAL_HOSTS holds one boot group (app-boot, proxy-reboot;
+	// Kamal 2.12 lib/kamal/cli/app.rb boot), so it names neither primary nor all.
 	GroupHosts bool
 }
 
@@ -95,15 +83,10 @@ type resolver struct {
 	raw     string // text of the config files, for guessing what a broken file mentions
 }
 
-// Resolve loads deploy.yml when present (it is optional if env/flags give what
-// is needed) and applies the order deploy.yml < KAMAL_* < HOOKSHIM_* < flags.
-//
-// A setting in need that no layer supplies gives a one-line error naming the
-// setting and the flag/env var that supplies it (exitcode.Usage). A needed
-// value that deploy.yml hides behind ERB, or a deploy.yml that cannot be used
-// when a needed value could only come from it, gives exitcode.Config with the
-// flag to pass instead. A bad value gives exitcode.Usage naming the value,
-// where it came from and the rule (exitcode.Config when it came from a file).
+// Resolve loads deploy.yml when present and applies the layers of Settings.
+// A needed setting no layer supplies is exitcode.Usage; one that ERB or a broken
+// deploy.yml hides is exitcode.Config; a bad value is exitcode.Usage
+// (exitcode.Config from a file). Each error names the flag to pass.
 func Resolve(in Inputs, need Need) (*Settings, error) {
 	repo, err := filepath.Abs(cmp.Or(in.RepoDir, "."))
 	if err != nil && in.RepoDir == "" {
@@ -152,8 +135,7 @@ func (r *resolver) env(key string) string {
 	return strings.TrimSpace(v)
 }
 
-// layered applies the layers named, later winning, over the value v from
-// src: "--name" is a flag, anything else an environment variable.
+// layered applies the named layers ("--flag" or env var), later winning, over v from src.
 func (r *resolver) layered(v, src string, names ...string) (string, string) {
 	for _, name := range names {
 		x := r.env(name)
@@ -169,8 +151,7 @@ func (r *resolver) layered(v, src string, names ...string) (string, string) {
 	return v, src
 }
 
-// accept stores v in *dst and src as the source of name when v keeps rule;
-// else it is the error naming what, v, src and the rule. An empty v is none.
+// accept stores a non-empty v in *dst, and src as name's source, if v keeps rule.
 func (r *resolver) accept(dst *string, name, what, v, src string, rule func(string) string, hint string) error {
 	if v == "" {
 		return nil
@@ -190,8 +171,7 @@ func bad(setting, value, source, problem, hint string) error {
 	return exitcode.Newf(code, "invalid %s %q (from %s): %s", setting, value, source, problem).WithHint("%s", hint)
 }
 
-// missing is the error for a needed setting no layer supplies: fileKey is the
-// deploy.yml key that would give it, envWhy what the environment lacks.
+// missing is the error for a needed setting no layer supplies.
 func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 	if r.fileErr != nil {
 		return exitcode.New(exitcode.Config,
@@ -204,7 +184,7 @@ func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 	return exitcode.Newf(exitcode.Usage, "%s is not set: %s, and %s", setting, why, envWhy).WithHint("%s", hint)
 }
 
-// unresolved returns the first (sorted) unresolved key path that match accepts.
+// unresolved returns the first unresolved key path (sorted) that match accepts.
 func (r *resolver) unresolved(match func(string) bool) (key, raw string, ok bool) {
 	for _, k := range slices.Sorted(maps.Keys(r.f.Unresolved)) {
 		if match(k) {
@@ -219,12 +199,11 @@ func under(k, prefix string) bool {
 	return k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[")
 }
 
-// fromFile resolves a setting deploy.yml may set at key (value there; def
-// when it sets none), then the layers named. It is "" when deploy.yml hides
-// the value (ERB decides it or the top-level key that holds it, or the file
-// cannot be used and may set it) and no layer gives it: an error when needed.
-// A broken file hides only a setting with a default: guessing root or
-// .kamal/hooks could be wrong, while an unknown port or proxy is left to ssh.
+// fromFile resolves a setting deploy.yml may set at key (value there, else def),
+// then the layers. deploy.yml hides it when ERB decides it (or its top-level
+// key), or when a broken file may set it and it has a default (guessing root or
+// .kamal/hooks could be wrong; an unknown port or proxy is left to ssh): then
+// it is "", an error when needed and no layer gives it.
 func (r *resolver) fromFile(key, value, def string, needed bool, hint string, layers ...string) (v, src string, err error) {
 	top, _, _ := strings.Cut(key, ".")
 	var hidden error
@@ -237,8 +216,7 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 		}
 	case def != "" && r.fileErr != nil &&
 		regexp.MustCompile(`(?m)^(?:`+regexp.QuoteMeta(top)+`\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw):
-		// The broken file may set top: at the start of a line, or by ERB
-		// or a merge key at the top level.
+		// top: at a line's start, or ERB or a merge key at the top level
 		hidden = exitcode.New(exitcode.Config, fmt.Errorf("%s is unknown: %s cannot be used (%w)", key, DeployFile, r.fileErr), hint)
 	}
 	if v == "" && hidden == nil && def != "" {
@@ -289,7 +267,7 @@ func (r *resolver) hosts() error {
 	return nil
 }
 
-// fileSource names the file(s) the values under a key path prefix came from.
+// fileSource names the file(s) the values under prefix came from.
 func (r *resolver) fileSource(prefix string) string {
 	files := map[string]bool{}
 	for k := range r.f.origin {
@@ -366,8 +344,7 @@ func splitHosts(v string) []string {
 	return unique(out)
 }
 
-// keyed resolves the settings read from one deploy.yml key each, in order:
-// the SSH user, port and proxy, and the hooks directory.
+// keyed resolves the settings deploy.yml sets at one key each.
 func (r *resolver) keyed() error {
 	f, port, ssh := *r.f, "", r.need.PrimaryHost || r.need.Hosts
 	if f.SSHPort != 0 {
@@ -411,8 +388,7 @@ func (r *resolver) keyed() error {
 	return nil
 }
 
-// expandPath is Ruby's File.expand_path(p) run in dir: "~" and "~/..." under
-// $HOME, a relative path under dir.
+// expandPath is Ruby's File.expand_path(p) run in dir.
 func expandPath(p, dir string) string {
 	if home, err := os.UserHomeDir(); err == nil && (p == "~" || strings.HasPrefix(p, "~/")) {
 		return filepath.Join(home, p[1:])
@@ -422,9 +398,8 @@ func expandPath(p, dir string) string {
 	return filepath.Clean(p)
 }
 
-// The rules are narrow allow-lists: service, destination, hosts and the SSH
-// user end up in remote commands, lock paths and local file names. Callers
-// still quote everything; the rules leave nothing dangerous to quote.
+// The rules are narrow allow-lists: names, hosts and users end up in remote
+// commands and paths, so that quoting them is belt and braces.
 
 const (
 	nameRule   = `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
@@ -434,14 +409,12 @@ const (
 	maxNameLen = 128
 )
 
-// ValidateName checks a service, destination or hook name (kind says which,
-// for the message): letters, digits, '-', '_' and '.', not starting with '.'
-// or '-', no "..". A bad name is an error with exit status exitcode.Usage.
+// ValidateName checks a service, destination or hook name (kind, for the
+// message) against nameRule; a bad one is exitcode.Usage.
 func ValidateName(kind, value string) error { return invalid(kind, value, nameProblem(value)) }
 
-// ValidateHost checks a host as it may appear in servers: a name, an IPv4 or
-// IPv6 address, optionally with user@ and :port (sshx.ParseTarget's forms). A
-// bad one is an error with exit status exitcode.Usage.
+// ValidateHost checks a host of servers: (sshx.ParseTarget's forms); a bad one
+// is exitcode.Usage.
 func ValidateHost(value string) error { return invalid("host", value, hostProblem(value)) }
 
 func invalid(kind, value, problem string) error {
@@ -451,12 +424,10 @@ func invalid(kind, value, problem string) error {
 	return exitcode.Newf(exitcode.Usage, "invalid %s %q: %s", kind, value, problem)
 }
 
-// hostProblem says what is wrong with a host, or "": the rule the SSH targets
-// are built with.
+// The *Problem rules say what is wrong with a value, or "". hostProblem is the
+// rule SSH targets are built with; nameProblem lockfile.ValidateName's.
 var hostProblem = sshx.TargetProblem
 
-// nameProblem says what is wrong with a service/destination/hook name, or "":
-// lockfile.ValidateName's rule, the one every lock path is built with.
 func nameProblem(v string) string {
 	if p := lengthProblem(v); p != "" || lockfile.ValidateName("name", v) == nil {
 		return p
@@ -464,7 +435,6 @@ func nameProblem(v string) string {
 	return nameRule
 }
 
-// userProblem says what is wrong with an SSH user name, or "".
 func userProblem(v string) string {
 	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, userChars) == "" {
 		return p
@@ -482,8 +452,7 @@ func lengthProblem(v string) string {
 	return ""
 }
 
-// proxyProblem checks an SSH jump host: [user@]host[:port], comma-separated
-// for a chain, as `ssh -J` and Kamal's ssh.proxy take it.
+// proxyProblem: [user@]host[:port], comma-separated for a chain (ssh -J).
 func proxyProblem(v string) string {
 	for _, part := range strings.Split(v, ",") {
 		if p := hostProblem(part); p != "" {
@@ -493,7 +462,6 @@ func proxyProblem(v string) string {
 	return ""
 }
 
-// portProblem says what is wrong with a port number (1-65535), or "".
 func portProblem(v string) string {
 	if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > 65535 {
 		return portRule
@@ -501,8 +469,6 @@ func portProblem(v string) string {
 	return ""
 }
 
-// pathProblem rejects control characters in a path sent to a host
-// (run_directory) or used locally (hooks_path).
 func pathProblem(v string) string {
 	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "it contains a control character (newline, tab, NUL...)"

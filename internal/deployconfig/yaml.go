@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"iter"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,25 +19,19 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 )
 
-// The files are read as yaml.v3 Nodes, which keep lines, anchors, aliases and
-// merge keys; the reader adds what a Node cannot say: its file and its ERB.
-
 const (
 	maxFileSize = 4 << 20 // bytes; a real deploy.yml is a few KiB
 	maxNodes    = 20000   // after alias expansion; real deploy.yml files have a few hundred
 	maxDepth    = 500
 )
 
-var (
-	lineRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line ([0-9]+): (.*)`) })
-	errTooBig = errors.New("too many values after expanding YAML aliases")
-)
+var lineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line ([0-9]+): (.*)`) })
 
-// reader reads the files into a File. On bad input it panics with a failure,
-// which Load recovers as its error, so that the walk needs no error plumbing.
+// reader reads yaml.v3 Nodes into a File, adding what a Node cannot say: its
+// file and its ERB. Bad input panics with a failure, which Load recovers.
 type reader struct {
 	file  map[*yaml.Node]string // node -> the file it was read from
-	erb   map[*yaml.Node]string // scalar -> its ERB text, when only Ruby can tell it
+	erb   map[*yaml.Node]string // node -> its ERB text, when only Ruby can tell it
 	sizes map[*yaml.Node]int    // values under a node, aliases expanded; -1 while walking it
 	tags  map[string][]string   // host -> tags, for accessories' tag:/tags:
 	name  string                // the file being walked, and its ERB
@@ -62,21 +55,20 @@ func readConfig(repoDir, name string) ([]byte, error) {
 		return nil, err
 	case err == nil && len(data) > maxFileSize:
 		return nil, exitcode.Newf(exitcode.Config, "%s: larger than %d MiB, not a Kamal configuration", name, maxFileSize>>20)
-	case err != nil:
-		if errors.As(err, &pe) && errors.Is(err, fs.ErrPermission) {
+	case errors.As(err, &pe):
+		if errors.Is(err, fs.ErrPermission) {
 			code = exitcode.NoPerm
 		}
-		if pe != nil {
-			err = pe.Err
-		}
+		return nil, exitcode.Newf(code, "%s: cannot read: %v", name, pe.Err)
+	case err != nil:
 		return nil, exitcode.Newf(code, "%s: cannot read: %v", name, err)
 	}
 	return data, nil
 }
 
-// parse reads one file into r and returns its top-level map; missing is the
-// error when the file does not exist.
-func (r *reader) parse(repoDir, name string, missing error) val {
+// parse reads one file and returns its top-level map; missing is the error
+// when the file does not exist.
+func (r *reader) parse(repoDir, name string, missing error) *yaml.Node {
 	data, err := readConfig(repoDir, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = missing
@@ -102,18 +94,18 @@ func (r *reader) parse(repoDir, name string, missing error) val {
 		}
 		fail(0, msg)
 	}
-	var root val
+	var root *yaml.Node
 	if len(y.Content) > 0 {
-		root = r.val(y.Content[0])
+		root = y.Content[0]
 	}
 	switch {
-	case root.erb != "":
-		fail(root.Line, "the whole file is ERB ("+shorten(root.erb, 60)+")")
-	case root.null(): // an empty file, or only comments
-		root = val{Node: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1}}
-		r.file[root.Node] = name
+	case r.erb[root] != "":
+		fail(root.Line, "the whole file is ERB ("+shorten(r.erb[root], 60)+")")
+	case null(root): // an empty file, or only comments
+		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1}
+		r.file[root] = name
 	case root.Kind != yaml.MappingNode:
-		fail(root.Line, "the top level must be a map of settings (service:, servers:, ...), got "+root.describe())
+		fail(root.Line, "the top level must be a map of settings (service:, servers:, ...), got "+describe(root))
 	}
 	return root
 }
@@ -129,9 +121,8 @@ func unmarshal(data []byte, n *yaml.Node) (err error) {
 	return yaml.Unmarshal(data, n)
 }
 
-// configError is the one-line error for an unusable file. When the file holds
-// ERB, the likely reason is that Ruby would have produced different YAML: say
-// so, and that the values can be passed with flags instead.
+// configError is the one-line error for an unusable file; one holding ERB
+// may be fine after Ruby, so it says so.
 func configError(name string, line int, msg string, data []byte) error {
 	where := name
 	if line > 0 {
@@ -145,28 +136,23 @@ func configError(name string, line int, msg string, data []byte) error {
 		WithHint("fix %s, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)", name)
 }
 
-// walk records the file and ERB of every node under n, once; replaces the
-// aliases in n's Content by the nodes they name and flattens n's merge keys;
-// and refuses aliases that expand past maxNodes values or into themselves, so
-// that a "billion laughs" file cannot make the reader loop or eat memory. It
-// returns n's size.
+// walk records the file and ERB of every node under n, once; replaces aliases
+// by their nodes; flattens merge keys; gives a value its key's ERB (a key ERB
+// writes or a Ruby block wraps hides its value); and refuses aliases expanding
+// past maxNodes or into themselves ("billion laughs"). It returns n's size.
 func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
-	if size, ok := r.sizes[n]; ok {
-		if size < 0 {
-			return 0, fmt.Errorf("line %d: an alias contains itself", n.Line)
-		}
+	if size, ok := r.sizes[n]; ok && size < 0 {
+		return 0, fmt.Errorf("line %d: an alias contains itself", n.Line)
+	} else if ok {
 		return size, nil
-	}
-	if depth > maxDepth {
+	} else if depth > maxDepth {
 		return 0, fmt.Errorf("line %d: values nested more than %d deep", n.Line, maxDepth)
 	}
 	r.file[n] = r.name
-	if n.Kind == yaml.ScalarNode {
-		if v, ok := r.doc.restore(n.Value); ok {
-			n.Value, r.erb[n] = v, v
-		} else if desc, ok := r.doc.blocks[n.Line]; ok {
-			r.erb[n] = desc
-		}
+	if v, ok := r.doc.restore(n.Value); ok && n.Kind == yaml.ScalarNode {
+		n.Value, r.erb[n] = v, v
+	} else if desc, ok := r.doc.blocks[n.Line]; ok && n.Kind == yaml.ScalarNode {
+		r.erb[n] = desc
 	}
 	kids := n.Content
 	if n.Kind == yaml.AliasNode {
@@ -180,25 +166,31 @@ func (r *reader) walk(n *yaml.Node, depth int) (int, error) {
 	for _, k := range kids {
 		s, err := r.walk(k, depth+1)
 		if size += s; err != nil || size > maxNodes {
-			return 0, cmp.Or(err, errTooBig)
+			return 0, cmp.Or(err, errors.New("too many values after expanding YAML aliases"))
 		}
 	}
 	r.sizes[n] = size
 	for i, k := range n.Content {
-		n.Content[i] = r.val(k).Node
+		for ; k.Kind == yaml.AliasNode; k = k.Alias {
+		}
+		n.Content[i] = k
 	}
 	if n.Kind == yaml.MappingNode {
 		flatten(n)
+		for i := 1; i < len(n.Content); i += 2 {
+			if k, v := n.Content[i-1], n.Content[i]; r.erb[k] != "" && r.erb[v] == "" {
+				c := *v // v may be an anchor's value elsewhere too
+				n.Content[i], r.erb[&c], r.file[&c] = &c, r.erb[k], r.file[v]
+			}
+		}
 	}
 	return size, nil
 }
 
-// flatten rewrites the pairs of map n as Ruby's Psych reads them: a key set
-// again keeps its first place and takes its last value (a Ruby Hash); a
-// complex key, which Kamal never reads, goes; a merge key (<<: *base or <<:
-// [*a, *b]) sets its maps' keys at its place, over the keys before it, the
-// earlier maps of a list winning. Like Psych, a << whose value is not a map or
-// a list of maps stays an ordinary "<<" key.
+// flatten rewrites map n's pairs as Ruby's Psych reads them: a repeated key
+// keeps its first place and its last value; a complex key goes; a merge key
+// (<<: *a or <<: [*a, *b]) sets its maps' keys at its place, over earlier keys,
+// earlier maps winning. A << not holding maps stays an ordinary key.
 func flatten(n *yaml.Node) {
 	pairs, at := n.Content, map[string]int{}
 	n.Content = nil
@@ -230,94 +222,64 @@ func flatten(n *yaml.Node) {
 	}
 }
 
-// val is one value: its node with aliases followed (nil when absent), and the
-// ERB text when only Ruby can tell the value.
-type val struct {
-	*yaml.Node
-	erb string
+func null(n *yaml.Node) bool {
+	return n == nil || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-func (r *reader) val(n *yaml.Node) val {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return val{n, r.erb[n]}
-}
+func is(n *yaml.Node, k yaml.Kind) bool { return n != nil && n.Kind == k }
 
-// null says v is absent or YAML null; unset, that it is also not ERB.
-func (v val) null() bool {
-	return v.Node == nil || v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null"
-}
-func (v val) unset() bool { return v.null() && v.erb == "" }
-
-func (v val) is(k yaml.Kind) bool { return v.Node != nil && v.Kind == k }
-
-// describe names what v is, for "must be X, got Y" messages.
-func (v val) describe() string {
+// describe names what n is, for "must be X, got Y" messages.
+func describe(n *yaml.Node) string {
 	switch {
-	case v.null():
+	case null(n):
 		return "nothing (null)"
-	case v.Kind == yaml.MappingNode:
+	case n.Kind == yaml.MappingNode:
 		return "a map"
-	case v.Kind == yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode:
 		return "a list"
 	}
-	switch v.ShortTag() {
+	switch n.ShortTag() {
 	case "!!int", "!!float":
-		return fmt.Sprintf("a number (%s)", shorten(v.Value, 30))
+		return fmt.Sprintf("a number (%s)", shorten(n.Value, 30))
 	case "!!bool":
-		return fmt.Sprintf("a boolean (%s)", v.Value)
+		return fmt.Sprintf("a boolean (%s)", n.Value)
 	}
-	return fmt.Sprintf("%q", shorten(v.Value, 30))
+	return fmt.Sprintf("%q", shorten(n.Value, 30))
 }
 
-// pairs yields the keys and values of map m (none for anything else). A value
-// takes its key's ERB when it has none itself: a key that ERB writes or a Ruby
-// block wraps makes its whole value unknowable.
-func (r *reader) pairs(m val) iter.Seq2[val, val] {
-	return func(yield func(val, val) bool) {
-		for i := 0; m.is(yaml.MappingNode) && i+1 < len(m.Content); i += 2 {
-			k, v := r.val(m.Content[i]), r.val(m.Content[i+1])
-			if v.erb = cmp.Or(v.erb, k.erb); !yield(k, v) {
-				return
-			}
+// keyAt returns the index of key in map m's Content, or -1.
+func keyAt(m *yaml.Node, key string) int {
+	for i := 0; is(m, yaml.MappingNode) && i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return i
 		}
 	}
+	return -1
 }
 
-// get returns the value of key in map m, or an absent val.
-func (r *reader) get(m val, key string) val {
-	for k, v := range r.pairs(m) {
-		if k.Value == key {
-			return v
-		}
+// get returns the value of key in map m, or nil.
+func get(m *yaml.Node, key string) *yaml.Node {
+	if i := keyAt(m, key); i >= 0 {
+		return m.Content[i+1]
 	}
-	return val{}
+	return nil
 }
 
-// deepMerge merges over into base the way Kamal merges a destination file
-// into config/deploy.yml (ActiveSupport's Hash#deep_merge): maps merge key by
-// key, recursively; anything else in over replaces. Neither is modified.
-func (r *reader) deepMerge(base, over val) val {
-	if !base.is(yaml.MappingNode) || !over.is(yaml.MappingNode) || base.erb != "" || over.erb != "" {
+// deepMerge is ActiveSupport's Hash#deep_merge, as Kamal merges a destination
+// file: maps merge key by key, anything else in over replaces. Neither changes.
+func (r *reader) deepMerge(base, over *yaml.Node) *yaml.Node {
+	if !is(base, yaml.MappingNode) || !is(over, yaml.MappingNode) || r.erb[base] != "" || r.erb[over] != "" {
 		return over
 	}
-	var keys, vals []val
-	at := map[string]int{}
-	for k, v := range r.pairs(base) {
-		at[k.Value], keys, vals = len(keys), append(keys, k), append(vals, v)
-	}
-	for k, v := range r.pairs(over) {
-		if i, ok := at[k.Value]; ok {
-			keys[i], vals[i] = k, r.deepMerge(vals[i], v)
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: base.Line, Content: slices.Clone(base.Content)}
+	for i := 0; i+1 < len(over.Content); i += 2 {
+		k, v := over.Content[i], over.Content[i+1]
+		if j := keyAt(n, k.Value); j >= 0 {
+			n.Content[j], n.Content[j+1] = k, r.deepMerge(n.Content[j+1], v)
 		} else {
-			keys, vals = append(keys, k), append(vals, v)
+			n.Content = append(n.Content, k, v)
 		}
 	}
-	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: base.Line}
-	for i := range keys {
-		n.Content = append(n.Content, keys[i].Node, vals[i].Node)
-	}
-	r.file[n] = r.file[base.Node]
-	return val{Node: n}
+	r.file[n] = r.file[base]
+	return n
 }
