@@ -256,9 +256,13 @@ func (r *resolver) hosts() error {
 			return r.missing("hosts", "hosts in servers:", "KAMAL_HOSTS is not set", hintHosts)
 		}
 	}
+	hint := hintHosts
+	if src == "--host" && !r.need.Hosts {
+		hint = hintHost // hookshim run: --host names the one lock host
+	}
 	for _, h := range hosts {
 		if p := hostProblem(h); p != "" {
-			return bad("host", h, src, p, hintHosts)
+			return bad("host", h, src, p, hint)
 		}
 	}
 	if r.s.Hosts = hosts; len(hosts) > 0 {
