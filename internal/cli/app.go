@@ -180,6 +180,13 @@ func usageError(c *cli.Context, err error) error {
 		WithHint("run '%s --help' for the flags it takes", name)
 }
 
+// negativeHints are the hints for a negative duration flag that says more
+// than "a duration of 0 or more" (by flag name).
+var negativeHints = map[string]string{
+	"stale-after": "pass an age such as 30m or 2h, or 0 to never call a lock stale",
+	"older-than":  "pass an age such as 30m or 2h; 0 removes an automatic lock of any age",
+}
+
 // refuseNegativeDurations makes every duration flag of cmd refuse a value
 // below zero: no hookshim duration (a wait, a timeout, an age) means anything
 // negative, and urfave/cli takes "-5s" as readily as "5s".
@@ -194,8 +201,11 @@ func refuseNegativeDurations(cmd *cli.Command) {
 			if v >= 0 {
 				return nil
 			}
-			return exitcode.Newf(exitcode.Usage, "hookshim %s: --%s %s is negative", cmd.Name, name, v).
-				WithHint("pass a duration of 0 or more, e.g. 30s or 5m")
+			hint := negativeHints[name]
+			if hint == "" {
+				hint = "pass a duration of 0 or more, e.g. 30s or 5m"
+			}
+			return exitcode.Newf(exitcode.Usage, "--%s %s is negative", name, v).WithHint("%s", hint)
 		}
 	}
 }

@@ -199,10 +199,6 @@ func locksFlags(c *cli.Context) (locksOptions, error) {
 		return o, exitcode.Newf(exitcode.Usage, "--output is empty").
 			WithHint("name the file to write, e.g. --output /var/lib/node_exporter/textfile_collector/hookshim.prom")
 	}
-	if o.staleAfter < 0 {
-		return o, exitcode.Newf(exitcode.Usage, "--stale-after %s is negative", o.staleAfter).
-			WithHint("pass an age such as 30m or 2h, or 0 to never call a lock stale")
-	}
 	if o.parallel < 1 {
 		return o, exitcode.Newf(exitcode.Usage, "--parallel %d: need at least 1", o.parallel).
 			WithHint("--parallel N reads at most N hosts at once (default %d)", locksDefaultParallel)

@@ -99,10 +99,6 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 		return o, exitcode.Newf(exitcode.Usage, "hookshim unlock: one lock at a time, got %d", c.Args().Len()).
 			WithHint("name one lock directory, or none for this repository's lock")
 	}
-	if o.olderThan < 0 {
-		return o, exitcode.Newf(exitcode.Usage, "--older-than %s is negative", o.olderThan).
-			WithHint("pass an age such as 30m or 2h; 0 removes an automatic lock of any age")
-	}
 	if isSet(c, "now") {
 		t, err := time.Parse(time.RFC3339, c.String("now"))
 		if err != nil {

@@ -68,9 +68,6 @@ func runWait(p Process, o waitOptions) error {
 		return err
 	}
 	timeout := o.timeout
-	if timeout < 0 {
-		return exitcode.Newf(exitcode.Usage, "--timeout %s is negative", timeout)
-	}
 	dir, err := stateDir(p, o.stateDir)
 	if err != nil {
 		return err

@@ -71,9 +71,6 @@ func runWatch(p Process, o watchOptions) error {
 		path = filepath.Join(base, path)
 	}
 	timeout := o.timeout
-	if timeout < 0 {
-		return exitcode.Newf(exitcode.Usage, "--timeout %s is negative", timeout)
-	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	if timeout > 0 {
