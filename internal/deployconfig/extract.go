@@ -188,16 +188,13 @@ func (r *reader) ssh(n *yaml.Node) {
 	r.sshConfig(get(n, "config"))
 }
 
-// yaml11Bool holds the scalars Ruby's Psych (YAML 1.1) reads as booleans and
-// yaml.v3 (YAML 1.2) as strings.
-var yaml11Bool = map[string]string{"yes": "true", "on": "true", "no": "false", "off": "false"}
-
 // sshConfig reads `ssh: config:`: true (the default), false, a file, or a
 // list of files (Kamal 2.12 lib/kamal/configuration/docs/ssh.yml).
 func (r *reader) sshConfig(v *yaml.Node) {
 	tag, b := "", ""
 	if is(v, yaml.ScalarNode) {
-		tag, b = v.ShortTag(), yaml11Bool[strings.ToLower(v.Value)]
+		// b: a boolean to Ruby's Psych (YAML 1.1), a string to yaml.v3 (YAML 1.2)
+		tag, b = v.ShortTag(), map[string]string{"yes": "true", "on": "true", "no": "false", "off": "false"}[strings.ToLower(v.Value)]
 	}
 	switch {
 	case null(v):
@@ -243,17 +240,14 @@ func (r *reader) accessories(v *yaml.Node) {
 
 func (r *reader) selected(a *yaml.Node) (out []string) {
 	for _, key := range []string{"role", "roles", "tag", "tags"} {
-		sel := get(a, key)
-		for _, want := range tagList(sel) {
+		for _, want := range tagList(get(a, key)) {
 			for _, role := range r.f.Roles {
-				for _, h := range role.Hosts {
-					if key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want) {
-						out = append(out, h)
-					}
-				}
+				out = append(out, slices.DeleteFunc(slices.Clone(role.Hosts), func(h string) bool {
+					return !(key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want))
+				})...)
 			}
 		}
-		if sel != nil {
+		if get(a, key) != nil {
 			return out
 		}
 	}

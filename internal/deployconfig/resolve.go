@@ -234,10 +234,7 @@ func (r *resolver) service() error {
 	if err == nil && v == "" && r.need.Service {
 		err = r.missing("service", "service:", "KAMAL_SERVICE is not set", hintService)
 	}
-	if err != nil {
-		return err
-	}
-	return r.accept(&r.s.Service, "service", "service", v, src, nameProblem, hintService)
+	return cmp.Or(err, r.accept(&r.s.Service, "service", "service", v, src, nameProblem, hintService))
 }
 
 func (r *resolver) hosts() error {
@@ -286,8 +283,7 @@ func (r *resolver) fileSource(prefix string) string {
 }
 
 func (r *resolver) primaryHost() error {
-	var v, src string
-	var fileErr error
+	v, src, fileErr, kh := "", "", error(nil), r.kamalHosts()
 	if r.s.HaveDeployFile {
 		v, fileErr = r.f.PrimaryHost()
 		src = r.fileSource("servers")
@@ -299,7 +295,7 @@ func (r *resolver) primaryHost() error {
 	}
 	// Kamal ran on exactly one host (--hosts, --primary or a one-host
 	// config): that is where it keeps its lock.
-	if kh := r.kamalHosts(); len(kh) == 1 {
+	if len(kh) == 1 {
 		v, src = kh[0], "KAMAL_HOSTS"
 	}
 	v, src = r.layered(v, src, "HOOKSHIM_HOST")
@@ -310,16 +306,13 @@ func (r *resolver) primaryHost() error {
 		return r.accept(&r.s.PrimaryHost, "primary_host", "host", v, src, hostProblem, hintHost)
 	}
 	envWhy := "KAMAL_HOSTS is not set"
-	if n := len(r.kamalHosts()); n > 1 {
-		envWhy = fmt.Sprintf("KAMAL_HOSTS names %d hosts, which does not tell which one is the primary", n)
-		if fileErr != nil {
-			return exitcode.New(exitcode.Config, fmt.Errorf("%w (%s)", fileErr, envWhy))
-		}
+	if len(kh) > 1 {
+		envWhy = fmt.Sprintf("KAMAL_HOSTS names %d hosts, which does not tell which one is the primary", len(kh))
 	}
-	if fileErr != nil {
-		return fileErr
+	if fileErr != nil && len(kh) > 1 {
+		return exitcode.New(exitcode.Config, fmt.Errorf("%w (%s)", fileErr, envWhy))
 	}
-	return r.missing("primary host", "servers:", envWhy, hintHost)
+	return cmp.Or(fileErr, r.missing("primary host", "servers:", envWhy, hintHost))
 }
 
 // kamalHosts is KAMAL_HOSTS, split; none for a hook that gets one boot group.
@@ -358,16 +351,15 @@ func (r *resolver) keyed() error {
 		f.SSHProxy = "root@" + f.SSHProxy // what Kamal does with a proxy that names no user
 	}
 	for _, k := range []struct {
-		dst                         *string
-		key, value, def, name, what string
-		needed                      bool
-		rule                        func(string) string
-		hint, env, flag             string
+		dst                                          *string
+		key, value, def, name, what, hint, env, flag string
+		needed                                       bool
+		rule                                         func(string) string
 	}{
-		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", ssh, userProblem, hintUser, "HOOKSHIM_SSH_USER", "--ssh-user"},
-		{&port, "ssh.port", port, "", "ssh_port", "SSH port", ssh, portProblem, hintPort, "HOOKSHIM_SSH_PORT", "--ssh-port"},
-		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", ssh, proxyProblem, hintProxy, "HOOKSHIM_SSH_PROXY", "--ssh-proxy"},
-		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", r.need.HooksDir, pathProblem, hintHooksDir, "HOOKSHIM_HOOKS_DIR", "--hooks-dir"},
+		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", hintUser, "HOOKSHIM_SSH_USER", "--ssh-user", ssh, userProblem},
+		{&port, "ssh.port", port, "", "ssh_port", "SSH port", hintPort, "HOOKSHIM_SSH_PORT", "--ssh-port", ssh, portProblem},
+		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", hintProxy, "HOOKSHIM_SSH_PROXY", "--ssh-proxy", ssh, proxyProblem},
+		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", hintHooksDir, "HOOKSHIM_HOOKS_DIR", "--hooks-dir", r.need.HooksDir, pathProblem},
 	} {
 		v, src, err := r.fromFile(k.key, k.value, k.def, k.needed, k.hint, k.env, k.flag)
 		if err == nil && k.name == "ssh_proxy" && v == "none" { // clears deploy.yml's
@@ -405,16 +397,8 @@ func expandPath(p, dir string) string {
 // The rules are narrow allow-lists: names, hosts and users end up in remote
 // commands and paths, so that quoting them is belt and braces.
 
-const (
-	nameRule   = `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
-	userRule   = `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
-	portRule   = `a port is a number from 1 to 65535`
-	userChars  = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
-	maxNameLen = 128
-)
-
 // ValidateName checks a service, destination or hook name (kind, for the
-// message) against nameRule; a bad one is exitcode.Usage.
+// message) against nameProblem's rule; a bad one is exitcode.Usage.
 func ValidateName(kind, value string) error { return invalid(kind, value, nameProblem(value)) }
 
 // ValidateHost checks a host of servers: (sshx.ParseTarget's forms); a bad one
@@ -436,22 +420,22 @@ func nameProblem(v string) string {
 	if p := lengthProblem(v); p != "" || lockfile.ValidateName("name", v) == nil {
 		return p
 	}
-	return nameRule
+	return `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
 }
 
 func userProblem(v string) string {
-	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, userChars) == "" {
+	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" {
 		return p
 	}
-	return userRule
+	return `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
 }
 
 func lengthProblem(v string) string {
 	switch {
 	case v == "":
 		return "it is empty"
-	case len(v) > maxNameLen:
-		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
+	case len(v) > 128:
+		return "it is longer than 128 characters"
 	}
 	return ""
 }
@@ -468,7 +452,7 @@ func proxyProblem(v string) string {
 
 func portProblem(v string) string {
 	if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > 65535 {
-		return portRule
+		return "a port is a number from 1 to 65535"
 	}
 	return ""
 }
