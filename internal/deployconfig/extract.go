@@ -115,19 +115,14 @@ func (r *reader) hosts(role, path string, list *yaml.Node, isRole bool) (out []s
 	for i, it := range list.Content {
 		host, p := it, path+"["+strconv.Itoa(i)+"]"
 		switch {
-		case r.erb[it] != "":
-			r.unresolved(p, it)
-			host = nil
+		case r.erb[it] != "": // unresolved below
 		case it.Kind == yaml.ScalarNode && !null(it) && it.ShortTag() != "!!str":
 			continue // Kamal keeps only String entries: a number or boolean is no host at all
 		case it.Kind == yaml.MappingNode:
 			if len(it.Content) != 2 {
 				r.fail(it, p, "a host with tags is a map of exactly one host to its tags, got %d keys", len(it.Content)/2)
 			}
-			if host = it.Content[0]; r.erb[host] != "" {
-				r.unresolved(p, host)
-				host = nil
-			} else if isRole {
+			if host = it.Content[0]; isRole && r.erb[host] == "" {
 				r.tags[host.Value] = append(r.tags[host.Value], tagList(it.Content[1])...)
 			}
 		case it.Kind != yaml.ScalarNode || null(it):
@@ -136,10 +131,11 @@ func (r *reader) hosts(role, path string, list *yaml.Node, isRole bool) (out []s
 		if _, ok := r.f.roleFirst[role]; isRole && !ok {
 			r.f.roleFirst[role] = p
 		}
-		if host != nil {
-			if prob := hostProblem(host.Value); prob != "" {
-				r.fail(host, p, "%q is not a valid host: %s", host.Value, prob)
-			}
+		if r.erb[host] != "" {
+			r.unresolved(p, host)
+		} else if prob := hostProblem(host.Value); prob != "" {
+			r.fail(host, p, "%q is not a valid host: %s", host.Value, prob)
+		} else {
 			r.note(p, host)
 			out = append(out, host.Value)
 		}

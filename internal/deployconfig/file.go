@@ -56,20 +56,18 @@ type Role struct {
 	Hosts []string
 }
 
-// Load reads <repoDir>/config/deploy.yml and merges
-// config/deploy.<destination>.yml over it when destination is not "".
-// A missing deploy.yml wraps ErrNoDeployFile; bad YAML or a value of the wrong
+// Load reads <repoDir>/config/deploy.yml, merging config/deploy.<destination>.yml
+// over it when destination is not "". A missing deploy.yml wraps ErrNoDeployFile; bad YAML or a value of the wrong
 // shape is one line naming file and line (exitcode.Config).
 func Load(repoDir, destination string) (f *File, err error) {
 	if p := nameProblem(destination); destination != "" && p != "" {
 		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(hintDest)
 	}
 	defer func() {
-		switch p := recover().(type) {
-		case failure:
-			err = p.err
-		case nil:
-		default:
+		p := recover()
+		if e, ok := p.(failure); ok {
+			err = e.err
+		} else if p != nil {
 			panic(p)
 		}
 	}()

@@ -174,8 +174,7 @@ func bad(setting, value, source, problem, hint string) error {
 // missing is the error for a needed setting no layer supplies.
 func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 	if r.fileErr != nil {
-		return exitcode.New(exitcode.Config,
-			fmt.Errorf("%s is not set and %s cannot be used: %w", setting, DeployFile, r.fileErr), hint)
+		return exitcode.New(exitcode.Config, fmt.Errorf("%s is not set and %s cannot be used: %w", setting, DeployFile, r.fileErr), hint)
 	}
 	why := fmt.Sprintf("%s has no %s", DeployFile, fileKey)
 	if !r.s.HaveDeployFile {
@@ -270,16 +269,14 @@ func (r *resolver) hosts() error {
 
 // fileSource names the file(s) the values under prefix came from.
 func (r *resolver) fileSource(prefix string) string {
-	files := map[string]bool{}
+	var files []string
 	for k := range r.f.origin {
 		if under(k, prefix) {
-			files[r.f.fileOf(k)] = true
+			files = append(files, r.f.fileOf(k))
 		}
 	}
-	if len(files) == 0 {
-		return DeployFile
-	}
-	return strings.Join(slices.Sorted(maps.Keys(files)), " + ")
+	slices.Sort(files)
+	return cmp.Or(strings.Join(slices.Compact(files), " + "), DeployFile)
 }
 
 func (r *resolver) primaryHost() error {
@@ -401,8 +398,7 @@ func expandPath(p, dir string) string {
 // message) against nameProblem's rule; a bad one is exitcode.Usage.
 func ValidateName(kind, value string) error { return invalid(kind, value, nameProblem(value)) }
 
-// ValidateHost checks a host of servers: (sshx.ParseTarget's forms); a bad one
-// is exitcode.Usage.
+// ValidateHost checks a host of servers: (sshx.ParseTarget's forms); a bad one is exitcode.Usage.
 func ValidateHost(value string) error { return invalid("host", value, hostProblem(value)) }
 
 func invalid(kind, value, problem string) error {
