@@ -64,14 +64,10 @@ type Need struct {
 
 // The flags and variables that supply each setting, for hints.
 const (
-	hintService  = "pass --service NAME (or set HOOKSHIM_SERVICE)"
-	hintDest     = "pass --destination NAME (or set HOOKSHIM_DESTINATION)"
-	hintHost     = "pass --host HOST (or set HOOKSHIM_HOST)"
-	hintHosts    = "pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"
-	hintUser     = "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)"
-	hintPort     = "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)"
-	hintProxy    = "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)"
-	hintHooksDir = "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)"
+	hintService = "pass --service NAME (or set HOOKSHIM_SERVICE)"
+	hintDest    = "pass --destination NAME (or set HOOKSHIM_DESTINATION)"
+	hintHost    = "pass --host HOST (or set HOOKSHIM_HOST)"
+	hintHosts   = "pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"
 )
 
 type resolver struct {
@@ -95,12 +91,7 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 		repo = in.RepoDir
 	}
 	r := &resolver{in: in, need: need, f: &File{}, s: &Settings{RepoDir: repo, Sources: map[string]string{}, RunDir: ".kamal"}}
-	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
-	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest); err != nil {
-		return nil, err
-	}
-	r.load()
-	for _, step := range []func() error{r.service, r.hosts, r.primaryHost, r.keyed} {
+	for _, step := range []func() error{r.load, r.service, r.hosts, r.primaryHost, r.keyed} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -108,7 +99,12 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 	return r.s, nil
 }
 
-func (r *resolver) load() {
+// load resolves the destination, which names the files, then reads them.
+func (r *resolver) load() error {
+	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
+	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest); err != nil {
+		return err
+	}
 	f, err := Load(r.s.RepoDir, r.s.Destination)
 	r.s.Sources["run_dir"] = "default"
 	switch {
@@ -125,6 +121,7 @@ func (r *resolver) load() {
 			}
 		}
 	}
+	return nil
 }
 
 func (r *resolver) env(key string) string {
@@ -353,10 +350,10 @@ func (r *resolver) keyed() error {
 		needed                                       bool
 		rule                                         func(string) string
 	}{
-		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", hintUser, "HOOKSHIM_SSH_USER", "--ssh-user", ssh, userProblem},
-		{&port, "ssh.port", port, "", "ssh_port", "SSH port", hintPort, "HOOKSHIM_SSH_PORT", "--ssh-port", ssh, portProblem},
-		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", hintProxy, "HOOKSHIM_SSH_PROXY", "--ssh-proxy", ssh, proxyProblem},
-		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", hintHooksDir, "HOOKSHIM_HOOKS_DIR", "--hooks-dir", r.need.HooksDir, pathProblem},
+		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)", "HOOKSHIM_SSH_USER", "--ssh-user", ssh, userProblem},
+		{&port, "ssh.port", port, "", "ssh_port", "SSH port", "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)", "HOOKSHIM_SSH_PORT", "--ssh-port", ssh, portProblem},
+		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)", "HOOKSHIM_SSH_PROXY", "--ssh-proxy", ssh, proxyProblem},
+		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)", "HOOKSHIM_HOOKS_DIR", "--hooks-dir", r.need.HooksDir, pathProblem},
 	} {
 		v, src, err := r.fromFile(k.key, k.value, k.def, k.needed, k.hint, k.env, k.flag)
 		if err == nil && k.name == "ssh_proxy" && v == "none" { // clears deploy.yml's
