@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -180,16 +179,6 @@ func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 	return exitcode.Newf(exitcode.Usage, "%s is not set: %s, and %s", setting, why, envWhy).WithHint("%s", hint)
 }
 
-// unresolved returns the first unresolved key path (sorted) that match accepts.
-func (r *resolver) unresolved(match func(string) bool) (key, raw string, ok bool) {
-	for _, k := range slices.Sorted(maps.Keys(r.f.Unresolved)) {
-		if match(k) {
-			return k, r.f.Unresolved[k], true
-		}
-	}
-	return "", "", false
-}
-
 // under says key path k is prefix or below it.
 func under(k, prefix string) bool {
 	return k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[")
@@ -207,9 +196,7 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 	case r.s.HaveDeployFile && value != "":
 		v, src = value, r.f.fileOf(key)
 	case r.s.HaveDeployFile:
-		if k, raw, found := r.unresolved(func(k string) bool { return k == key || k == top }); found {
-			hidden = r.f.erbError(k, k, raw, hint)
-		}
+		hidden = r.f.erbFirst(func(k string) bool { return k == key || k == top }, "", hint)
 	case def != "" && r.fileErr != nil &&
 		regexp.MustCompile(`(?m)^(?:`+regexp.QuoteMeta(top)+`\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw):
 		// top: at a line's start, or ERB or a merge key at the top level
@@ -242,8 +229,8 @@ func (r *resolver) hosts() error {
 	}
 	if r.need.Hosts {
 		// Some hosts are ERB: the list would be incomplete.
-		if k, raw, ok := r.unresolved(func(k string) bool { return under(k, "servers") }); ok && fromFile {
-			return r.f.erbError(k, k, raw, hintHosts)
+		if err := r.f.erbFirst(func(k string) bool { return under(k, "servers") }, "", hintHosts); err != nil && fromFile {
+			return err
 		}
 		if len(hosts) == 0 {
 			return r.missing("hosts", "hosts in servers:", "KAMAL_HOSTS is not set", hintHosts)

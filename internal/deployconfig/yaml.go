@@ -235,11 +235,9 @@ func describe(n *yaml.Node) string {
 		return "a map"
 	case n.Kind == yaml.SequenceNode:
 		return "a list"
-	}
-	switch n.ShortTag() {
-	case "!!int", "!!float":
+	case n.ShortTag() == "!!int" || n.ShortTag() == "!!float":
 		return fmt.Sprintf("a number (%s)", shorten(n.Value, 30))
-	case "!!bool":
+	case n.ShortTag() == "!!bool":
 		return fmt.Sprintf("a boolean (%s)", n.Value)
 	}
 	return fmt.Sprintf("%q", shorten(n.Value, 30))
