@@ -32,10 +32,7 @@ type erbTag struct {
 
 // stripERB blanks out the ERB of src; it fails for a tag never closed.
 func stripERB(src []byte) (*erbDoc, error) {
-	s, d := string(src), &erbDoc{yaml: src, blocks: map[int]string{}}
-	if !strings.Contains(s, "<%") {
-		return d, nil
-	}
+	s, d := string(src), &erbDoc{blocks: map[int]string{}}
 	var out strings.Builder
 	var outputs []string  // token, raw tag, ...
 	line, pending := 1, 0 // pending: newlines inside a tag, re-emitted at the line's end
@@ -141,7 +138,7 @@ func rubyBlockDelta(body string) (delta int) {
 
 // restore puts the ERB back in place of the tokens in s, if any.
 func (d *erbDoc) restore(s string) (string, bool) {
-	if d.outputs == nil || !strings.Contains(s, erbToken) {
+	if !strings.Contains(s, erbToken) {
 		return s, false
 	}
 	r := d.outputs.Replace(s)

@@ -66,7 +66,9 @@ func (r *reader) extract(root *yaml.Node) *File {
 	f.Service = r.str("service", get(root, "service"), nameProblem, "a valid service name")
 	f.PrimaryRole = cmp.Or(r.str("primary_role", get(root, "primary_role"), nil, ""), f.PrimaryRole)
 	r.servers(get(root, "servers"))
-	r.ssh(get(root, "ssh"))
+	if ssh := get(root, "ssh"); r.known(ssh, "ssh", yaml.MappingNode, "a map (user:, port:, proxy:)") {
+		r.ssh(ssh)
+	}
 	f.HooksPath = r.str("hooks_path", get(root, "hooks_path"), pathProblem, "valid")
 	f.RunDirectory = r.str("run_directory", get(root, "run_directory"), pathProblem, "valid")
 	r.accessories(get(root, "accessories")) // after servers: it names their roles and tags
@@ -157,10 +159,8 @@ func tagList(v *yaml.Node) (out []string) {
 	return out
 }
 
+// ssh reads the map ssh:.
 func (r *reader) ssh(n *yaml.Node) {
-	if !r.known(n, "ssh", yaml.MappingNode, "a map (user:, port:, proxy:)") {
-		return
-	}
 	f := r.f
 	f.SSHUser = r.str("ssh.user", get(n, "user"), userProblem, "valid")
 	if port := get(n, "port"); r.known(port, "ssh.port", yaml.ScalarNode, "a port number") {
@@ -223,12 +223,10 @@ func (r *reader) accessories(v *yaml.Node) {
 		case !r.known(a, path, yaml.MappingNode, "a map (image:, host:, ...)"):
 		case get(a, "host") != nil:
 			hosts = append(hosts, r.str(path+".host", get(a, "host"), hostProblem, "a valid host"))
-		case list != nil:
-			if r.known(list, path+".hosts", yaml.SequenceNode, "a list of hosts") {
-				hosts = append(hosts, r.hosts(name, path+".hosts", list, false)...)
-			}
-		default:
+		case list == nil:
 			hosts = append(hosts, r.selected(a)...)
+		case r.known(list, path+".hosts", yaml.SequenceNode, "a list of hosts"):
+			hosts = append(hosts, r.hosts(name, path+".hosts", list, false)...)
 		}
 	}
 	r.f.Accessories = unique(slices.DeleteFunc(hosts, func(h string) bool { return h == "" }))
