@@ -86,8 +86,7 @@ func (r *reader) servers(v *yaml.Node) {
 		return
 	}
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		name, hosts := v.Content[i].Value, v.Content[i+1]
-		path := "servers." + name
+		name, hosts, path := v.Content[i].Value, v.Content[i+1], "servers."+v.Content[i].Value
 		switch {
 		case strings.Contains(name, "<%"): // ERB writes the role's name
 			r.unresolved(path, hosts)

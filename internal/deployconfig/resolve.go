@@ -149,12 +149,11 @@ func (r *resolver) layered(v, src string, names ...string) (string, string) {
 
 // accept stores a non-empty v in *dst, and src as name's source, if v keeps rule.
 func (r *resolver) accept(dst *string, name, what, v, src string, rule func(string) string, hint string) error {
-	if v == "" {
-		return nil
-	} else if p := rule(v); p != "" {
+	if p := rule(v); v != "" && p != "" {
 		return bad(what, v, src, p, hint)
+	} else if v != "" {
+		*dst, r.s.Sources[name] = v, src
 	}
-	*dst, r.s.Sources[name] = v, src
 	return nil
 }
 
@@ -312,8 +311,7 @@ func (r *resolver) hostFlags() []string {
 }
 
 // splitHosts splits a comma-separated host list, dropping blanks and repeats.
-func splitHosts(v string) []string {
-	var out []string
+func splitHosts(v string) (out []string) {
 	for _, h := range strings.Split(v, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			out = append(out, h)
