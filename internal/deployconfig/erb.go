@@ -22,20 +22,14 @@ type erbDoc struct {
 	yaml    []byte
 	outputs *strings.Replacer // token -> raw text of its <%= %> tag
 	blocks  map[int]string    // line -> the outermost Ruby block around it, e.g. `<% if ENV["X"] %> … <% end %>`
-	open    []erbTag          // blocks not closed yet, while scanning
-}
-
-type erbTag struct {
-	line int
-	raw  string
+	depth   int               // Ruby blocks open, while scanning; only the outermost (opened at line by tag) marks lines
+	line    int
+	tag     string
 }
 
 // stripERB blanks out the ERB of src; it fails for a tag never closed.
 func stripERB(src []byte) (*erbDoc, error) {
-	s, d := string(src), &erbDoc{yaml: src, blocks: map[int]string{}}
-	if !strings.Contains(s, "<%") {
-		return d, nil
-	}
+	s, d := string(src), &erbDoc{blocks: map[int]string{}}
 	var out strings.Builder
 	var outputs []string  // token, raw tag, ...
 	line, pending := 1, 0 // pending: newlines inside a tag, re-emitted at the line's end
@@ -70,8 +64,8 @@ func stripERB(src []byte) (*erbDoc, error) {
 	}
 	out.WriteString(strings.Repeat("\n", pending))
 	d.yaml, d.outputs = []byte(out.String()), strings.NewReplacer(outputs...)
-	if len(d.open) > 0 { // Ruby would refuse it; we must not under-report
-		d.mark(d.open[0].line, line, shorten(d.open[0].raw, 60)+" …")
+	if d.depth > 0 { // Ruby would refuse it; we must not under-report
+		d.mark(d.line, line, shorten(d.tag, 60)+" …")
 	}
 	return d, nil
 }
@@ -79,15 +73,12 @@ func stripERB(src []byte) (*erbDoc, error) {
 // block records the blocks the code tag raw opens (delta > 0) or closes; an
 // outermost block that closes marks its lines.
 func (d *erbDoc) block(raw string, line, delta int) {
-	for ; delta > 0; delta-- {
-		d.open = append(d.open, erbTag{line, raw})
+	if d.depth == 0 && delta > 0 {
+		d.line, d.tag = line, raw
+	} else if d.depth > 0 && d.depth+delta <= 0 {
+		d.mark(d.line, line, shorten(d.tag, 60)+" … "+shorten(raw, 20))
 	}
-	for ; delta < 0 && len(d.open) > 0; delta++ {
-		o := d.open[len(d.open)-1]
-		if d.open = d.open[:len(d.open)-1]; len(d.open) == 0 {
-			d.mark(o.line, line, shorten(o.raw, 60)+" … "+shorten(raw, 20))
-		}
-	}
+	d.depth = max(d.depth+delta, 0)
 }
 
 // mark puts lines from..to in the block desc, unless an earlier one holds them.
@@ -141,7 +132,7 @@ func rubyBlockDelta(body string) (delta int) {
 
 // restore puts the ERB back in place of the tokens in s, if any.
 func (d *erbDoc) restore(s string) (string, bool) {
-	if d.outputs == nil || !strings.Contains(s, erbToken) {
+	if !strings.Contains(s, erbToken) {
 		return s, false
 	}
 	r := d.outputs.Replace(s)

@@ -66,7 +66,9 @@ func (r *reader) extract(root *yaml.Node) *File {
 	f.Service = r.str("service", get(root, "service"), nameProblem, "a valid service name")
 	f.PrimaryRole = cmp.Or(r.str("primary_role", get(root, "primary_role"), nil, ""), f.PrimaryRole)
 	r.servers(get(root, "servers"))
-	r.ssh(get(root, "ssh"))
+	if ssh := get(root, "ssh"); r.known(ssh, "ssh", yaml.MappingNode, "a map (user:, port:, proxy:)") {
+		r.ssh(ssh)
+	}
 	f.HooksPath = r.str("hooks_path", get(root, "hooks_path"), pathProblem, "valid")
 	f.RunDirectory = r.str("run_directory", get(root, "run_directory"), pathProblem, "valid")
 	r.accessories(get(root, "accessories")) // after servers: it names their roles and tags
@@ -84,8 +86,7 @@ func (r *reader) servers(v *yaml.Node) {
 		return
 	}
 	for i := 0; i+1 < len(v.Content); i += 2 {
-		name, hosts := v.Content[i].Value, v.Content[i+1]
-		path := "servers." + name
+		name, hosts, path := v.Content[i].Value, v.Content[i+1], "servers."+v.Content[i].Value
 		switch {
 		case strings.Contains(name, "<%"): // ERB writes the role's name
 			r.unresolved(path, hosts)
@@ -115,19 +116,14 @@ func (r *reader) hosts(role, path string, list *yaml.Node, isRole bool) (out []s
 	for i, it := range list.Content {
 		host, p := it, path+"["+strconv.Itoa(i)+"]"
 		switch {
-		case r.erb[it] != "":
-			r.unresolved(p, it)
-			host = nil
+		case r.erb[it] != "": // unresolved below
 		case it.Kind == yaml.ScalarNode && !null(it) && it.ShortTag() != "!!str":
 			continue // Kamal keeps only String entries: a number or boolean is no host at all
 		case it.Kind == yaml.MappingNode:
 			if len(it.Content) != 2 {
 				r.fail(it, p, "a host with tags is a map of exactly one host to its tags, got %d keys", len(it.Content)/2)
 			}
-			if host = it.Content[0]; r.erb[host] != "" {
-				r.unresolved(p, host)
-				host = nil
-			} else if isRole {
+			if host = it.Content[0]; isRole && r.erb[host] == "" {
 				r.tags[host.Value] = append(r.tags[host.Value], tagList(it.Content[1])...)
 			}
 		case it.Kind != yaml.ScalarNode || null(it):
@@ -136,10 +132,11 @@ func (r *reader) hosts(role, path string, list *yaml.Node, isRole bool) (out []s
 		if _, ok := r.f.roleFirst[role]; isRole && !ok {
 			r.f.roleFirst[role] = p
 		}
-		if host != nil {
-			if prob := hostProblem(host.Value); prob != "" {
-				r.fail(host, p, "%q is not a valid host: %s", host.Value, prob)
-			}
+		if r.erb[host] != "" {
+			r.unresolved(p, host)
+		} else if prob := hostProblem(host.Value); prob != "" {
+			r.fail(host, p, "%q is not a valid host: %s", host.Value, prob)
+		} else {
 			r.note(p, host)
 			out = append(out, host.Value)
 		}
@@ -161,10 +158,8 @@ func tagList(v *yaml.Node) (out []string) {
 	return out
 }
 
+// ssh reads the map ssh:.
 func (r *reader) ssh(n *yaml.Node) {
-	if !r.known(n, "ssh", yaml.MappingNode, "a map (user:, port:, proxy:)") {
-		return
-	}
 	f := r.f
 	f.SSHUser = r.str("ssh.user", get(n, "user"), userProblem, "valid")
 	if port := get(n, "port"); r.known(port, "ssh.port", yaml.ScalarNode, "a port number") {
@@ -188,16 +183,13 @@ func (r *reader) ssh(n *yaml.Node) {
 	r.sshConfig(get(n, "config"))
 }
 
-// yaml11Bool holds the scalars Ruby's Psych (YAML 1.1) reads as booleans and
-// yaml.v3 (YAML 1.2) as strings.
-var yaml11Bool = map[string]string{"yes": "true", "on": "true", "no": "false", "off": "false"}
-
 // sshConfig reads `ssh: config:`: true (the default), false, a file, or a
 // list of files (Kamal 2.12 lib/kamal/configuration/docs/ssh.yml).
 func (r *reader) sshConfig(v *yaml.Node) {
 	tag, b := "", ""
 	if is(v, yaml.ScalarNode) {
-		tag, b = v.ShortTag(), yaml11Bool[strings.ToLower(v.Value)]
+		// b: a boolean to Ruby's Psych (YAML 1.1), a string to yaml.v3 (YAML 1.2)
+		tag, b = v.ShortTag(), map[string]string{"yes": "true", "on": "true", "no": "false", "off": "false"}[strings.ToLower(v.Value)]
 	}
 	switch {
 	case null(v):
@@ -230,12 +222,10 @@ func (r *reader) accessories(v *yaml.Node) {
 		case !r.known(a, path, yaml.MappingNode, "a map (image:, host:, ...)"):
 		case get(a, "host") != nil:
 			hosts = append(hosts, r.str(path+".host", get(a, "host"), hostProblem, "a valid host"))
-		case list != nil:
-			if r.known(list, path+".hosts", yaml.SequenceNode, "a list of hosts") {
-				hosts = append(hosts, r.hosts(name, path+".hosts", list, false)...)
-			}
-		default:
+		case list == nil:
 			hosts = append(hosts, r.selected(a)...)
+		case r.known(list, path+".hosts", yaml.SequenceNode, "a list of hosts"):
+			hosts = append(hosts, r.hosts(name, path+".hosts", list, false)...)
 		}
 	}
 	r.f.Accessories = unique(slices.DeleteFunc(hosts, func(h string) bool { return h == "" }))
@@ -243,17 +233,14 @@ func (r *reader) accessories(v *yaml.Node) {
 
 func (r *reader) selected(a *yaml.Node) (out []string) {
 	for _, key := range []string{"role", "roles", "tag", "tags"} {
-		sel := get(a, key)
-		for _, want := range tagList(sel) {
+		for _, want := range tagList(get(a, key)) {
 			for _, role := range r.f.Roles {
-				for _, h := range role.Hosts {
-					if key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want) {
-						out = append(out, h)
-					}
-				}
+				out = append(out, slices.DeleteFunc(slices.Clone(role.Hosts), func(h string) bool {
+					return !(key[0] == 'r' && role.Name == want || key[0] == 't' && slices.Contains(r.tags[h], want))
+				})...)
 			}
 		}
-		if sel != nil {
+		if get(a, key) != nil {
 			return out
 		}
 	}

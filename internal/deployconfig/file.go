@@ -56,20 +56,18 @@ type Role struct {
 	Hosts []string
 }
 
-// Load reads <repoDir>/config/deploy.yml and merges
-// config/deploy.<destination>.yml over it when destination is not "".
-// A missing deploy.yml wraps ErrNoDeployFile; bad YAML or a value of the wrong
+// Load reads <repoDir>/config/deploy.yml, merging config/deploy.<destination>.yml
+// over it when destination is not "". A missing deploy.yml wraps ErrNoDeployFile; bad YAML or a value of the wrong
 // shape is one line naming file and line (exitcode.Config).
 func Load(repoDir, destination string) (f *File, err error) {
 	if p := nameProblem(destination); destination != "" && p != "" {
 		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(hintDest)
 	}
 	defer func() {
-		switch p := recover().(type) {
-		case failure:
-			err = p.err
-		case nil:
-		default:
+		p := recover()
+		if e, ok := p.(failure); ok {
+			err = e.err
+		} else if p != nil {
 			panic(p)
 		}
 	}()
@@ -140,13 +138,13 @@ func matchesAny(name string, patterns []string) bool {
 // PrimaryHost returns the first host of the primary role, where Kamal locks. It
 // fails (exitcode.Config) when the role is missing or empty, or ERB decides it.
 func (f *File) PrimaryHost() (string, error) {
-	if raw, ok := f.Unresolved["primary_role"]; ok {
-		return "", f.erbError("primary_role", "primary_role", raw, hintHost)
+	if _, ok := f.Unresolved["primary_role"]; ok {
+		return "", f.erbError("primary_role", "", hintHost)
 	}
 	role := cmp.Or(f.PrimaryRole, "web")
 	for _, key := range []string{"servers", "servers." + role, "servers." + role + ".hosts", f.roleFirst[role]} {
-		if raw, ok := f.Unresolved[key]; ok {
-			return "", f.erbError(key, "the primary host ("+key+")", raw, hintHost)
+		if _, ok := f.Unresolved[key]; ok {
+			return "", f.erbError(key, "the primary host", hintHost)
 		}
 	}
 	i := slices.IndexFunc(f.Roles, func(r Role) bool { return r.Name == role })
@@ -155,10 +153,8 @@ func (f *File) PrimaryHost() (string, error) {
 	} else if i >= 0 {
 		return f.Roles[i].Hosts[0], nil
 	}
-	for _, key := range slices.Sorted(maps.Keys(f.Unresolved)) {
-		if strings.HasPrefix(key, "servers.") && strings.Contains(key, "<%") {
-			return "", f.erbError(key, "a role name ("+key+")", f.Unresolved[key], hintHost)
-		}
+	if err := f.erbFirst(func(k string) bool { return strings.HasPrefix(k, "servers.") && strings.Contains(k, "<%") }, "a role name", hintHost); err != nil {
+		return "", err
 	}
 	msg := fmt.Sprintf("%s: the primary role %q is not in servers:", DeployFile, role)
 	if len(f.Roles) > 0 {
@@ -171,10 +167,24 @@ func (f *File) PrimaryHost() (string, error) {
 	return "", exitcode.New(exitcode.Config, errors.New(msg), "set primary_role: in "+DeployFile+", or "+hintHost)
 }
 
-// erbError is the error for a needed value that only Ruby can compute.
-func (f *File) erbError(key, what, raw, hint string) error {
-	return exitcode.New(exitcode.Config,
-		fmt.Errorf("%s: %s is ERB (%s), which only Ruby can evaluate", f.fileOf(key), what, shorten(raw, 80)), hint)
+// erbError is the error for a needed value, at key, that only Ruby can compute;
+// what names it before the key ("" = the key alone).
+func (f *File) erbError(key, what, hint string) error {
+	if what != "" {
+		what += " (" + key + ")"
+	}
+	return exitcode.New(exitcode.Config, fmt.Errorf("%s: %s is ERB (%s), which only Ruby can evaluate",
+		f.fileOf(key), cmp.Or(what, key), shorten(f.Unresolved[key], 80)), hint)
+}
+
+// erbFirst is erbError for the first unresolved key path (sorted) that match accepts, or nil.
+func (f *File) erbFirst(match func(string) bool, what, hint string) error {
+	for _, k := range slices.Sorted(maps.Keys(f.Unresolved)) {
+		if match(k) {
+			return f.erbError(k, what, hint)
+		}
+	}
+	return nil
 }
 
 // fileOf names the file a key was read from.

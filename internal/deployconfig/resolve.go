@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,14 +63,10 @@ type Need struct {
 
 // The flags and variables that supply each setting, for hints.
 const (
-	hintService  = "pass --service NAME (or set HOOKSHIM_SERVICE)"
-	hintDest     = "pass --destination NAME (or set HOOKSHIM_DESTINATION)"
-	hintHost     = "pass --host HOST (or set HOOKSHIM_HOST)"
-	hintHosts    = "pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"
-	hintUser     = "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)"
-	hintPort     = "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)"
-	hintProxy    = "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)"
-	hintHooksDir = "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)"
+	hintService = "pass --service NAME (or set HOOKSHIM_SERVICE)"
+	hintDest    = "pass --destination NAME (or set HOOKSHIM_DESTINATION)"
+	hintHost    = "pass --host HOST (or set HOOKSHIM_HOST)"
+	hintHosts   = "pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"
 )
 
 type resolver struct {
@@ -95,12 +90,7 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 		repo = in.RepoDir
 	}
 	r := &resolver{in: in, need: need, f: &File{}, s: &Settings{RepoDir: repo, Sources: map[string]string{}, RunDir: ".kamal"}}
-	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
-	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest); err != nil {
-		return nil, err
-	}
-	r.load()
-	for _, step := range []func() error{r.service, r.hosts, r.primaryHost, r.keyed} {
+	for _, step := range []func() error{r.load, r.service, r.hosts, r.primaryHost, r.keyed} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -108,7 +98,12 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 	return r.s, nil
 }
 
-func (r *resolver) load() {
+// load resolves the destination, which names the files, then reads them.
+func (r *resolver) load() error {
+	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
+	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest); err != nil {
+		return err
+	}
 	f, err := Load(r.s.RepoDir, r.s.Destination)
 	r.s.Sources["run_dir"] = "default"
 	switch {
@@ -125,6 +120,7 @@ func (r *resolver) load() {
 			}
 		}
 	}
+	return nil
 }
 
 func (r *resolver) env(key string) string {
@@ -153,12 +149,11 @@ func (r *resolver) layered(v, src string, names ...string) (string, string) {
 
 // accept stores a non-empty v in *dst, and src as name's source, if v keeps rule.
 func (r *resolver) accept(dst *string, name, what, v, src string, rule func(string) string, hint string) error {
-	if v == "" {
-		return nil
-	} else if p := rule(v); p != "" {
+	if p := rule(v); v != "" && p != "" {
 		return bad(what, v, src, p, hint)
+	} else if v != "" {
+		*dst, r.s.Sources[name] = v, src
 	}
-	*dst, r.s.Sources[name] = v, src
 	return nil
 }
 
@@ -174,24 +169,13 @@ func bad(setting, value, source, problem, hint string) error {
 // missing is the error for a needed setting no layer supplies.
 func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 	if r.fileErr != nil {
-		return exitcode.New(exitcode.Config,
-			fmt.Errorf("%s is not set and %s cannot be used: %w", setting, DeployFile, r.fileErr), hint)
+		return exitcode.New(exitcode.Config, fmt.Errorf("%s is not set and %s cannot be used: %w", setting, DeployFile, r.fileErr), hint)
 	}
 	why := fmt.Sprintf("%s has no %s", DeployFile, fileKey)
 	if !r.s.HaveDeployFile {
 		why = fmt.Sprintf("there is no %s in %s", DeployFile, r.s.RepoDir)
 	}
 	return exitcode.Newf(exitcode.Usage, "%s is not set: %s, and %s", setting, why, envWhy).WithHint("%s", hint)
-}
-
-// unresolved returns the first unresolved key path (sorted) that match accepts.
-func (r *resolver) unresolved(match func(string) bool) (key, raw string, ok bool) {
-	for _, k := range slices.Sorted(maps.Keys(r.f.Unresolved)) {
-		if match(k) {
-			return k, r.f.Unresolved[k], true
-		}
-	}
-	return "", "", false
 }
 
 // under says key path k is prefix or below it.
@@ -211,9 +195,7 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 	case r.s.HaveDeployFile && value != "":
 		v, src = value, r.f.fileOf(key)
 	case r.s.HaveDeployFile:
-		if k, raw, found := r.unresolved(func(k string) bool { return k == key || k == top }); found {
-			hidden = r.f.erbError(k, k, raw, hint)
-		}
+		hidden = r.f.erbFirst(func(k string) bool { return k == key || k == top }, "", hint)
 	case def != "" && r.fileErr != nil &&
 		regexp.MustCompile(`(?m)^(?:`+regexp.QuoteMeta(top)+`\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw):
 		// top: at a line's start, or ERB or a merge key at the top level
@@ -234,10 +216,7 @@ func (r *resolver) service() error {
 	if err == nil && v == "" && r.need.Service {
 		err = r.missing("service", "service:", "KAMAL_SERVICE is not set", hintService)
 	}
-	if err != nil {
-		return err
-	}
-	return r.accept(&r.s.Service, "service", "service", v, src, nameProblem, hintService)
+	return cmp.Or(err, r.accept(&r.s.Service, "service", "service", v, src, nameProblem, hintService))
 }
 
 func (r *resolver) hosts() error {
@@ -249,8 +228,8 @@ func (r *resolver) hosts() error {
 	}
 	if r.need.Hosts {
 		// Some hosts are ERB: the list would be incomplete.
-		if k, raw, ok := r.unresolved(func(k string) bool { return under(k, "servers") }); ok && fromFile {
-			return r.f.erbError(k, k, raw, hintHosts)
+		if err := r.f.erbFirst(func(k string) bool { return under(k, "servers") }, "", hintHosts); err != nil && fromFile {
+			return err
 		}
 		if len(hosts) == 0 {
 			return r.missing("hosts", "hosts in servers:", "KAMAL_HOSTS is not set", hintHosts)
@@ -273,21 +252,18 @@ func (r *resolver) hosts() error {
 
 // fileSource names the file(s) the values under prefix came from.
 func (r *resolver) fileSource(prefix string) string {
-	files := map[string]bool{}
+	var files []string
 	for k := range r.f.origin {
 		if under(k, prefix) {
-			files[r.f.fileOf(k)] = true
+			files = append(files, r.f.fileOf(k))
 		}
 	}
-	if len(files) == 0 {
-		return DeployFile
-	}
-	return strings.Join(slices.Sorted(maps.Keys(files)), " + ")
+	slices.Sort(files)
+	return cmp.Or(strings.Join(slices.Compact(files), " + "), DeployFile)
 }
 
 func (r *resolver) primaryHost() error {
-	var v, src string
-	var fileErr error
+	v, src, fileErr, kh := "", "", error(nil), r.kamalHosts()
 	if r.s.HaveDeployFile {
 		v, fileErr = r.f.PrimaryHost()
 		src = r.fileSource("servers")
@@ -299,7 +275,7 @@ func (r *resolver) primaryHost() error {
 	}
 	// Kamal ran on exactly one host (--hosts, --primary or a one-host
 	// config): that is where it keeps its lock.
-	if kh := r.kamalHosts(); len(kh) == 1 {
+	if len(kh) == 1 {
 		v, src = kh[0], "KAMAL_HOSTS"
 	}
 	v, src = r.layered(v, src, "HOOKSHIM_HOST")
@@ -310,16 +286,13 @@ func (r *resolver) primaryHost() error {
 		return r.accept(&r.s.PrimaryHost, "primary_host", "host", v, src, hostProblem, hintHost)
 	}
 	envWhy := "KAMAL_HOSTS is not set"
-	if n := len(r.kamalHosts()); n > 1 {
-		envWhy = fmt.Sprintf("KAMAL_HOSTS names %d hosts, which does not tell which one is the primary", n)
-		if fileErr != nil {
-			return exitcode.New(exitcode.Config, fmt.Errorf("%w (%s)", fileErr, envWhy))
-		}
+	if len(kh) > 1 {
+		envWhy = fmt.Sprintf("KAMAL_HOSTS names %d hosts, which does not tell which one is the primary", len(kh))
 	}
-	if fileErr != nil {
-		return fileErr
+	if fileErr != nil && len(kh) > 1 {
+		return exitcode.New(exitcode.Config, fmt.Errorf("%w (%s)", fileErr, envWhy))
 	}
-	return r.missing("primary host", "servers:", envWhy, hintHost)
+	return cmp.Or(fileErr, r.missing("primary host", "servers:", envWhy, hintHost))
 }
 
 // kamalHosts is KAMAL_HOSTS, split; none for a hook that gets one boot group.
@@ -338,8 +311,7 @@ func (r *resolver) hostFlags() []string {
 }
 
 // splitHosts splits a comma-separated host list, dropping blanks and repeats.
-func splitHosts(v string) []string {
-	var out []string
+func splitHosts(v string) (out []string) {
 	for _, h := range strings.Split(v, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			out = append(out, h)
@@ -358,16 +330,15 @@ func (r *resolver) keyed() error {
 		f.SSHProxy = "root@" + f.SSHProxy // what Kamal does with a proxy that names no user
 	}
 	for _, k := range []struct {
-		dst                         *string
-		key, value, def, name, what string
-		needed                      bool
-		rule                        func(string) string
-		hint, env, flag             string
+		dst                                          *string
+		key, value, def, name, what, hint, env, flag string
+		needed                                       bool
+		rule                                         func(string) string
 	}{
-		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", ssh, userProblem, hintUser, "HOOKSHIM_SSH_USER", "--ssh-user"},
-		{&port, "ssh.port", port, "", "ssh_port", "SSH port", ssh, portProblem, hintPort, "HOOKSHIM_SSH_PORT", "--ssh-port"},
-		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", ssh, proxyProblem, hintProxy, "HOOKSHIM_SSH_PROXY", "--ssh-proxy"},
-		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", r.need.HooksDir, pathProblem, hintHooksDir, "HOOKSHIM_HOOKS_DIR", "--hooks-dir"},
+		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)", "HOOKSHIM_SSH_USER", "--ssh-user", ssh, userProblem},
+		{&port, "ssh.port", port, "", "ssh_port", "SSH port", "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)", "HOOKSHIM_SSH_PORT", "--ssh-port", ssh, portProblem},
+		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)", "HOOKSHIM_SSH_PROXY", "--ssh-proxy", ssh, proxyProblem},
+		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)", "HOOKSHIM_HOOKS_DIR", "--hooks-dir", r.need.HooksDir, pathProblem},
 	} {
 		v, src, err := r.fromFile(k.key, k.value, k.def, k.needed, k.hint, k.env, k.flag)
 		if err == nil && k.name == "ssh_proxy" && v == "none" { // clears deploy.yml's
@@ -405,20 +376,11 @@ func expandPath(p, dir string) string {
 // The rules are narrow allow-lists: names, hosts and users end up in remote
 // commands and paths, so that quoting them is belt and braces.
 
-const (
-	nameRule   = `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
-	userRule   = `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
-	portRule   = `a port is a number from 1 to 65535`
-	userChars  = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
-	maxNameLen = 128
-)
-
 // ValidateName checks a service, destination or hook name (kind, for the
-// message) against nameRule; a bad one is exitcode.Usage.
+// message) against nameProblem's rule; a bad one is exitcode.Usage.
 func ValidateName(kind, value string) error { return invalid(kind, value, nameProblem(value)) }
 
-// ValidateHost checks a host of servers: (sshx.ParseTarget's forms); a bad one
-// is exitcode.Usage.
+// ValidateHost checks a host of servers: (sshx.ParseTarget's forms); a bad one is exitcode.Usage.
 func ValidateHost(value string) error { return invalid("host", value, hostProblem(value)) }
 
 func invalid(kind, value, problem string) error {
@@ -436,22 +398,22 @@ func nameProblem(v string) string {
 	if p := lengthProblem(v); p != "" || lockfile.ValidateName("name", v) == nil {
 		return p
 	}
-	return nameRule
+	return `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
 }
 
 func userProblem(v string) string {
-	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, userChars) == "" {
+	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" {
 		return p
 	}
-	return userRule
+	return `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
 }
 
 func lengthProblem(v string) string {
 	switch {
 	case v == "":
 		return "it is empty"
-	case len(v) > maxNameLen:
-		return fmt.Sprintf("it is longer than %d characters", maxNameLen)
+	case len(v) > 128:
+		return "it is longer than 128 characters"
 	}
 	return ""
 }
@@ -468,7 +430,7 @@ func proxyProblem(v string) string {
 
 func portProblem(v string) string {
 	if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > 65535 {
-		return portRule
+		return "a port is a number from 1 to 65535"
 	}
 	return ""
 }

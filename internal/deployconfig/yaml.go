@@ -66,8 +66,7 @@ func readConfig(repoDir, name string) ([]byte, error) {
 	return data, nil
 }
 
-// parse reads one file and returns its top-level map; missing is the error
-// when the file does not exist.
+// parse returns one file's top-level map; missing is the error if it does not exist.
 func (r *reader) parse(repoDir, name string, missing error) *yaml.Node {
 	data, err := readConfig(repoDir, name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -121,8 +120,7 @@ func unmarshal(data []byte, n *yaml.Node) (err error) {
 	return yaml.Unmarshal(data, n)
 }
 
-// configError is the one-line error for an unusable file; one holding ERB
-// may be fine after Ruby, so it says so.
+// configError is the one-line error for an unusable file, saying when ERB may be why.
 func configError(name string, line int, msg string, data []byte) error {
 	where := name
 	if line > 0 {
@@ -237,11 +235,9 @@ func describe(n *yaml.Node) string {
 		return "a map"
 	case n.Kind == yaml.SequenceNode:
 		return "a list"
-	}
-	switch n.ShortTag() {
-	case "!!int", "!!float":
+	case n.ShortTag() == "!!int" || n.ShortTag() == "!!float":
 		return fmt.Sprintf("a number (%s)", shorten(n.Value, 30))
-	case "!!bool":
+	case n.ShortTag() == "!!bool":
 		return fmt.Sprintf("a boolean (%s)", n.Value)
 	}
 	return fmt.Sprintf("%q", shorten(n.Value, 30))
