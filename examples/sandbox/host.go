@@ -42,9 +42,10 @@ const hostArg = "--serve-host"
 
 // Paths inside the sandbox directory DIR.
 const (
-	sshDir   = "ssh"   // keys, client and server configs, sshd's log
-	hostHome = "host"  // web1's home: the SSH user's home on the server
-	stateDir = "state" // hookshim's state dir (deferred hooks)
+	sshDir   = "ssh"      // keys, client and server configs, sshd's log
+	hostHome = "host"     // web1's home: the SSH user's home on the server
+	stateDir = "state"    // hookshim's state dir (deferred hooks)
+	hostBin  = "host-bin" // web1's own bin directory: hookshim only
 )
 
 // hostName is the server's name in deploy.yml and in the client ssh_config.
@@ -90,10 +91,14 @@ type host struct {
 // setUp makes the keys and configs and starts listening.
 func (h *host) setUp() error {
 	ssh := filepath.Join(h.dir, sshDir)
-	for _, d := range []string{ssh, filepath.Join(h.dir, hostHome)} {
+	for _, d := range []string{ssh, filepath.Join(h.dir, hostHome), filepath.Join(h.dir, hostBin)} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			return err
 		}
+	}
+	// The hookshim the sandbox builds into DIR/bin, once it has.
+	if err := os.Symlink(filepath.Join("..", "bin", "hookshim"), filepath.Join(h.dir, hostBin, "hookshim")); err != nil {
+		return err
 	}
 	if os.Geteuid() == 0 {
 		// sshd's privilege separation needs it.
@@ -164,10 +169,15 @@ Host %s
 	KbdInteractiveAuthentication no
 `, hostName, h.port, filepath.Join(ssh, "id_ed25519"), filepath.Join(ssh, "known_hosts")), 0o600},
 		// Every session starts in web1's home with HOME set to it, and runs its
-		// command with /bin/sh, as on a server whose login shell is sh.
+		// command with /bin/sh, as on a server whose login shell is sh. The
+		// sandbox's hookshim is on its PATH (web1 is this machine), as after
+		// `hookshim install --ssh`, so that a deferred hook's waiter watches
+		// the lock with `hookshim watch` there instead of polling; kamal is
+		// not, as on a real server.
 		{"session", `#!/bin/sh
 cd ` + shQuote(home) + ` || exit 1
 HOME=` + shQuote(home) + `; export HOME
+PATH=` + shQuote(filepath.Join(h.dir, hostBin)) + `:$PATH; export PATH
 if [ -z "${SSH_ORIGINAL_COMMAND-}" ]; then exec /bin/sh -l; fi
 exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 `, 0o755},

@@ -210,14 +210,19 @@ func TestLocksDeferredJobs(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	for _, want := range []string{
-		`(?m)^JOB +HOOK +STATE +SINCE +AGE +LOCK +REPO +LOG +ERROR$`,
+		`(?m)^JOB +HOOK +STATE +SINCE +AGE +LOCK +ERROR$`,
 		// Recorded as starting days ago, and no waiter holds it: orphaned.
-		`(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +/src/app +\S+ +-$`,
+		`(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +-$`,
 		`(?m)^1 host, 0 locks, 0 unreachable, 1 deferred job$`,
 	} {
 		if !regexpMatch(want, stdout) {
 			t.Errorf("no line matching %s in:\n%s", want, stdout)
 		}
+	}
+	// --wide adds the repository and the log.
+	stdout, _, _ = runMain(t, env, "locks", "--root", root, "--now", "2026-11-27T07:00:00Z", "--wide")
+	if want := `(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +/src/app +` + regexp.QuoteMeta(j.LogPath()) + ` +-$`; !regexpMatch(want, stdout) {
+		t.Errorf("--wide: no line matching %s in:\n%s", want, stdout)
 	}
 
 	stdout, _, code = runMain(t, env, "locks", "--root", root, "--json", "--now", "2026-11-27T07:00:00Z")

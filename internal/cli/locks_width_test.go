@@ -74,6 +74,11 @@ func TestLocksTableFitsTheTerminal(t *testing.T) {
 			t.Errorf("on a terminal of 100 columns, no %q:\n%s", want, out)
 		}
 	}
+	// Narrower than the columns never cut: the line says how wide the table
+	// still is, not that it fits.
+	if out := onTerminal(60); strings.Contains(out, "to fit") || !strings.Contains(out, "(values cut with …; still 98 columns wide: hosts, paths and times are never cut; --wide shows every value whole)") {
+		t.Errorf("on a terminal of 60 columns:\n%s", out)
+	}
 	if out := onTerminal(200); !strings.Contains(out, "to fit 120 columns") || maxLine(out) > 120 {
 		t.Errorf("on a terminal of 200 columns, the table does not fit 120:\n%s", out)
 	}

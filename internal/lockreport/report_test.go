@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,15 +115,15 @@ func sample() *Report {
 	}
 }
 
-const sampleTable = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION       MESSAGE                                                                                                     STATE
-web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90b8de4  Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  hookshim-hold
-web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90b8de4  Automatic deploy lock                                                                                       held
-web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2            DB freeze                                                                                                   manual
-web3            -                        -         -                     -       -             cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused                      unreachable
-deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -             details file is not base64                                                                                  stale
-deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -             lock directory has no details file                                                                          no-details
-deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1            Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  stale
-deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9          Automatic deploy lock                                                                                       stale
+const sampleTable = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION                                   MESSAGE                                                                                                     STATE
+web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90b8de4599db01a44090e61eeb581595c52  Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  hookshim-hold
+web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90b8de4599db01a44090e61eeb581595c52  Automatic deploy lock                                                                                       held
+web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2                                        DB freeze                                                                                                   manual
+web3            -                        -         -                     -       -                                         cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused                      unreachable
+deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -                                         details file is not base64                                                                                  stale
+deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -                                         lock directory has no details file                                                                          no-details
+deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1                                        Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  stale
+deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9                                      Automatic deploy lock                                                                                       stale
 
 4 hosts, 7 locks (3 stale), 1 unreachable
 `
@@ -177,13 +178,15 @@ deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s    
 deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1        hookshim post…  stale
 deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9      Automatic dep…  stale
 
+web3 is unreachable: cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused
 (values cut with … to fit 120 columns; --wide shows them whole)
 4 hosts, 7 locks (3 stale), 1 unreachable
 `
 
 // By default the table fits 120 columns: VERSION, then MESSAGE, then HOLDER
 // are cut with "…"; hosts, paths, times, ages and states are whole, and a
-// line says that --wide shows everything.
+// line says that --wide shows everything. An unreachable host's reason, cut
+// in its row, is written whole under the table.
 func TestWriteTableFitsWidth(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteTable(&b, sample(), TableOptions{}); err != nil {
@@ -200,8 +203,9 @@ func TestWriteTableFitsWidth(t *testing.T) {
 		}
 		checkColumns(t, b.String())
 		for _, line := range strings.Split(b.String(), "\n") {
-			// The whole columns alone take 114 here: narrower, only they overflow.
-			if n := utf8.RuneCountInString(line); n > max(width, 114) {
+			// The whole columns alone take 114 here: narrower, only they
+			// overflow. The unreachable host's reason is whole by design.
+			if n := utf8.RuneCountInString(line); n > max(width, 114) && !strings.HasPrefix(line, "web3 is unreachable: ") {
 				t.Errorf("width %d: line of %d runes: %q", width, n, line)
 			}
 		}
@@ -239,16 +243,24 @@ func TestWriteTableNeverCutsAPath(t *testing.T) {
 	if !strings.Contains(out, "  DB migr…  manual") || !strings.Contains(out, "  Bruno C…  ") {
 		t.Errorf("message and holder not cut to their floors:\n%s", out)
 	}
-	// In the jobs table, the repository and the log are paths: ERROR is cut.
+	// In the jobs table, ERROR is cut; --wide adds the repository and the
+	// log, whole.
 	log := "/home/deploy/.local/state/hookshim/jobs/20261127-071512-5f3a9c01/log"
 	jr := &Report{Now: now, Jobs: []Job{{ID: "20261127-071512-5f3a9c01", Hook: "post-deploy", State: "expired", Repo: "/home/deploy/src/app",
-		Lock: "web1:.kamal/lock-app", Log: log, Error: "lock .kamal/lock-app on web1 was still held at the deadline, 30m0s after the hook was deferred"}}}
+		Lock: "web1:.kamal/lock-app", Log: log, Error: "lock .kamal/lock-app on web1 was still held at the deadline, 30m0s after the hook was deferred, and more words to go past 120 columns"}}}
 	b.Reset()
 	if err := WriteTable(&b, jr, TableOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "  /home/deploy/src/app  "+log+"  lock .kamal…\n") {
-		t.Errorf("jobs: a path cut, or the error not:\n%s", b.String())
+	if !strings.Contains(b.String(), "  web1:.kamal/lock-app  lock .kamal/lock-app on web1") || !strings.Contains(b.String(), "…\n") {
+		t.Errorf("jobs: the error not cut:\n%s", b.String())
+	}
+	b.Reset()
+	if err := WriteTable(&b, jr, TableOptions{Wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "  /home/deploy/src/app  "+log+"  lock .kamal/lock-app on web1 was still held at the deadline, 30m0s after the hook was deferred, and more words to go past 120 columns\n") {
+		t.Errorf("jobs --wide: a path or the error cut:\n%s", b.String())
 	}
 	b.Reset()
 	if err := WriteTable(&b, r, TableOptions{Width: 120, Wide: true}); err != nil {
@@ -348,7 +360,22 @@ func TestWriteTableJobs(t *testing.T) {
 	if err := WriteTable(&b, r, TableOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := `JOB  HOOK         STATE            SINCE                 AGE    LOCK                  REPO      LOG            ERROR
+	want := `JOB  HOOK         STATE            SINCE                 AGE    LOCK                  ERROR
+j1   post-deploy  waiting          2026-11-27T06:58:30Z  1m30s  web1:.kamal/lock-app  -
+j2   post-deploy  failed (exit 1)  -                     -      -                     hook\nfailed
+deferred jobs: cannot list them: j3: bad record\x1b[0m
+
+1 host, 0 locks, 0 unreachable, 2 deferred jobs
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	// --wide adds each job's repository and log.
+	b.Reset()
+	if err := WriteTable(&b, r, TableOptions{Wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	want = `JOB  HOOK         STATE            SINCE                 AGE    LOCK                  REPO      LOG            ERROR
 j1   post-deploy  waiting          2026-11-27T06:58:30Z  1m30s  web1:.kamal/lock-app  /src/app  /state/j1.log  -
 j2   post-deploy  failed (exit 1)  -                     -      -                     -         -              hook\nfailed
 deferred jobs: cannot list them: j3: bad record\x1b[0m
@@ -356,7 +383,46 @@ deferred jobs: cannot list them: j3: bad record\x1b[0m
 1 host, 0 locks, 0 unreachable, 2 deferred jobs
 `
 	if got := b.String(); got != want {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+		t.Errorf("--wide, got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// The line about cut values is true: "to fit N columns" only when every line
+// of the tables does; else it says how wide they still are and why. A job's
+// repository and log, long paths never cut, are left to --wide, so the jobs
+// table fits 120 columns.
+func TestWriteTableSaysHowWideItIs(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTable(&b, sample(), TableOptions{Width: 60}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	widest := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "(") || strings.HasPrefix(line, "web3 is unreachable: ") {
+			continue
+		}
+		widest = max(widest, utf8.RuneCountInString(line))
+	}
+	want := fmt.Sprintf("\n(values cut with …; still %d columns wide: hosts, paths and times are never cut; --wide shows every value whole)\n", widest)
+	if widest <= 60 || !strings.Contains(out, want) || strings.Contains(out, "to fit") {
+		t.Errorf("width 60, tables %d wide: no %q:\n%s", widest, want, out)
+	}
+
+	jr := &Report{Now: now, Jobs: []Job{{ID: "20261127-071512-5f3a9c01", Hook: "post-deploy", State: "succeeded", ExitStatus: new(int),
+		Since: now.Add(-time.Minute), Repo: "/home/deploy/src/" + strings.Repeat("app-", 20), Lock: "web1:.kamal/lock-app",
+		Log: "/home/deploy/.local/state/hookshim/jobs/20261127-071512-5f3a9c01/" + strings.Repeat("log-", 20)}}}
+	b.Reset()
+	if err := WriteTable(&b, jr, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if n := utf8.RuneCountInString(line); n > 120 {
+			t.Errorf("jobs: a line of %d runes: %q", n, line)
+		}
+	}
+	if strings.Contains(b.String(), "/home/deploy/") {
+		t.Errorf("jobs: a repository or log path in the default table:\n%s", b.String())
 	}
 }
 

@@ -54,23 +54,39 @@ const empty = "-"
 
 // The lock table cuts VERSION first (7 hex digits still name a commit), then
 // MESSAGE to 21 runes (Kamal's "Automatic deploy lock" whole), then HOLDER to
-// 8, then MESSAGE to 8; the jobs table cuts ERROR only.
+// 8, then MESSAGE to 8; the jobs table cuts ERROR only. The jobs table leaves
+// out REPO and LOG unless wide: they are long paths that are never cut, so
+// they alone would make it wider than most terminals, and `hookshim wait`
+// names a job's log anyway.
 var (
 	lockTable = table{
 		heads: []string{"HOST", "LOCK", "HOLDER", "SINCE", "AGE", "VERSION", "MESSAGE", "STATE"},
 		cuts:  []cutStep{{5, 8}, {6, 21}, {2, 8}, {6, 8}},
 	}
 	jobTable = table{
-		heads: []string{"JOB", "HOOK", "STATE", "SINCE", "AGE", "LOCK", "REPO", "LOG", "ERROR"},
-		cuts:  []cutStep{{8, 12}},
+		heads: []string{"JOB", "HOOK", "STATE", "SINCE", "AGE", "LOCK", "ERROR"},
+		cuts:  []cutStep{{6, 12}},
 	}
+	wideJobTable = table{
+		heads: []string{"JOB", "HOOK", "STATE", "SINCE", "AGE", "LOCK", "REPO", "LOG", "ERROR"},
+	}
+)
+
+// Columns of the lock table that WriteTable reads back.
+const (
+	lockHostCol    = 0
+	lockMessageCol = 6
+	lockStateCol   = 7
 )
 
 // WriteTable writes the report for people: one row per lock (hosts in the
 // order given, locks by path), one row per host that could not be read, the
 // deferred jobs when there are any, and a last line counting it all. With no
-// rows at all only that last line is written. When a value was cut to fit
-// o.Width, a line before the count says so and names --wide.
+// rows at all only that last line is written. When a value was cut, a line
+// before the count says so and names --wide: "to fit N columns" when every
+// line of the tables fits o.Width, else how wide they still are, since
+// hosts, paths and times are never cut. When an unreachable host's reason
+// was cut, the whole reason is written on a line of its own before that.
 func WriteTable(w io.Writer, r *Report, o TableOptions) error {
 	width := o.Width
 	if width <= 0 {
@@ -80,16 +96,20 @@ func WriteTable(w io.Writer, r *Report, o TableOptions) error {
 		width = 0
 	}
 	bw := bufio.NewWriter(w)
-	rows := tableRows(r)
-	cut := false
+	rows := tableRows(r, o.Wide)
+	var locks, jobs shown
 	if len(rows) > 0 {
-		cut = writeCells(bw, lockTable, rows, width)
+		locks = writeCells(bw, lockTable, rows, width)
 	}
 	if len(r.Jobs) > 0 {
 		if len(rows) > 0 {
 			bw.WriteString("\n")
 		}
-		cut = writeCells(bw, jobTable, jobRows(r), width) || cut
+		t := jobTable
+		if o.Wide {
+			t = wideJobTable
+		}
+		jobs = writeCells(bw, t, jobRows(r, o.Wide), width)
 	}
 	if r.JobsErr != nil {
 		// Whole: it names a path, and it is hookshim's own error, not text from a lock.
@@ -98,45 +118,84 @@ func WriteTable(w io.Writer, r *Report, o TableOptions) error {
 	if len(rows) > 0 || len(r.Jobs) > 0 {
 		bw.WriteString("\n")
 	}
-	if cut {
-		fmt.Fprintf(bw, "(values cut with … to fit %d columns; --wide shows them whole)\n", width)
+	// Whole, as the hint after an unreachable host says the rows say why:
+	// an operator needs the reason without running SSH again.
+	for i, row := range rows {
+		if row[lockStateCol].text == StateUnreachable && locks.cut[i] {
+			fmt.Fprintf(bw, "%s is unreachable: %s\n", row[lockHostCol].text, row[lockMessageCol].text)
+		}
+	}
+	if locks.anyCut || jobs.anyCut {
+		if widest := max(locks.width, jobs.width); widest > width {
+			fmt.Fprintf(bw, "(values cut with …; still %d columns wide: hosts, paths and times are never cut; --wide shows every value whole)\n", widest)
+		} else {
+			fmt.Fprintf(bw, "(values cut with … to fit %d columns; --wide shows them whole)\n", width)
+		}
 	}
 	bw.WriteString(SummaryLine(r.Summary()) + "\n")
 	return bw.Flush()
 }
 
-// writeCells writes a table whose lines fit width (0: no limit), cutting
-// its free-text columns as needed; it reports whether it cut any value.
-func writeCells(w io.Writer, t table, rows [][]cell, width int) (cut bool) {
+// shown is what writeCells wrote: which rows had a value cut, whether any
+// had, and the widest line, in runes.
+type shown struct {
+	cut    []bool
+	anyCut bool
+	width  int
+}
+
+// writeCells writes a table whose lines fit width (0: no limit) as far as
+// cutting its free-text columns can make them.
+func writeCells(w io.Writer, t table, rows [][]cell, width int) shown {
 	limits := t.fit(rows, width)
+	s := shown{cut: make([]bool, len(rows))}
+	lines := make([][]string, len(rows))
+	widths := make([]int, len(t.heads))
+	for i, h := range t.heads {
+		widths[i] = utf8.RuneCountInString(h)
+	}
+	for r, row := range rows {
+		lines[r] = make([]string, len(row))
+		for i, c := range row {
+			v := c.text
+			if limits[i] > 0 && utf8.RuneCountInString(v) > limits[i] {
+				if c.short != "" {
+					v = c.short
+				}
+				v, s.cut[r], s.anyCut = clip(v, limits[i]), true, true
+			}
+			if v == "" {
+				v = empty
+			}
+			lines[r][i] = v
+			widths[i] = max(widths[i], utf8.RuneCountInString(v))
+		}
+	}
+	// Every column but the last is padded by 2 (tabwriter's padding); the
+	// last is not, so the widest line ends with the widest last cell.
+	for i, n := range widths {
+		if i < len(widths)-1 {
+			n += 2
+		}
+		s.width += n
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// One Write per row: every Write to a tabwriter has its own cost, and
 	// `locks --root` writes a row for each of possibly thousands of locks.
-	var line []byte
-	line = append(line, strings.Join(t.heads, "\t")...)
-	tw.Write(append(line, '\n'))
-	for _, row := range rows {
-		line = line[:0]
-		for i, c := range row {
-			s := c.text
-			if limits[i] > 0 && utf8.RuneCountInString(s) > limits[i] {
-				if c.short != "" {
-					s = c.short
-				}
-				s, cut = clip(s, limits[i]), true
-			}
-			if s == "" {
-				s = empty
-			}
+	buf := []byte(strings.Join(t.heads, "\t"))
+	tw.Write(append(buf, '\n'))
+	for _, line := range lines {
+		buf = buf[:0]
+		for i, v := range line {
 			if i > 0 {
-				line = append(line, '\t')
+				buf = append(buf, '\t')
 			}
-			line = append(line, s...)
+			buf = append(buf, v...)
 		}
-		tw.Write(append(line, '\n'))
+		tw.Write(append(buf, '\n'))
 	}
 	tw.Flush()
-	return cut
+	return s
 }
 
 // fit returns the most runes each column may show (0: no limit) so that the
@@ -170,8 +229,8 @@ func (t table) fit(rows [][]cell, width int) []int {
 	return limits
 }
 
-// tableRows are the lock rows, every cell cleaned.
-func tableRows(r *Report) [][]cell {
+// tableRows are the lock rows, every cell cleaned; wide, versions are whole.
+func tableRows(r *Report, wide bool) [][]cell {
 	var rows [][]cell
 	for _, res := range r.Results {
 		host := cell{text: Clean(res.Target.Name)}
@@ -180,13 +239,13 @@ func tableRows(r *Report) [][]cell {
 			continue
 		}
 		for _, l := range locks(res) {
-			rows = append(rows, lockRow(r, host, l))
+			rows = append(rows, lockRow(r, host, l, wide))
 		}
 	}
 	return rows
 }
 
-func lockRow(r *Report, host cell, l lockfile.Lock) []cell {
+func lockRow(r *Report, host cell, l lockfile.Lock, wide bool) []cell {
 	state := string(KindOf(l))
 	if r.Stale(l) {
 		state = StateStale
@@ -202,7 +261,10 @@ func lockRow(r *Report, host cell, l lockfile.Lock) []cell {
 	}
 	if d := l.Details; d != nil {
 		holder.text = Clean(d.LockedBy)
-		version.text = Clean(shortVersion(d.Version))
+		version.text = Clean(d.Version)
+		if !wide {
+			version.text = shortVersion(version.text)
+		}
 		message.text = Clean(d.Message)
 		if h, ok := l.Hold(); ok {
 			// Cut, a hold keeps what traces it: whose process on which machine.
@@ -214,7 +276,8 @@ func lockRow(r *Report, host cell, l lockfile.Lock) []cell {
 	return []cell{host, {text: Clean(l.Path)}, holder, since, age, version, message, {text: state}}
 }
 
-func jobRows(r *Report) [][]cell {
+// jobRows are the jobs' rows, every cell cleaned; wide, with REPO and LOG.
+func jobRows(r *Report, wide bool) [][]cell {
 	var rows [][]cell
 	for _, j := range r.Jobs {
 		var since, age string
@@ -230,10 +293,11 @@ func jobRows(r *Report) [][]cell {
 		if j.ExitStatus != nil {
 			state += fmt.Sprintf(" (exit %d)", *j.ExitStatus)
 		}
-		rows = append(rows, []cell{
-			{text: Clean(j.ID)}, {text: Clean(j.Hook)}, {text: state}, {text: since}, {text: age},
-			{text: Clean(j.Lock)}, {text: Clean(j.Repo)}, {text: Clean(j.Log)}, {text: Clean(j.Error)},
-		})
+		row := []cell{{text: Clean(j.ID)}, {text: Clean(j.Hook)}, {text: state}, {text: since}, {text: age}, {text: Clean(j.Lock)}}
+		if wide {
+			row = append(row, cell{text: Clean(j.Repo)}, cell{text: Clean(j.Log)})
+		}
+		rows = append(rows, append(row, cell{text: Clean(j.Error)}))
 	}
 	return rows
 }
