@@ -572,3 +572,12 @@ func TestHoldLosingTheRaceDoesNotClaimTheLock(t *testing.T) {
 		t.Errorf("hook ran without the lock")
 	}
 }
+
+// Signals are named as people send them (kill -TERM), not by Go's String().
+func TestSignalName(t *testing.T) {
+	for sig, want := range map[os.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP", syscall.Signal(63): "signal 63"} {
+		if got := SignalName(sig); got != want {
+			t.Errorf("SignalName(%v) = %q, want %q", sig, got, want)
+		}
+	}
+}
