@@ -224,7 +224,7 @@ func runUntilDeadline(ctx context.Context, r *shim.Runner, j Job, started *atomi
 		case <-t.C:
 		case sig := <-r.Exec.Signals:
 			t.Stop()
-			return exitcode.Newf(exitcode.SignalBase+signalNumber(sig), "job %s: interrupted by %v while waiting for the lock; the hook was not run", j.ID, sig), false
+			return exitcode.Newf(exitcode.SignalBase+signalNumber(sig), "job %s: interrupted by %s while waiting for the lock; the hook was not run", j.ID, shim.SignalName(sig)), false
 		}
 	}
 }

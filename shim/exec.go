@@ -41,7 +41,7 @@ type Exec struct {
 func (e Exec) Run(ctx context.Context, steps []Step, env []string) (int, error) {
 	for i, s := range steps {
 		if sig, ok := pending(e.Signals); ok {
-			return exitcode.SignalBase + signum(sig), fmt.Errorf("received %v before %s started", sig, s.Name())
+			return exitcode.SignalBase + signum(sig), fmt.Errorf("received %s before %s started", SignalName(sig), s.Name())
 		}
 		if i == 0 && e.BeforeStart != nil {
 			if err := e.BeforeStart(); err != nil {
@@ -127,6 +127,23 @@ func pending(ch <-chan os.Signal) (os.Signal, bool) {
 	default:
 		return nil, false
 	}
+}
+
+// SignalName names a signal as people and kill(1) write it: SIGTERM, SIGINT,
+// SIGHUP, ... (Go's String() gives "terminated", "interrupt"), or "signal N".
+func SignalName(s os.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP",
+		syscall.SIGQUIT: "SIGQUIT", syscall.SIGKILL: "SIGKILL", syscall.SIGPIPE: "SIGPIPE",
+		syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2",
+	}
+	if ss, ok := s.(syscall.Signal); ok {
+		if n, ok := names[ss]; ok {
+			return n
+		}
+		return fmt.Sprintf("signal %d", int(ss))
+	}
+	return s.String()
 }
 
 func signum(s os.Signal) int {

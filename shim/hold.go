@@ -22,15 +22,18 @@ func (r *Runner) hold(ctx context.Context, o Ownership) error {
 	if r.Kamal.Under && !r.Kamal.HonoursKamalLock() {
 		note = "Kamal < 2.6 ignores KAMAL_LOCK, so kamal commands inside the hook will find this lock"
 	}
-	r.decided(o, "taking it for the hook", note)
 	t, held, err := r.take(ctx, s, o.Lock.Path)
 	switch {
 	case err != nil:
 		return err
 	case held != nil:
-		// Someone was faster between our look and our mkdir: judge them afresh.
+		// Someone was faster between our look and our mkdir: judge them afresh
+		// (the line then says who holds it, never that we took it).
 		return r.act(ctx, r.classify(held.Lock, s))
 	}
+	// Said only once the mkdir won: concurrent holds that all saw it free
+	// must not all claim to take it.
+	r.decided(o, "took it for the hook", note)
 	return r.runHeld(ctx, t)
 }
 

@@ -179,7 +179,7 @@ func (r *Runner) interruptible(ctx context.Context, what string, f func(ctx cont
 	case sig := <-r.Exec.Signals:
 		cancel()
 		<-done
-		return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %v while %s; nothing was run", r.Hook, sig, what)
+		return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %s while %s; nothing was run", r.Hook, SignalName(sig), what)
 	}
 }
 

@@ -124,7 +124,7 @@ base64 -d < "$LOCKDIR/details"; echo
 	if l := f.lockState(t); l.State != lockfile.Free {
 		t.Fatalf("lock left behind: %+v", l)
 	}
-	if !strings.Contains(f.log.String(), "is free; taking it for the hook (policy hold)") {
+	if !strings.Contains(f.log.String(), "is free; took it for the hook (policy hold)") {
 		t.Errorf("decision line missing:\n%s", f.log)
 	}
 }
@@ -536,5 +536,48 @@ func TestDeferredHookNamesTheLockItWasDeferredFor(t *testing.T) {
 				t.Errorf("waiting line %q does not say %q", waiting, tc.want)
 			}
 		})
+	}
+}
+
+// racingStore is a lock store where someone else takes the lock between the
+// runner's look (free) and its mkdir: what concurrent holds meet.
+type racingStore struct {
+	lockfile.Local
+	f *fixture
+	t *testing.T
+}
+
+func (s racingStore) Acquire(ctx context.Context, path string, d lockfile.Details) error {
+	s.f.takeAs(s.t, "Other Hold", "Automatic deploy lock")
+	return s.Local.Acquire(ctx, path, d)
+}
+
+// A hold that loses the race for a lock it saw free says only what is true:
+// who holds it, never that it is taking it.
+func TestHoldLosingTheRaceDoesNotClaimTheLock(t *testing.T) {
+	f := newFixture(t, Hold, "echo ran\n")
+	f.r.Store = racingStore{Local: lockfile.Local{Root: f.home}, f: f, t: t}
+	err := f.r.Run(context.Background())
+	if err == nil {
+		t.Fatalf("ran though another held the lock:\n%s", f.log)
+	}
+	log := f.log.String()
+	if strings.Contains(log, "for the hook") {
+		t.Errorf("claims to take a lock it lost:\n%s", log)
+	}
+	if !strings.Contains(log, "held by Other Hold") {
+		t.Errorf("does not name who won the lock:\n%s", log)
+	}
+	if strings.Contains(f.stdout.String(), "ran") {
+		t.Errorf("hook ran without the lock")
+	}
+}
+
+// Signals are named as people send them (kill -TERM), not by Go's String().
+func TestSignalName(t *testing.T) {
+	for sig, want := range map[os.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP", syscall.Signal(63): "signal 63"} {
+		if got := SignalName(sig); got != want {
+			t.Errorf("SignalName(%v) = %q, want %q", sig, got, want)
+		}
 	}
 }

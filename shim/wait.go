@@ -47,7 +47,7 @@ func (r *Runner) wait(ctx context.Context, o Ownership) error {
 			return exitcode.New(exitcode.Conflict, fmt.Errorf("%s: stopped waiting for the lock: %w", r.Hook, ctx.Err()))
 		case sig := <-r.Exec.Signals:
 			stop()
-			return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %v while waiting for the lock; nothing was run", r.Hook, sig)
+			return exitcode.Newf(exitcode.SignalBase+signum(sig), "%s: interrupted by %s while waiting for the lock; nothing was run", r.Hook, SignalName(sig))
 		case <-wake:
 		}
 		stop()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -241,8 +242,11 @@ func findFlag(flags []cli.Flag, name string) cli.Flag {
 // The console format prints "hookshim: message key=value", one line per event.
 func newLogger(p Process, o logOptions) (zerolog.Logger, error) {
 	format, levelName := o.Format, o.Level
+	// Only the levels --log-level's help lists: zerolog's ParseLevel also takes
+	// trace, fatal, panic, disabled and numbers, which hookshim never logs at
+	// (trace) or which would hide its errors.
 	level, err := zerolog.ParseLevel(levelName)
-	if err != nil || levelName == "" {
+	if err != nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, levelName) {
 		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-level %q is not a level", levelName).
 			WithHint("use one of debug, info, warn, error")
 	}

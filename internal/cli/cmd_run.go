@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,6 +146,9 @@ func runHook(p Process, o runOptions) error {
 		return err
 	}
 	defer stop()
+	if err := checkHookName(r); err != nil {
+		return err
+	}
 	if r.FromDir && len(r.Steps) == 0 {
 		// A stub with no HOOK.d beside it is what a fresh clone holds: git keeps
 		// no empty directory. Nothing to run is not an error for Kamal to abort on.
@@ -156,6 +161,37 @@ func runHook(p Process, o runOptions) error {
 		return err
 	}
 	return r.Run(context.Background())
+}
+
+// checkHookName looks at a hook name Kamal never runs (a typo such as
+// post-deplyo, or a hook of the user's own): with no HOOK.d and no `--`
+// command there is nothing it could ever run, almost surely a typo: refused
+// (64) naming the closest Kamal hook; otherwise it runs, after a warning.
+func checkHookName(r *shim.Runner) error {
+	if slices.Contains(shim.KamalHooks, r.Hook) {
+		return nil
+	}
+	closest := closestHook(r.Hook)
+	dir := filepath.Join(r.HooksDir, r.Hook+".d")
+	if r.FromDir {
+		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+			return exitcode.Newf(exitcode.Usage, "hookshim run %s: Kamal never runs a hook of that name, and %s is missing", r.Hook, dir).
+				WithHint("did you mean %s? Kamal's hooks are %s", closest, strings.Join(shim.KamalHooks, ", "))
+		}
+	}
+	r.Log.Warn().Msgf("%s: Kamal never runs a hook of that name (did you mean %s?); running it as asked", r.Hook, closest)
+	return nil
+}
+
+// closestHook is the Kamal hook name closest to name, by urfave/cli's own
+// suggestion (Jaro-Winkler, as for a mistyped flag); "" when that is built
+// out (urfave_cli_no_suggest).
+func closestHook(name string) string {
+	flags := make([]cli.Flag, len(shim.KamalHooks))
+	for i, h := range shim.KamalHooks {
+		flags[i] = &cli.BoolFlag{Name: h}
+	}
+	return strings.TrimPrefix(suggestFlag(flags, name), "--")
 }
 
 // runArgs splits `hookshim run`'s arguments: the hook, then either `--` and

@@ -67,18 +67,23 @@ could not be written.`,
 // unlockOptions are the checked flags, arguments and environment of one
 // `hookshim unlock`.
 type unlockOptions struct {
-	log         logOptions
-	root        string // --root or HOOKSHIM_ROOT
-	where       whereOptions
-	ssh         sshOptions
-	lock        string // LOCK, or "" for the service's lock in every layout
-	olderThan   time.Duration
-	yes, force  bool
-	now         time.Time
-	hostname    string // this machine, as holds name it
-	performer   string // Kamal's audit performer: git user.email, else the login name
-	service     string // for the audit log's name
-	destination string
+	log            logOptions
+	root           string // --root or HOOKSHIM_ROOT
+	where          whereOptions
+	ssh            sshOptions
+	lock           string // LOCK, or "" for the service's lock in every layout
+	olderThan      time.Duration
+	yes, force     bool
+	olderThanGiven bool // --older-than was given
+	now            time.Time
+	hostname       string // this machine, as holds name it
+	performer      string // Kamal's audit performer: git user.email, else the login name
+	service        string // for the audit log's name
+	destination    string
+	// given are the flags given, as --name=value words, but --yes, --force
+	// and --older-than (and the log flags): what selected the lock, for
+	// hints that must act on the same lock when pasted (unlockAgain).
+	given []string
 }
 
 func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
@@ -87,6 +92,8 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 	if _, err := newLogger(p, o.log); err != nil {
 		return o, err
 	}
+	o.olderThanGiven = isSet(c, "older-than")
+	o.given = setFlagArgs(c, "yes", "force", "older-than", "log-format", "log-level")
 	o.root, o.where, o.ssh = flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value, readWhere(c), readSSHOptions(c, p)
 	switch c.Args().Len() {
 	case 0:

@@ -134,7 +134,7 @@ func TestFaultDeferredWaiterKilledWhileWaiting(t *testing.T) {
 			code, out := r.waitJob(state)
 			want, what := 70, `is orphaned: its waiter \(pid `+strconv.Itoa(waiter)+`\) died while it waited for the lock: the hook was not run; it is not run again automatically`
 			if sig == syscall.SIGTERM {
-				want, what = 143, `job `+job+` \(post-deploy\) failed: the hook was not run: .*interrupted by terminated`
+				want, what = 143, `job `+job+` \(post-deploy\) failed: the hook was not run: .*interrupted by SIGTERM`
 			}
 			if code != want || !regexp.MustCompile(what).MatchString(out) {
 				t.Fatalf("hookshim wait: exit %d, want %d saying %q:\n%s", code, want, what, out)

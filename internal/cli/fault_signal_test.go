@@ -32,7 +32,7 @@ func TestFaultSignalWhileWaiting(t *testing.T) {
 				t.Fatalf("exit status %d, want %d", code, 128+int(sig))
 			}
 			if sig == syscall.SIGTERM {
-				p.waitLog(`interrupted by terminated while waiting for the lock; nothing was run`)
+				p.waitLog(`interrupted by SIGTERM while waiting for the lock; nothing was run`)
 			}
 			r.ev.none() // the hook never started
 			r.onlyTheirs(theirs)

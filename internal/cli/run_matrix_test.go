@@ -76,7 +76,7 @@ func (c cell) expect() expect {
 	if c.policy == "hold" {
 		// hookshim takes the lock: no other deploy starts while the hook runs. A
 		// nested kamal < 2.6 ignores KAMAL_LOCK and finds the lock.
-		return expect{decision: `is free; taking it for the hook \(policy hold\)`, lockHeld: true, nestedOK: c.new()}
+		return expect{decision: `is free; took it for the hook \(policy hold\)`, lockHeld: true, nestedOK: c.new()}
 	}
 	return expect{decision: `is free; running now \(policy ` + c.policy + `\)`, nestedOK: true}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,7 +53,7 @@ func judgeUnlock(l lockfile.Lock, o unlockOptions, where string) unlockVerdict {
 	}
 	if !o.force {
 		return unlockVerdict{refuse: exitcode.Newf(exitcode.Conflict, "lock %s on %s is %s, held by %s; not removed", l.Path, where, kind, shim.Holder(l, o.now)).
-			WithHint("only its holder knows when it is done; to remove it anyway: hookshim unlock --force %s", l.Path)}
+			WithHint("only its holder knows when it is done; to remove it anyway: %s", unlockAgain(o, l.Path, "--force"))}
 	}
 	return unlockVerdict{ask: true, why: kind + ", removed with --force"}
 }
@@ -68,7 +69,7 @@ func judgeByAge(l lockfile.Lock, o unlockOptions, where, kind string) unlockVerd
 			ago = shim.Ago(age) + " old"
 		}
 		return unlockVerdict{refuse: exitcode.Newf(exitcode.Conflict, "lock %s on %s is %s, held by %s: %s, younger than --older-than %s; not removed", l.Path, where, kind, shim.Holder(l, o.now), ago, shim.Ago(o.olderThan)).
-			WithHint("if you know its holder is gone: hookshim unlock --older-than 0 %s", l.Path)}
+			WithHint("if you know its holder is gone: %s", unlockAgain(o, l.Path, "--older-than=0s"))}
 	}
 	return unlockVerdict{ask: true, why: fmt.Sprintf("%s, %s old, older than --older-than %s", kind, shim.Ago(age), shim.Ago(o.olderThan))}
 }
@@ -89,7 +90,7 @@ func unlockOne(ctx context.Context, log zerolog.Logger, p Process, store lockfil
 			how = "--yes"
 		case !isTerminal(p.Stdin):
 			return exitcode.Newf(exitcode.Conflict, "%s; removing it needs a confirmation, and stdin is not a terminal; not removed", q).
-				WithHint("to remove it without asking: hookshim unlock --yes%s %s", forceFlag(o), seen.Path)
+				WithHint("to remove it without asking: %s", unlockAgain(o, seen.Path, append([]string{"--yes"}, keptFlags(o)...)...))
 		case !confirm(p, q+". Remove it?"):
 			return exitcode.Newf(exitcode.Conflict, "lock %s on %s not removed: not confirmed", seen.Path, where)
 		default:
@@ -101,7 +102,7 @@ func unlockOne(ctx context.Context, log zerolog.Logger, p Process, store lockfil
 	switch {
 	case errors.Is(err, lockfile.ErrChanged):
 		return exitcode.Newf(exitcode.Conflict, "lock %s on %s changed since it was looked at (now %s); not removed", seen.Path, where, nowHolder(ctx, store, seen.Path, o)).
-			WithHint("run hookshim unlock again to judge the lock that is there now")
+			WithHint("to judge the lock that is there now, run again: %s", unlockAgain(o, seen.Path, keptFlags(o)...))
 	case errors.Is(err, lockfile.ErrGone):
 		_, err := fmt.Fprintln(p.Stdout, "There is no deploy lock")
 		return err
@@ -115,11 +116,31 @@ func unlockOne(ctx context.Context, log zerolog.Logger, p Process, store lockfil
 	return nil
 }
 
-func forceFlag(o unlockOptions) string {
+// keptFlags are the --force and --older-than given (not in o.given): what
+// judged the lock as it was judged.
+func keptFlags(o unlockOptions) []string {
+	var words []string
 	if o.force {
-		return " --force"
+		words = append(words, "--force")
 	}
-	return ""
+	if o.olderThanGiven {
+		words = append(words, "--older-than="+o.olderThan.String())
+	}
+	return words
+}
+
+// unlockAgain is the shell command line that runs `hookshim unlock` on the
+// lock at path with the flags that selected it (o.given: --root, --host,
+// --service, --destination, --ssh-*, as given) and extra, so that pasting a
+// hint acts on the lock it is about, not on another host's or layout's. When
+// a word cannot be shown as it must be typed (shellWords), it says so in
+// words instead.
+func unlockAgain(o unlockOptions, path string, extra ...string) string {
+	words := append(append(append([]string{"hookshim", "unlock"}, o.given...), extra...), path)
+	if line, ok := shellWords(words); ok {
+		return line
+	}
+	return fmt.Sprintf("hookshim unlock %s, with the same flags as this one", strings.Join(append(extra, path), " "))
 }
 
 // auditFile is the audit log the removal is written to: the service's (and
