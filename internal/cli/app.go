@@ -127,8 +127,17 @@ func newApp(p Process) *cli.App {
 	}
 	app.Action = func(c *cli.Context) error {
 		if c.Args().Len() > 0 {
-			return exitcode.Newf(exitcode.Usage, "unknown command %q", c.Args().First()).
-				WithHint("run 'hookshim --help' to list the commands")
+			e := exitcode.Newf(exitcode.Usage, "unknown command %q", c.Args().First())
+			if cli.SuggestCommand != nil {
+				// urfave/cli's suggestion is a sentence: Did you mean "locks"?
+				s := cli.SuggestCommand(visibleCommands(c.App.Commands), c.Args().First())
+				if _, quoted, ok := strings.Cut(s, `"`); ok {
+					if name, _, _ := strings.Cut(quoted, `"`); name != "" {
+						return e.WithHint("did you mean %s? run 'hookshim --help' to list the commands", name)
+					}
+				}
+			}
+			return e.WithHint("run 'hookshim --help' to list the commands")
 		}
 		return cli.ShowAppHelp(c)
 	}
@@ -148,6 +157,12 @@ func usageError(c *cli.Context, err error) error {
 	msg := err.Error()
 	if flag, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		flag = strings.TrimLeft(flag, "-")
+		if flags == nil && c != nil {
+			if cmds := commandsTaking(c.App.Commands, flag); len(cmds) > 0 && findFlag(commonFlags(), flag) == nil {
+				return exitcode.Newf(exitcode.Usage, "hookshim: %s is a flag of %s: it goes after the command's name", dashed(flag), strings.Join(cmds, ", ")).
+					WithHint("e.g. hookshim %s %s ...", cmds[0], dashed(flag))
+			}
+		}
 		if flags == nil && findFlag(commonFlags(), flag) != nil {
 			return exitcode.Newf(exitcode.Usage, "hookshim: --%s goes with a command, which is missing", flag).
 				WithHint("e.g. hookshim locks --%s ..., or hookshim --%s ... locks; 'hookshim --help' lists the commands", flag, flag)
@@ -156,7 +171,7 @@ func usageError(c *cli.Context, err error) error {
 			return exitcode.Newf(exitcode.Usage, "%s: --%s changes nothing for %s, so it is not taken", name, flag, c.Command.Name).
 				WithHint("leave --%s out; 'hookshim %s --help' lists the flags %s takes", flag, c.Command.Name, c.Command.Name)
 		}
-		e := exitcode.Newf(exitcode.Usage, "%s: unknown flag --%s", name, flag)
+		e := exitcode.Newf(exitcode.Usage, "%s: unknown flag %s", name, dashed(flag))
 		if s := suggestFlag(flags, flag); s != "" {
 			return e.WithHint("did you mean %s? run '%s --help' for the flags it takes", s, name)
 		}
@@ -179,6 +194,36 @@ func usageError(c *cli.Context, err error) error {
 	}
 	return exitcode.New(exitcode.Usage, fmt.Errorf("%s: %w", name, err)).
 		WithHint("run '%s --help' for the flags it takes", name)
+}
+
+// visibleCommands are the commands 'hookshim --help' lists.
+func visibleCommands(cmds []*cli.Command) []*cli.Command {
+	var visible []*cli.Command
+	for _, cmd := range cmds {
+		if !cmd.Hidden {
+			visible = append(visible, cmd)
+		}
+	}
+	return visible
+}
+
+// dashed is a flag name as typed on a command line: -p, --policy.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// commandsTaking names the visible commands that take the flag called name.
+func commandsTaking(cmds []*cli.Command, name string) []string {
+	var names []string
+	for _, cmd := range cmds {
+		if !cmd.Hidden && findFlag(cmd.Flags, name) != nil {
+			names = append(names, cmd.Name)
+		}
+	}
+	return names
 }
 
 // negativeHints are the hints for a negative duration flag that says more
