@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -168,6 +169,10 @@ func prepareRunner(r *shim.Runner, j Job, kamalLockSet bool) {
 	if j.RunPolicy == RunPolicyHold {
 		how = "under a hold, so no other deploy slips in (Kamal 2.6+)"
 		r.Policy = shim.Hold
+	}
+	if !r.Kamal.Under {
+		// Deferred by hand: no Kamal, so no Kamal version to name.
+		how, _, _ = strings.Cut(how, " (Kamal")
 	}
 	r.Log.Info().Msgf("job %s: %s deferred at %s (%s); waiting for lock %s on %s to be released, until %s; then running it %s",
 		j.ID, j.Hook, j.Created.Format(time.RFC3339), j.Reason, j.Lock.Path, j.Lock.Host, j.Deadline.Format(time.RFC3339), how)

@@ -24,8 +24,9 @@ type Runner struct {
 	Policy Policy
 	// DeferredFor is the lock's details as `hookshim run` saw them when it
 	// deferred this hook (jobs.Job.Holder); nil outside a deferred hook. A
-	// lock still held with exactly these is the Kamal command the hook was
-	// deferred from, and the log says so rather than "another Kamal command".
+	// Kamal lock still held with exactly these is the Kamal command the hook
+	// was deferred for, and the log says so rather than "another Kamal
+	// command" (a manual lock or a hold is named as such all the same).
 	DeferredFor *lockfile.Details
 	// DeferredFrom is the policy the user chose, when this Runner runs a
 	// deferred hook: jobs sets Policy to strict or hold for the wait, and
@@ -222,9 +223,10 @@ func (r *Runner) observe(ctx context.Context, s lockfile.Store) (Ownership, erro
 // hook was deferred for (DeferredFor) as such.
 func (r *Runner) classify(l lockfile.Lock, s lockfile.Store) Ownership {
 	o := Classify(l, r.caller(s))
-	if f, d := r.DeferredFor, l.Details; o.State == Theirs && f != nil && d != nil &&
+	_, hold := l.Hold()
+	if f, d := r.DeferredFor, l.Details; o.State == Theirs && f != nil && d != nil && d.IsAutomatic() && !hold &&
 		d.LockedBy == f.LockedBy && d.Version == f.Version && d.Message == f.Message && l.Since().Equal(f.At) {
-		o.Reason = "the Kamal command this hook was deferred from still holds it"
+		o.Reason = "the Kamal command this hook was deferred for still holds it"
 	}
 	return o
 }

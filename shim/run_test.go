@@ -499,20 +499,22 @@ func TestPlanBadInput(t *testing.T) {
 	}
 }
 
-// A deferred hook waiting for the very lock it was deferred for (the details
-// `hookshim run` saw: DeferredFor) says that the Kamal command it was deferred
-// from still holds it, not "another Kamal command"; a lock with other details
-// is another command's.
+// A deferred hook waiting for the very Kamal lock it was deferred for (the
+// details `hookshim run` saw: DeferredFor) says that the Kamal command it was
+// deferred for still holds it, not "another Kamal command"; a lock with other
+// details is another command's, and a manual lock stays a manual lock.
 func TestDeferredHookNamesTheLockItWasDeferredFor(t *testing.T) {
 	for _, tc := range []struct {
-		name, by, want string
+		name, by, message, want string
 	}{
-		{"same lock", "Other Deployer", "(the Kamal command this hook was deferred from still holds it)"},
-		{"another lock", "Someone Else", "(another Kamal command holds it)"},
+		{"same lock", "Other Deployer", lockfile.AutomaticMessage, "(the Kamal command this hook was deferred for still holds it)"},
+		{"another lock", "Someone Else", lockfile.AutomaticMessage, "(another Kamal command holds it)"},
+		{"same manual lock", "Other Deployer", "db maintenance", "(a manual lock (kamal lock acquire))"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, Strict, `echo ran`)
-			f.takeAs(t, tc.by, lockfile.AutomaticMessage)
+			f.r.WaitManual = true
+			f.takeAs(t, tc.by, tc.message)
 			seen := *f.lockState(t).Details
 			seen.LockedBy = "Other Deployer"
 			f.r.DeferredFor = &seen
