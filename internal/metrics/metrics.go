@@ -1,29 +1,22 @@
 // Package metrics writes what `hookshim locks` found in the Prometheus text
 // exposition format (version 0.0.4), for node_exporter's textfile collector or
-// any scraper that reads a file.
-//
-// The text is written here, not by the Prometheus project's encoder
-// (prometheus/common/expfmt): linking expfmt initialises protobuf and
-// net/http in every hookshim process, about 0.9 ms at every start (a
-// wrapped hook's whole decision costs about 3 ms), for the one command that
-// writes this format. The library's guarantee is kept by the tests instead:
-// every exposition, and every label value and number a fuzzer finds, must come
-// out byte for byte as expfmt writes the same families (client_model), and
-// must parse with expfmt's own parser.
+// any scraper that reads a file. The samples are built as the Prometheus
+// project's own data model (client_model) and written by its encoder
+// (prometheus/common/expfmt), never formatted by hand.
 //
 // A host that cannot be read is a sample (hookshim_host_up 0), not a failed
 // write: the file always describes every host it was asked about.
 package metrics
 
 import (
-	"bufio"
 	"io"
-	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/lockfile"
@@ -111,32 +104,18 @@ func SplitName(l lockfile.Lock, service string) (svc, destination string) {
 	return l.Name, ""
 }
 
-// Family is one metric family, a gauge (every family hookshim writes is one):
-// its name, help text and samples, in the order they are written.
-type Family struct {
-	Name, Help string
-	Samples    []Sample
-}
-
-// Sample is one sample: its labels as name, value pairs in the order written
-// (names are valid Prometheus label names; values any text), and its value.
-type Sample struct {
-	Labels []string
-	Value  float64
-}
-
 // Families builds the metric families of a report, sorted by name. service
 // (may be "") is the Kamal service whose lock names are split into service
 // and destination (SplitName).
-func Families(r *lockreport.Report, service string) []*Family {
-	fams := map[string]*Family{}
+func Families(r *lockreport.Report, service string) []*dto.MetricFamily {
+	fams := map[string]*dto.MetricFamily{}
 	add := func(name, help string, value float64, labels ...string) {
 		f, ok := fams[name]
 		if !ok {
-			f = &Family{Name: name, Help: help}
+			f = &dto.MetricFamily{Name: &name, Help: &help, Type: dto.MetricType_GAUGE.Enum()}
 			fams[name] = f
 		}
-		f.Samples = append(f.Samples, Sample{Labels: labels, Value: value})
+		f.Metric = append(f.Metric, gauge(value, labels...))
 	}
 	add(GeneratedTimestamp, "When hookshim read the hosts (or --now), in seconds since the Unix epoch.", seconds(r.Now.Sub(time.Unix(0, 0))))
 	add(StaleThreshold, "Age in seconds past which a lock counts as stale (--stale-after); 0 means never.", seconds(r.StaleAfter))
@@ -154,11 +133,11 @@ func Families(r *lockreport.Report, service string) []*Family {
 	}
 	addJobs(add, r)
 
-	out := make([]*Family, 0, len(fams))
+	out := make([]*dto.MetricFamily, 0, len(fams))
 	for _, f := range fams {
 		out = append(out, f)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out
 }
 
@@ -206,58 +185,22 @@ func addJobs(add adder, r *lockreport.Report) {
 
 // Write writes the report's families in the text exposition format.
 func Write(w io.Writer, r *lockreport.Report, service string) error {
-	bw := bufio.NewWriter(w)
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, f := range Families(r, service) {
-		writeFamily(bw, f)
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
 	}
-	return bw.Flush()
+	return nil
 }
 
-// writeFamily writes one family as expfmt's MetricFamilyToText writes a
-// gauge: "# HELP", "# TYPE", then one line per sample, without timestamps.
-// Names must be valid legacy Prometheus names (hookshim's constants are);
-// help text and label values are escaped as expfmt escapes them.
-func writeFamily(w *bufio.Writer, f *Family) {
-	w.WriteString("# HELP " + f.Name + " ")
-	helpEscaper.WriteString(w, f.Help)
-	w.WriteString("\n# TYPE " + f.Name + " gauge\n")
-	for _, s := range f.Samples {
-		w.WriteString(f.Name)
-		sep := byte('{')
-		for i := 0; i+1 < len(s.Labels); i += 2 {
-			w.WriteByte(sep)
-			w.WriteString(s.Labels[i] + `="`)
-			labelEscaper.WriteString(w, s.Labels[i+1])
-			w.WriteByte('"')
-			sep = ','
-		}
-		if sep == ',' {
-			w.WriteByte('}')
-		}
-		w.WriteByte(' ')
-		w.WriteString(formatFloat(s.Value))
-		w.WriteByte('\n')
+// gauge is one sample; labels are name, value pairs, in order.
+func gauge(v float64, labels ...string) *dto.Metric {
+	m := &dto.Metric{Gauge: &dto.Gauge{Value: &v}}
+	for i := 0; i+1 < len(labels); i += 2 {
+		m.Label = append(m.Label, &dto.LabelPair{Name: &labels[i], Value: &labels[i+1]})
 	}
-}
-
-var (
-	helpEscaper  = strings.NewReplacer("\\", `\\`, "\n", `\n`)
-	labelEscaper = strings.NewReplacer("\\", `\\`, "\n", `\n`, "\"", `\"`)
-)
-
-// formatFloat is a sample value as the text format spells it (expfmt's writeFloat).
-func formatFloat(f float64) string {
-	switch {
-	case f == 0:
-		return "0" // also -0, as expfmt writes it
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, +1):
-		return "+Inf"
-	case math.IsInf(f, -1):
-		return "-Inf"
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	return m
 }
 
 func seconds(d time.Duration) float64 { return float64(d) / float64(time.Second) }
