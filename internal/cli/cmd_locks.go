@@ -379,6 +379,11 @@ func holdProcesses(results []lockreport.Result, hostname string) map[lockfile.Ho
 	var out map[lockfile.Hold]lockreport.Process
 	for _, res := range results {
 		for _, l := range res.Locks {
+			// A hold of this machine names it in its message: no other lock
+			// is parsed again.
+			if l.Details == nil || !strings.Contains(l.Details.Message, hostname) {
+				continue
+			}
 			h, ok := l.Hold()
 			if !ok || !l.State.IsHeld() || h.Host != hostname {
 				continue

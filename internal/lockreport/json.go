@@ -169,10 +169,8 @@ func jsonLockOf(r *Report, host string, l lockfile.Lock) jsonLock {
 		j.Holder, j.Version, j.Message = ptr(d.LockedBy), ptr(d.Version), ptr(d.Message)
 		if h, ok := l.Hold(); ok {
 			j.Hold = &jsonHold{Hook: h.Hook, Token: h.Token, User: h.User, Host: h.Host, PID: h.PID}
+			j.HolderProcess = ptr(string(r.processOf(h)))
 		}
-	}
-	if p, ok := r.HolderProcess(l); ok {
-		j.HolderProcess = ptr(string(p))
 	}
 	if l.Problem != "" {
 		j.Problem = ptr(l.Problem)

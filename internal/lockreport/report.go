@@ -158,10 +158,25 @@ func (r *Report) HolderProcess(l lockfile.Lock) (p Process, ok bool) {
 	if !ok {
 		return "", false
 	}
+	return r.processOf(h), true
+}
+
+// processOf is what is known of hold h's process.
+func (r *Report) processOf(h lockfile.Hold) Process {
 	if p, known := r.Processes[h]; known {
-		return p, true
+		return p
 	}
-	return ProcessUnknown, true
+	return ProcessUnknown
+}
+
+// deadHold reports whether l is a hookshim hold whose process is gone. With
+// no hold of this machine found (the common case) it reads nothing of l.
+func (r *Report) deadHold(l lockfile.Lock) bool {
+	if len(r.Processes) == 0 {
+		return false
+	}
+	p, _ := r.HolderProcess(l)
+	return p == ProcessGone
 }
 
 // State is the table's STATE of l: its kind, then " (dead)" for a hold whose
@@ -169,7 +184,7 @@ func (r *Report) HolderProcess(l lockfile.Lock) (p Process, ok bool) {
 // "hookshim-hold (dead), stale".
 func (r *Report) State(l lockfile.Lock) string {
 	state := string(KindOf(l))
-	if p, _ := r.HolderProcess(l); p == ProcessGone {
+	if r.deadHold(l) {
 		state += " (" + StateDead + ")"
 	}
 	if r.Stale(l) {
@@ -238,7 +253,7 @@ func (r *Report) Summary() Summary {
 			if r.Stale(l) {
 				s.Stale++
 			}
-			if p, _ := r.HolderProcess(l); p == ProcessGone {
+			if r.deadHold(l) {
 				s.DeadHolds++
 			}
 		}
