@@ -143,3 +143,54 @@ func FuzzWriteIsExpfmt(f *testing.F) {
 		}
 	})
 }
+
+// A hookshim hold of this machine has hookshim_lock_holder_gone: 1 when its
+// process is gone, 0 when it runs; a hold not judged (another machine's)
+// and any other lock has no sample.
+func TestHolderGone(t *testing.T) {
+	r := exampleReport(t, nil)
+	r.Processes = map[lockfile.Hold]lockreport.Process{}
+	var holds []string
+	for _, l := range r.Results[0].Locks {
+		if h, ok := l.Hold(); ok {
+			holds = append(holds, l.Path)
+			r.Processes[h] = lockreport.ProcessGone
+			if len(holds) == 2 {
+				r.Processes[h] = lockreport.ProcessRunning
+			}
+		}
+	}
+	if len(holds) != 2 {
+		t.Fatalf("examples/host has holds %v, want 2", holds)
+	}
+	got := map[string]float64{}
+	for _, f := range Families(r, "app") {
+		if f.Name != LockHolderGone {
+			continue
+		}
+		for _, s := range f.Samples {
+			for i := 0; i+1 < len(s.Labels); i += 2 {
+				if s.Labels[i] == "path" {
+					got[s.Labels[i+1]] = s.Value
+				}
+			}
+		}
+	}
+	if len(got) != 2 || got[holds[0]] != 1 || got[holds[1]] != 0 {
+		t.Errorf("%s = %v, want %s 1, %s 0", LockHolderGone, got, holds[0], holds[1])
+	}
+	var w bytes.Buffer
+	if err := Write(&w, r, "app"); err != nil || w.String() != expfmtText(t, Families(r, "app")) {
+		t.Errorf("Write differs from expfmt (%v):\n%s", err, w.String())
+	}
+	r.Processes = nil
+	for _, f := range Families(r, "app") {
+		if f.Name == LockHolderGone {
+			t.Errorf("holds not judged have samples: %v", f.Samples)
+		}
+	}
+	var b bytes.Buffer
+	if err := Write(&b, exampleReport(t, nil), "app"); err != nil || strings.Contains(b.String(), LockHolderGone) {
+		t.Errorf("%v:\n%s", err, b.String())
+	}
+}
