@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/liveness"
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/lockfile"
 )
@@ -158,7 +159,8 @@ func runLocks(p Process, opts locksOptions) error {
 	if opts.now.IsZero() {
 		opts.now = time.Now().UTC() // ages as of when the hosts answered
 	}
-	report := &lockreport.Report{Now: opts.now, StaleAfter: opts.staleAfter, Results: results}
+	hostname, _ := os.Hostname()
+	report := &lockreport.Report{Now: opts.now, StaleAfter: opts.staleAfter, Results: results, Processes: holdProcesses(results, hostname)}
 	report.Jobs, report.JobsErr = listJobsForLocks(p, opts.stateDir)
 
 	if err := writeLocksReport(p, report, opts, s.Service); err != nil {
@@ -363,6 +365,53 @@ func scanTargets(ctx context.Context, log zerolog.Logger, targets []locksTarget,
 	}
 	g.Wait()
 	return results
+}
+
+// holdProcesses tells, for every hookshim hold taken on this machine
+// (hostname), whether its process still runs, judged as hookshim unlock
+// judges it (checkHold). Only those holds read /proc, once per hold however
+// many locks record it; locks of any other kind, and holds of other
+// machines, cost nothing.
+func holdProcesses(results []lockreport.Result, hostname string) map[lockfile.Hold]lockreport.Process {
+	if hostname == "" {
+		return nil
+	}
+	var out map[lockfile.Hold]lockreport.Process
+	for _, res := range results {
+		for _, l := range res.Locks {
+			// A hold of this machine names it in its message: no other lock
+			// is parsed again.
+			if l.Details == nil || !strings.Contains(l.Details.Message, hostname) {
+				continue
+			}
+			h, ok := l.Hold()
+			if !ok || !l.State.IsHeld() || h.Host != hostname {
+				continue
+			}
+			if _, done := out[h]; done {
+				continue
+			}
+			if out == nil {
+				out = map[lockfile.Hold]lockreport.Process{}
+			}
+			switch checkHold(h).Liveness {
+			case liveness.Dead:
+				out[h] = lockreport.ProcessGone
+			case liveness.Alive:
+				out[h] = lockreport.ProcessRunning
+			default:
+				out[h] = lockreport.ProcessUnknown
+			}
+		}
+	}
+	return out
+}
+
+// checkHold tells whether the process of hold h, taken on this machine, or
+// its hook's, still runs (internal/liveness): what `hookshim unlock` and
+// `hookshim locks` both go by.
+func checkHold(h lockfile.Hold) liveness.Verdict {
+	return liveness.Check(liveness.Hold{Token: h.Token, PID: h.PID, Start: h.Start, SID: h.SID, Boot: h.Boot})
 }
 
 // locksStatus is the exit status once the report is out: 69 when a host could

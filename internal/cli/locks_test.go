@@ -179,7 +179,7 @@ func TestLocksExampleTree(t *testing.T) {
 		`(?m)^local +\.kamal/lock-app +Ana Lima .* Automatic deploy lock +held$`,
 		`(?m)^local +\.kamal/lock-app-staging +Bruno Costa .* manual$`,
 		`(?m)^local +\.kamal/lock-api +CI Bot .* hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213 +hookshim-hold$`,
-		`(?m)^local +\.kamal/lock-worker +CI Bot +2026-11-20T03:12:45Z .* hookshim post-deploy hold 9a1b8c7d6e5f4a3b2c1d0e9f by deploy@ci-runner-3 pid 1999 +stale$`,
+		`(?m)^local +\.kamal/lock-worker +CI Bot +2026-11-20T03:12:45Z .* hookshim post-deploy hold 9a1b8c7d6e5f4a3b2c1d0e9f by deploy@ci-runner-3 pid 1999 +hookshim-hold, stale$`,
 		`(?m)^local +\.kamal/locks/legacy +Carla Dias .* held$`,
 		`(?m)^local +\.kamal/lock-cron +- .* lock directory has no details file +no-details$`,
 		`(?m)^local +\.kamal/lock-broken +- .* details file is not base64: .* unreadable$`,

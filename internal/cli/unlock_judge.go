@@ -31,7 +31,7 @@ func judgeUnlock(l lockfile.Lock, o unlockOptions, where string) unlockVerdict {
 		if h.Host != o.hostname {
 			return judgeByAge(l, o, where, fmt.Sprintf("a hookshim hold taken on %s, not on this machine (%s): only its age can tell", h.Host, o.hostname))
 		}
-		v := liveness.Check(liveness.Hold{Token: h.Token, PID: h.PID, Start: h.Start, SID: h.SID, Boot: h.Boot})
+		v := checkHold(h)
 		switch v.Liveness {
 		case liveness.Dead:
 			return unlockVerdict{release: true, why: fmt.Sprintf("hookshim's hold for %s (token %s) is dead: %s", h.Hook, h.Token, v.Why)}

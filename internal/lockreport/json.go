@@ -50,6 +50,9 @@ type jsonLock struct {
 	Message     *string   `json:"message"`
 	Problem     *string   `json:"problem"`
 	Hold        *jsonHold `json:"hold"`
+	// HolderProcess: a hookshim hold's process, "running", "gone" or
+	// "unknown" (Process); null for any other lock.
+	HolderProcess *string `json:"holder_process"`
 	// ClockSkewSeconds: how far in the future the lock's time is (flagged
 	// past lockfile.ClockSkewTolerance), else null.
 	ClockSkewSeconds *int64 `json:"clock_skew_seconds"`
@@ -82,6 +85,7 @@ type jsonSummary struct {
 	HostsWithLocks int `json:"hosts_with_locks"`
 	Locks          int `json:"locks"`
 	Stale          int `json:"stale"`
+	DeadHolds      int `json:"dead_holds"`
 	Jobs           int `json:"jobs"`
 }
 
@@ -128,7 +132,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 		doc.JobsError = ptr(r.JobsErr.Error())
 	}
 	s := r.Summary()
-	doc.Summary = jsonSummary{Hosts: s.Hosts, Unreachable: s.Unreachable, HostsWithLocks: s.HostsWithLocks, Locks: s.Locks, Stale: s.Stale, Jobs: s.Jobs}
+	doc.Summary = jsonSummary{Hosts: s.Hosts, Unreachable: s.Unreachable, HostsWithLocks: s.HostsWithLocks, Locks: s.Locks, Stale: s.Stale, DeadHolds: s.DeadHolds, Jobs: s.Jobs}
 
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -165,6 +169,7 @@ func jsonLockOf(r *Report, host string, l lockfile.Lock) jsonLock {
 		j.Holder, j.Version, j.Message = ptr(d.LockedBy), ptr(d.Version), ptr(d.Message)
 		if h, ok := l.Hold(); ok {
 			j.Hold = &jsonHold{Hook: h.Hook, Token: h.Token, User: h.User, Host: h.Host, PID: h.PID}
+			j.HolderProcess = ptr(string(r.processOf(h)))
 		}
 	}
 	if l.Problem != "" {

@@ -40,10 +40,15 @@ const (
 
 // States the table shows besides the kinds.
 const (
-	// StateStale replaces the kind in the table for a lock older than
-	// StaleAfter, whatever its kind (MESSAGE still tells them apart; the JSON
-	// keeps the kind and a stale flag).
+	// StateStale follows the kind in the table, as "KIND, stale", for a lock
+	// older than StaleAfter, whatever its kind (the JSON keeps the kind and a
+	// stale flag).
 	StateStale = "stale"
+	// StateDead follows a hookshim hold's kind in the table, as
+	// "hookshim-hold (dead)", when its process is provably gone
+	// (ProcessGone): nothing will release it, `hookshim unlock` removes it
+	// without asking.
+	StateDead = "dead"
 	// StateUnreachable marks a host that could not be read.
 	StateUnreachable = "unreachable"
 )
@@ -67,6 +72,25 @@ func KindOf(l lockfile.Lock) Kind {
 	}
 	return KindUnreadable
 }
+
+// Process is what is known of the process that took a hookshim hold: the
+// JSON "holder_process".
+type Process string
+
+// What is known of a hold's process.
+const (
+	// ProcessRunning: the hold was taken on this machine and its hookshim, or
+	// its hook, still runs (internal/liveness).
+	ProcessRunning Process = "running"
+	// ProcessGone: the hold was taken on this machine and its hookshim and
+	// hook have provably ended (pid, start time, session, boot id), or the
+	// machine has restarted since.
+	ProcessGone Process = "gone"
+	// ProcessUnknown: neither can be proven: a hold taken on another machine,
+	// by a hookshim too old to record its start time, or whose processes
+	// cannot all be read.
+	ProcessUnknown Process = "unknown"
+)
 
 // Transports a target is read through.
 const (
@@ -120,6 +144,53 @@ type Report struct {
 	Jobs       []Job
 	// JobsErr is why the deferred jobs could not be listed, if so.
 	JobsErr error
+	// Processes says whether the process of each hookshim hold taken on this
+	// machine still runs, keyed by the hold as read from its lock. A hold
+	// not in it (nil: none) is ProcessUnknown. Filled by whoever can read
+	// this machine's processes: the report itself reads nothing.
+	Processes map[lockfile.Hold]Process
+}
+
+// HolderProcess is what is known of the process that took l: ok is false
+// when l is not a hookshim hold.
+func (r *Report) HolderProcess(l lockfile.Lock) (p Process, ok bool) {
+	h, ok := l.Hold()
+	if !ok {
+		return "", false
+	}
+	return r.processOf(h), true
+}
+
+// processOf is what is known of hold h's process.
+func (r *Report) processOf(h lockfile.Hold) Process {
+	if p, known := r.Processes[h]; known {
+		return p
+	}
+	return ProcessUnknown
+}
+
+// deadHold reports whether l is a hookshim hold whose process is gone. With
+// no hold of this machine found (the common case) it reads nothing of l.
+func (r *Report) deadHold(l lockfile.Lock) bool {
+	if len(r.Processes) == 0 {
+		return false
+	}
+	p, _ := r.HolderProcess(l)
+	return p == ProcessGone
+}
+
+// State is the table's STATE of l: its kind, then " (dead)" for a hold whose
+// process is gone, then ", stale" when it is stale, e.g.
+// "hookshim-hold (dead), stale".
+func (r *Report) State(l lockfile.Lock) string {
+	state := string(KindOf(l))
+	if r.deadHold(l) {
+		state += " (" + StateDead + ")"
+	}
+	if r.Stale(l) {
+		state += ", " + StateStale
+	}
+	return state
 }
 
 // Stale reports whether l is older than r.StaleAfter. A lock whose time is
@@ -161,6 +232,7 @@ type Summary struct {
 	HostsWithLocks int // targets read with at least one lock
 	Locks          int // locks found
 	Stale          int // of which stale
+	DeadHolds      int // of which hookshim holds whose process is gone
 	Jobs           int // deferred jobs
 }
 
@@ -180,6 +252,9 @@ func (r *Report) Summary() Summary {
 			s.Locks++
 			if r.Stale(l) {
 				s.Stale++
+			}
+			if r.deadHold(l) {
+				s.DeadHolds++
 			}
 		}
 	}

@@ -120,10 +120,10 @@ web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s  
 web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90b8de4599db01a44090e61eeb581595c52  Automatic deploy lock                                                                                       held
 web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2                                        DB freeze                                                                                                   manual
 web3            -                        -         -                     -       -                                         cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused                      unreachable
-deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -                                         details file is not base64                                                                                  stale
+deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -                                         details file is not base64                                                                                  unreadable, stale
 deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -                                         lock directory has no details file                                                                          no-details
-deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1                                        Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  stale
-deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9                                      Automatic deploy lock                                                                                       stale
+deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1                                        Automatic deploy lock (hookshim post-deploy hold 3f9c2a7b1e4d5f6a7b8c9d0e by deploy@ci-runner-7 pid 48213)  hookshim-hold, stale
+deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9                                      Automatic deploy lock                                                                                       held, stale
 
 4 hosts, 7 locks (3 stale), 1 unreachable
 `
@@ -168,18 +168,18 @@ func checkColumns(t *testing.T, table string) {
 	}
 }
 
-const sampleTable120 = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION   MESSAGE         STATE
-web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90…  hookshim post…  hookshim-hold
-web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90…  Automatic dep…  held
-web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2        DB freeze       manual
-web3            -                        -         -                     -       -         cannot reach …  unreachable
-deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -         details file …  stale
-deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -         lock director…  no-details
-deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1        hookshim post…  stale
-deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9      Automatic dep…  stale
+const sampleTable120 = `HOST            LOCK                     HOLDER    SINCE                 AGE     VERSION   MESSAGE   STATE
+web1            .kamal/lock-api          CI Bot    2026-11-27T06:55:00Z  5m00s   d018f90…  hookshi…  hookshim-hold
+web1            .kamal/lock-app          Ana Lima  2026-11-27T06:40:00Z  20m00s  d018f90…  Automat…  held
+web1            .kamal/lock-app-staging  Bruno     2026-11-27T06:50:00Z  10m00s  v2        DB free…  manual
+web3            -                        -         -                     -       -         cannot …  unreachable
+deploy@db:2222  .kamal/lock-broken       -         2026-11-27T04:00:00Z  3h00m   -         details…  unreadable, stale
+deploy@db:2222  .kamal/lock-cron         -         2026-11-27T06:59:30Z  30s     -         lock di…  no-details
+deploy@db:2222  .kamal/lock-worker       CI Bot    2026-11-20T07:00:00Z  7d0h    v1        hookshi…  hookshim-hold, stale
+deploy@db:2222  .kamal/locks/legacy      Carla     2026-11-27T05:00:00Z  2h00m   v1.9      Automat…  held, stale
 
 web3 is unreachable: cannot reach root@web3 over SSH: ssh: connect to host web3 port 22: Connection refused
-(values cut with … to fit 120 columns; --wide shows them whole)
+(values cut with …; still 121 columns wide: hosts, paths and times are never cut; --wide shows every value whole)
 4 hosts, 7 locks (3 stale), 1 unreachable
 `
 
@@ -203,9 +203,10 @@ func TestWriteTableFitsWidth(t *testing.T) {
 		}
 		checkColumns(t, b.String())
 		for _, line := range strings.Split(b.String(), "\n") {
-			// The whole columns alone take 114 here: narrower, only they
-			// overflow. The unreachable host's reason is whole by design.
-			if n := utf8.RuneCountInString(line); n > max(width, 114) && !strings.HasPrefix(line, "web3 is unreachable: ") {
+			// The whole columns alone take 121 here (STATE "hookshim-hold,
+			// stale" is whole): narrower, only they overflow. The
+			// unreachable host's reason is whole by design.
+			if n := utf8.RuneCountInString(line); n > max(width, 121) && !strings.HasPrefix(line, "web3 is unreachable: ") {
 				t.Errorf("width %d: line of %d runes: %q", width, n, line)
 			}
 		}
@@ -505,7 +506,7 @@ func TestWriteJSON(t *testing.T) {
 		t.Fatalf("%d hosts, %d locks, %d jobs; want 4, 8, 1", len(doc.Hosts), len(doc.Locks), len(doc.Jobs))
 	}
 	hostKeys := []string{"host", "transport", "address", "ok", "error", "locks", "elapsed_ms"}
-	lockKeys := []string{"host", "path", "layout", "name", "state", "stale", "holder", "since", "since_source", "age_seconds", "clock_skew_seconds", "version", "message", "problem", "hold"}
+	lockKeys := []string{"host", "path", "layout", "name", "state", "stale", "holder", "since", "since_source", "age_seconds", "clock_skew_seconds", "version", "message", "problem", "hold", "holder_process"}
 	jobKeys := []string{"id", "hook", "state", "repo", "lock", "since", "age_seconds", "log", "exit_status", "error"}
 	for _, h := range doc.Hosts {
 		checkKeys(t, "host", h, hostKeys)
@@ -527,10 +528,11 @@ func TestWriteJSON(t *testing.T) {
 	}
 	want := map[string]map[string]any{
 		".kamal/lock-app": {"host": "web1", "layout": "kamal-2", "name": "app", "state": "held", "stale": false, "holder": "Ana Lima",
-			"since": "2026-11-27T06:40:00Z", "since_source": "details", "age_seconds": 1200.0, "version": sha, "message": "Automatic deploy lock", "problem": nil, "hold": nil},
+			"since": "2026-11-27T06:40:00Z", "since_source": "details", "age_seconds": 1200.0, "version": sha, "message": "Automatic deploy lock", "problem": nil, "hold": nil, "holder_process": nil},
 		".kamal/lock-app-staging": {"state": "manual", "stale": false, "message": "DB freeze"},
 		".kamal/lock-api": {"state": "hookshim-hold", "stale": false, "hold": map[string]any{
-			"hook": "post-deploy", "token": "3f9c2a7b1e4d5f6a7b8c9d0e", "user": "deploy", "host": "ci-runner-7", "pid": 48213.0}},
+			"hook": "post-deploy", "token": "3f9c2a7b1e4d5f6a7b8c9d0e", "user": "deploy", "host": "ci-runner-7", "pid": 48213.0},
+			"holder_process": "unknown"},
 		".kamal/lock-worker":  {"host": "deploy@db:2222", "state": "hookshim-hold", "stale": true, "age_seconds": 604800.0},
 		".kamal/locks/legacy": {"layout": "kamal-1.5", "state": "held", "stale": true},
 		".kamal/lock-cron": {"state": "no-details", "stale": false, "holder": nil, "version": nil, "message": nil, "hold": nil,
@@ -551,7 +553,7 @@ func TestWriteJSON(t *testing.T) {
 			}
 		}
 	}
-	if want := map[string]int{"hosts": 4, "unreachable": 1, "hosts_with_locks": 2, "locks": 8, "stale": 3, "jobs": 1}; !equalMaps(doc.Summary, want) {
+	if want := map[string]int{"hosts": 4, "unreachable": 1, "hosts_with_locks": 2, "locks": 8, "stale": 3, "dead_holds": 0, "jobs": 1}; !equalMaps(doc.Summary, want) {
 		t.Errorf("summary = %v, want %v", doc.Summary, want)
 	}
 	if j := doc.Jobs[0]; j["exit_status"] != 0.0 || j["age_seconds"] != 60.0 || j["repo"] != nil {
@@ -604,4 +606,76 @@ func equalMaps(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// A hookshim hold whose process is known to be gone shows as "(dead)" after
+// its kind, before ", stale"; a running one and one not known (another
+// machine's) look as before. The JSON says it in holder_process (null for
+// other kinds), the summary counts the dead holds.
+func TestDeadHold(t *testing.T) {
+	hold := func(path, token string, ago time.Duration) (lockfile.Lock, lockfile.Hold) {
+		h := lockfile.Hold{Hook: "post-deploy", Token: token, User: "deploy", Host: "deployer", PID: 4242,
+			Stamp: lockfile.Stamp{Start: 99, SID: 4240, Boot: "0123abcd"}}
+		return held(path, "CI Bot", now.Add(-ago), "v1", h.Message()), h
+	}
+	dead, deadHold := hold(".kamal/lock-dead", "aaaaaaaaaaaaaaaa", 5*time.Minute)
+	old, oldHold := hold(".kamal/lock-old", "bbbbbbbbbbbbbbbb", 2*time.Hour)
+	live, liveHold := hold(".kamal/lock-live", "cccccccccccccccc", 5*time.Minute)
+	other, _ := hold(".kamal/lock-other", "dddddddddddddddd", 5*time.Minute)
+	r := &Report{Now: now, StaleAfter: time.Hour,
+		Results: []Result{{Target: Target{Name: "web1", Transport: TransportSSH, Address: "root@web1"},
+			Locks: []lockfile.Lock{dead, old, live, other, automatic}}},
+		Processes: map[lockfile.Hold]Process{deadHold: ProcessGone, oldHold: ProcessGone, liveHold: ProcessRunning},
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r, TableOptions{Wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		".kamal/lock-dead":  "hookshim-hold (dead)",
+		".kamal/lock-old":   "hookshim-hold (dead), stale",
+		".kamal/lock-live":  "hookshim-hold",
+		".kamal/lock-other": "hookshim-hold",
+		".kamal/lock-app":   "held",
+	} {
+		found := false
+		for _, line := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(line, "web1  "+path+" ") {
+				found = strings.HasSuffix(line, "  "+want)
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: no row ending in %q:\n%s", path, want, b.String())
+		}
+	}
+	if !strings.HasSuffix(b.String(), "\n1 host, 5 locks (1 stale, 2 dead holds), 0 unreachable\n") {
+		t.Errorf("summary line:\n%s", b.String())
+	}
+
+	b.Reset()
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Locks   []map[string]any `json:"locks"`
+		Summary map[string]int   `json:"summary"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for _, l := range doc.Locks {
+		got[l["path"].(string)] = l["holder_process"]
+		if l["path"] == ".kamal/lock-old" && (l["state"] != "hookshim-hold" || l["stale"] != true) {
+			t.Errorf("a dead hold keeps its state and stale flag: %v", l)
+		}
+	}
+	want := map[string]any{".kamal/lock-dead": "gone", ".kamal/lock-old": "gone", ".kamal/lock-live": "running", ".kamal/lock-other": "unknown", ".kamal/lock-app": nil}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("holder_process = %v, want %v", got, want)
+	}
+	if doc.Summary["dead_holds"] != 2 || doc.Summary["stale"] != 1 {
+		t.Errorf("summary = %v", doc.Summary)
+	}
 }

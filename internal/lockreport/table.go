@@ -246,10 +246,6 @@ func tableRows(r *Report, wide bool) [][]cell {
 }
 
 func lockRow(r *Report, host cell, l lockfile.Lock, wide bool) []cell {
-	state := string(KindOf(l))
-	if r.Stale(l) {
-		state = StateStale
-	}
 	var holder, since, age, version, message cell
 	if t := l.Since(); !t.IsZero() {
 		since.text = t.UTC().Format(lockfile.TimeLayout)
@@ -273,7 +269,7 @@ func lockRow(r *Report, host cell, l lockfile.Lock, wide bool) []cell {
 	} else {
 		message.text = Clean(l.Problem)
 	}
-	return []cell{host, {text: Clean(l.Path)}, holder, since, age, version, message, {text: state}}
+	return []cell{host, {text: Clean(l.Path)}, holder, since, age, version, message, {text: r.State(l)}}
 }
 
 // jobRows are the jobs' rows, every cell cleaned; wide, with REPO and LOG.
@@ -302,14 +298,20 @@ func jobRows(r *Report, wide bool) [][]cell {
 	return rows
 }
 
-// SummaryLine is the table's last line, e.g. "16 hosts, 2 locks (1 stale), 0 unreachable".
+// SummaryLine is the table's last line, e.g. "16 hosts, 2 locks (1 stale), 0 unreachable",
+// or "... 3 locks (1 stale, 1 dead hold), ..." when a hold's process is gone.
 func SummaryLine(s Summary) string {
 	var b strings.Builder
 	b.WriteString(plural(s.Hosts, "host", "hosts"))
 	b.WriteString(", ")
 	b.WriteString(plural(s.Locks, "lock", "locks"))
-	if s.Stale > 0 {
+	switch {
+	case s.Stale > 0 && s.DeadHolds > 0:
+		fmt.Fprintf(&b, " (%d stale, %s)", s.Stale, plural(s.DeadHolds, "dead hold", "dead holds"))
+	case s.Stale > 0:
 		fmt.Fprintf(&b, " (%d stale)", s.Stale)
+	case s.DeadHolds > 0:
+		fmt.Fprintf(&b, " (%s)", plural(s.DeadHolds, "dead hold", "dead holds"))
 	}
 	fmt.Fprintf(&b, ", %d unreachable", s.Unreachable)
 	if s.Jobs > 0 {

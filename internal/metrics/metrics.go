@@ -27,6 +27,7 @@ const (
 	LockHeld           = "hookshim_lock_held"
 	LockAge            = "hookshim_lock_age_seconds"
 	LockStale          = "hookshim_lock_stale"
+	LockHolderGone     = "hookshim_lock_holder_gone"
 	StaleThreshold     = "hookshim_lock_stale_threshold_seconds"
 	HostUp             = "hookshim_host_up"
 	HostScanDuration   = "hookshim_host_scan_duration_seconds"
@@ -161,6 +162,13 @@ func addLocks(add adder, r *lockreport.Report, host string, found []lockfile.Loc
 			stale = 1
 		}
 		add(LockStale, "1 when the lock is older than --stale-after.", stale, labels...)
+		if p, _ := r.HolderProcess(l); p == lockreport.ProcessGone || p == lockreport.ProcessRunning {
+			gone := 0.0
+			if p == lockreport.ProcessGone {
+				gone = 1
+			}
+			add(LockHolderGone, "For a hookshim hold taken on this machine: 1 when its hookshim and hook have provably ended (nothing will release it), 0 when they run; no sample when it cannot be told (another machine's hold) or for other locks.", gone, labels...)
+		}
 		if age, ok := r.Age(l); ok {
 			add(LockAge, "Seconds since the lock was taken (its details' time, else its directory's mtime); no sample when unknown.", seconds(age), labels...)
 		}
