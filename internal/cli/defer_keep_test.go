@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +12,15 @@ import (
 	"github.com/hookshim/hookshim/jobs"
 )
 
-// recordEnded records, in the world's state dir, a job created at created
-// that ended at ended with state st, as a waiter leaves it.
-func (w *dtWorld) recordEnded(created, ended time.Time, st jobs.State) jobs.Job {
-	w.t.Helper()
-	j, err := jobs.Create(w.state, jobs.Job{Hook: "post-deploy", RepoDir: w.repo, Service: "app",
+// recordEnded records, in the state dir, a job of repo created at created
+// that ended at ended with state st (failed with 1 when finished), as a
+// waiter leaves it.
+func recordEnded(t *testing.T, state, repo string, created, ended time.Time, st jobs.State) jobs.Job {
+	t.Helper()
+	j, err := jobs.Create(state, jobs.Job{Hook: "post-deploy", RepoDir: repo, Service: "app",
 		Created: created, Deadline: created.Add(30 * time.Minute)})
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if st.Final() {
 		code := 1
@@ -27,10 +29,10 @@ func (w *dtWorld) recordEnded(created, ended time.Time, st jobs.State) jobs.Job 
 	j.State = st
 	b, err := json.Marshal(j)
 	if err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(j.RecordPath(), b, 0o600); err != nil {
-		w.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return j
 }
@@ -46,9 +48,9 @@ func TestDeferRemovesJobsOlderThanTheRetention(t *testing.T) {
 			w := dtNewWorld(t, false, false)
 			now := time.Now().UTC()
 			old := now.Add(-8 * 24 * time.Hour)
-			oldJob := w.recordEnded(old, old.Add(time.Minute), jobs.Failed)
-			young := w.recordEnded(now.Add(-time.Hour), now.Add(-time.Hour), jobs.Failed)
-			held := w.recordEnded(old, time.Time{}, jobs.Waiting)
+			oldJob := recordEnded(t, w.state, w.repo, old, old.Add(time.Minute), jobs.Failed)
+			young := recordEnded(t, w.state, w.repo, now.Add(-time.Hour), now.Add(-time.Hour), jobs.Failed)
+			held := recordEnded(t, w.state, w.repo, old, time.Time{}, jobs.Waiting)
 			waiter := flock.New(held.LockPath())
 			if ok, err := waiter.TryLock(); !ok || err != nil {
 				t.Fatalf("taking the waiter's lock: %v %v", ok, err)
@@ -85,5 +87,25 @@ func TestDeferRemovesJobsOlderThanTheRetention(t *testing.T) {
 			w.release(".kamal/lock-app")
 			w.follow(w.newest())
 		})
+	}
+}
+
+// The table of `hookshim locks` lists pending jobs and those that ended in
+// the last 24h, and says how many it left out; --json lists every job kept.
+func TestLocksTableLeavesOutJobsThatEndedLongAgo(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, "state")
+	now := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	old := recordEnded(t, state, "/src/app", now.Add(-50*time.Hour), now.Add(-49*time.Hour), jobs.Failed)
+	recent := recordEnded(t, state, "/src/app", now.Add(-50*time.Hour), now.Add(-time.Hour), jobs.Failed)
+	env := []string{"HOME=" + root, "HOOKSHIM_STATE_DIR=" + state}
+	stdout, stderr, code := runMain(t, env, "locks", "--root", root, "--now", now.Format(time.RFC3339))
+	if code != 0 || strings.Contains(stdout, old.ID) || !strings.Contains(stdout, recent.ID) ||
+		!strings.Contains(stderr, "deferred jobs that ended more than 24h ago, not listed: 1; hookshim locks --json lists every job kept") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runMain(t, env, "locks", "--root", root, "--json", "--now", now.Format(time.RFC3339))
+	if code != 0 || stderr != "" || !strings.Contains(stdout, old.ID) || !strings.Contains(stdout, recent.ID) {
+		t.Errorf("--json: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
