@@ -166,20 +166,20 @@ func namedJobs(p Process, dir string, ids []string) ([]jobs.Job, error) {
 	return sel, nil
 }
 
-// notKept is the error for job id, not in dir: removed, if it was recorded
-// longer than the retention ago, else unknown.
+// notKept is the error for job id, not in dir. When its id says it was
+// recorded longer than the retention ago, the hint says it may have been
+// removed since: a finished job is, then, and nothing else can tell.
 func notKept(p Process, dir, id string) error {
+	e := exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir)
 	keep, err := jobsKeep(p)
 	if err != nil {
 		keep = jobs.DefaultKeep
 	}
 	if created, ok := jobs.Removed(id, keep, time.Now()); ok {
-		return exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s: it was recorded %s, and finished jobs are removed %s after they end (HOOKSHIM_JOBS_KEEP)",
-			id, dir, created.Format(lockfile.TimeLayout), jobs.Took(keep)).
-			WithHint("its outcome is no longer kept; to keep jobs longer, set HOOKSHIM_JOBS_KEEP (e.g. 720h; 0 keeps them forever)")
+		e = e.WithHint("its id says it was recorded %s: if it ended, it was removed, as finished jobs are %s after they end (HOOKSHIM_JOBS_KEEP; 0 keeps them forever)",
+			created.Format(lockfile.TimeLayout), jobs.Took(keep))
 	}
-	return exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir).
-		WithHint("hookshim locks lists this machine's jobs")
+	return e.WithHint("hookshim locks lists this machine's jobs")
 }
 
 // repoJobs are the jobs of the repository in the working directory (of

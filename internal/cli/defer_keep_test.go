@@ -81,7 +81,7 @@ func TestDeferRemovesJobsOlderThanTheRetention(t *testing.T) {
 			}
 			code, _, stderr = w.hookshim(nil, "wait", oldJob.ID)
 			if code != 66 || !strings.Contains(stderr, "no deferred job "+oldJob.ID) ||
-				!strings.Contains(stderr, "finished jobs are removed 7d0h after they end (HOOKSHIM_JOBS_KEEP)") {
+				!strings.Contains(stderr, "hint: its id says it was recorded "+old.Format("2006-01-02T15:04:05Z")+": if it ended, it was removed, as finished jobs are 7d0h after they end (HOOKSHIM_JOBS_KEEP; 0 keeps them forever)") {
 				t.Errorf("hookshim wait for a removed job: exit %d\n%s", code, stderr)
 			}
 			w.release(".kamal/lock-app")
