@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,6 +33,10 @@ type followed struct {
 	offset  int64
 	done    bool
 	locking bool // a goroutine waits for the waiter's lock to be released
+	// held is the shared lock waitUnlocked took once the waiter was gone:
+	// kept until the job's end is read and told, so Prune cannot remove
+	// the job while it is being read.
+	held *flock.Flock
 }
 
 // Follow follows jobs until every one has ended (it returns nil) or ctx ends
@@ -160,12 +165,18 @@ func (fw *following) event(ev fsnotify.Event) {
 // released ends a job whose waiter is gone: its record says how it ended,
 // or it died (orphaned).
 func (fw *following) released(fj *followed) error {
+	if fj.held != nil {
+		defer fj.held.Unlock()
+	}
 	if fj.done {
 		return nil
 	}
 	j, err := readRecord(fj.job.Dir)
 	if err != nil {
 		var ce *CorruptError
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("job %s was removed while it was read: finished jobs are removed once they are older than HOOKSHIM_JOBS_KEEP", fj.job.ID)
+		}
 		if !errors.As(err, &ce) {
 			return err
 		}
@@ -192,11 +203,13 @@ func (fw *following) pending() []Job {
 }
 
 // waitUnlocked blocks until the job's waiter releases its lock (it ended, or
-// died), then reports it on freed. It takes a shared lock only for an instant.
+// died), then reports it on freed, with the shared lock it then took held in
+// fj.held for released to let go. Nobody claims a job whose waiter has gone,
+// so the lock stands in no waiter's way.
 func waitUnlocked(fj *followed, lockPath string, freed chan<- *followed) {
 	fl := flock.New(lockPath, flock.SetFlag(os.O_RDONLY|noFollow))
 	if err := fl.RLock(); err == nil {
-		_ = fl.Unlock()
+		fj.held = fl
 	}
 	freed <- fj
 }

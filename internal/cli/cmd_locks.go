@@ -161,7 +161,11 @@ func runLocks(p Process, opts locksOptions) error {
 	}
 	hostname, _ := os.Hostname()
 	report := &lockreport.Report{Now: opts.now, StaleAfter: opts.staleAfter, Results: results, Processes: holdProcesses(results, hostname)}
-	report.Jobs, report.JobsErr = listJobsForLocks(p, opts.stateDir)
+	var hidden int
+	report.Jobs, hidden, report.JobsErr = listJobsForLocks(p, opts.stateDir, jobsEndedSince(opts))
+	if hidden > 0 {
+		log.Info().Msgf("deferred jobs that ended more than 24h ago, not listed: %d; hookshim locks --json lists every job kept", hidden)
+	}
 
 	if err := writeLocksReport(p, report, opts, s.Service); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
+	"github.com/hookshim/hookshim/lockfile"
 )
 
 func waitCommand(p Process) *cli.Command {
@@ -74,7 +75,7 @@ func runWait(p Process, o waitOptions) error {
 	}
 	var sel []jobs.Job
 	if len(o.ids) > 0 {
-		sel, err = namedJobs(dir, o.ids)
+		sel, err = namedJobs(p, dir, o.ids)
 	} else {
 		sel, err = repoJobs(p, o, log, dir)
 	}
@@ -141,7 +142,7 @@ func orNote(s, note string) string {
 }
 
 // namedJobs loads the jobs named by id, or says why one cannot be waited for.
-func namedJobs(dir string, ids []string) ([]jobs.Job, error) {
+func namedJobs(p Process, dir string, ids []string) ([]jobs.Job, error) {
 	var sel []jobs.Job
 	for _, id := range ids {
 		if err := jobs.ValidateID(id); err != nil {
@@ -151,8 +152,7 @@ func namedJobs(dir string, ids []string) ([]jobs.Job, error) {
 		var ce *jobs.CorruptError
 		switch {
 		case errors.Is(err, jobs.ErrNotFound):
-			return nil, exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir).
-				WithHint("hookshim locks lists this machine's jobs")
+			return nil, notKept(p, dir, id)
 		case isUnsafe(err):
 			return nil, exitcode.New(exitcode.NoPerm, err)
 		case errors.As(err, &ce):
@@ -164,6 +164,22 @@ func namedJobs(dir string, ids []string) ([]jobs.Job, error) {
 		sel = append(sel, j)
 	}
 	return sel, nil
+}
+
+// notKept is the error for job id, not in dir. When its id says it was
+// recorded longer than the retention ago, the hint says it may have been
+// removed since: a finished job is, then, and nothing else can tell.
+func notKept(p Process, dir, id string) error {
+	e := exitcode.Newf(exitcode.NoInput, "no deferred job %s in %s", id, dir)
+	keep, err := jobsKeep(p)
+	if err != nil {
+		keep = jobs.DefaultKeep
+	}
+	if created, ok := jobs.Removed(id, keep, time.Now()); ok {
+		e = e.WithHint("its id says it was recorded %s: if it ended, it was removed, as finished jobs are %s after they end (HOOKSHIM_JOBS_KEEP; 0 keeps them forever)",
+			created.Format(lockfile.TimeLayout), jobs.Took(keep))
+	}
+	return e.WithHint("hookshim locks lists this machine's jobs")
 }
 
 // repoJobs are the jobs of the repository in the working directory (of

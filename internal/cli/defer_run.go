@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -135,10 +136,46 @@ func deferHook(p Process, opts runOptions, r *shim.Runner, o shim.Ownership, why
 		// The waiter holds the job after all: it only answered late.
 		r.Log.Warn().Msgf("%s: job %s: %v; it has picked the job up since", r.Hook, j.ID, err)
 	}
+	pruneJobs(p, r, dir)
 	r.Log.Info().Msgf("%s: deferred as job %s (waiter pid %d): it runs once lock %s on %s is released, within %s; log: %s",
 		r.Hook, j.ID, pid, o.Lock.Path, r.Store.Where(), timeout, j.LogPath())
 	r.Log.Info().Msgf("%s: to wait for it and get its exit status: hookshim wait (or: hookshim wait %s)", r.Hook, j.ID)
 	return nil
+}
+
+// jobsKeep is how long finished jobs are kept after they ended:
+// HOOKSHIM_JOBS_KEEP (a Go duration such as 168h; 0 keeps them forever),
+// else jobs.DefaultKeep (7 days).
+func jobsKeep(p Process) (time.Duration, error) {
+	v := p.Getenv("HOOKSHIM_JOBS_KEEP")
+	if v == "" {
+		return jobs.DefaultKeep, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("HOOKSHIM_JOBS_KEEP=%q is not a duration such as 168h (0 keeps finished jobs forever)", v)
+	}
+	return d, nil
+}
+
+// pruneJobs removes, once a job is recorded, the jobs in dir that ended
+// longer than jobsKeep ago, so the state dir does not grow with every deploy.
+// It never fails the hook: what goes wrong is logged (at debug level, or a
+// warning for a HOOKSHIM_JOBS_KEEP that is not a duration, which keeps
+// every job).
+func pruneJobs(p Process, r *shim.Runner, dir string) {
+	keep, err := jobsKeep(p)
+	if err != nil {
+		r.Log.Warn().Msgf("%v; keeping every finished job", err)
+		return
+	}
+	res := jobs.Prune(dir, keep, time.Now())
+	for _, err := range res.Errors {
+		r.Log.Debug().Msgf("removing old jobs: %v", err)
+	}
+	if len(res.Removed) > 0 {
+		r.Log.Debug().Msgf("removed %d jobs that ended more than %s ago: %s", len(res.Removed), jobs.Took(keep), strings.Join(res.Removed, " "))
+	}
 }
 
 // notDeferred is the refusal when a hook could not be deferred: it says the

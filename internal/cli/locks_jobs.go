@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
 )
@@ -12,21 +14,27 @@ import (
 // the jobs section of the table and the "jobs" array of the JSON show them in
 // that order. It never waits on a waiter. An error is shown ("jobs_error" in
 // the JSON) and makes the exit status 74 when nothing worse happened; the
-// locks are still shown.
-func listJobsForLocks(p Process, givenStateDir string) ([]lockreport.Job, error) {
+// locks are still shown. With endedSince not zero, finished jobs that ended
+// before it are left out, and counted in hidden.
+func listJobsForLocks(p Process, givenStateDir string, endedSince time.Time) (_ []lockreport.Job, hidden int, _ error) {
 	if testOnlyJobsForLocks != nil {
-		return testOnlyJobsForLocks()
+		l, err := testOnlyJobsForLocks()
+		return l, 0, err
 	}
 	dir, err := stateDir(p, givenStateDir)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	list, err := jobs.List(dir)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]lockreport.Job, 0, len(list))
 	for _, j := range list {
+		if !endedSince.IsZero() && j.State.Final() && j.Ended != nil && j.Ended.Before(endedSince) {
+			hidden++
+			continue
+		}
 		lj := lockreport.Job{
 			ID:         j.ID,
 			Hook:       j.Hook,
@@ -41,7 +49,21 @@ func listJobsForLocks(p Process, givenStateDir string) ([]lockreport.Job, error)
 		}
 		out = append(out, lj)
 	}
-	return out, nil
+	return out, hidden, nil
+}
+
+// jobsTableWindow is how far back the table of `hookshim locks` shows
+// finished jobs: a day of deploys; --json lists every job kept.
+const jobsTableWindow = 24 * time.Hour
+
+// jobsEndedSince is, for the table, the time before which finished jobs are
+// left out of it (now - jobsTableWindow); zero for --json and metrics, which
+// show every job kept.
+func jobsEndedSince(o locksOptions) time.Time {
+	if o.format != formatTable {
+		return time.Time{}
+	}
+	return o.now.Add(-jobsTableWindow)
 }
 
 // testOnlyJobsForLocks, when set by a test, stands in for the state
