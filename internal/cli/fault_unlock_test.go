@@ -124,9 +124,11 @@ func TestFaultUnlockLockReplacedBeforeRemoval(t *testing.T) {
 }
 
 // hookshim is killed with SIGKILL while its hook runs: the hook runs on, so
-// the hold is live and unlock refuses, naming the hook's process. Once the
-// hook has ended too, the hold is provably dead and unlock releases it with
-// no question, writing why to Kamal's audit log. Locally and over SSH.
+// the hold is live: locks shows it so, and unlock refuses, naming the hook's
+// process. Once the hook has ended too, the hold is provably dead: locks shows
+// `hookshim-hold (dead)` (JSON holder_process "gone"; before, it looked live
+// and only unlock said otherwise), and unlock releases it with no question,
+// writing why to Kamal's audit log. Locally and over SSH.
 func TestFaultUnlockHookOutlivesHookshim(t *testing.T) {
 	for _, remote := range []bool{false, true} {
 		name := map[bool]string{false: "local", true: "ssh"}[remote]
@@ -142,6 +144,9 @@ func TestFaultUnlockHookOutlivesHookshim(t *testing.T) {
 			if code := p.exit(); code != 137 {
 				t.Fatalf("hookshim exit %d, want 137", code)
 			}
+			if state, proc := holdState(t, r); state != "hookshim-hold" || proc != "running" {
+				t.Errorf("locks while the hook runs: STATE %q, holder_process %q; want hookshim-hold, running", state, proc)
+			}
 			code, _, stderr := runHookshim(t, r.dir, r.env, r.unlockArgs("--yes", "--force")...)
 			wantLive := `is a live hookshim hold for post-deploy \(token ` + token + `\): hookshim pid ` + strconv.Itoa(p.cmd.Process.Pid) + ` has ended, but its hook still runs: pid ` + pgid + ` \([^)]+\), process group ` + pgid + `; not removed`
 			if code != 75 || !regexp.MustCompile(wantLive).MatchString(stderr) {
@@ -152,6 +157,9 @@ func TestFaultUnlockHookOutlivesHookshim(t *testing.T) {
 			r.gate.open(t, 1)
 			r.ev.expect("end")
 			hookEnded(t, pgid)
+			if state, proc := holdState(t, r); state != "hookshim-hold (dead)" || proc != "gone" {
+				t.Errorf("locks once the hook ended: STATE %q, holder_process %q; want hookshim-hold (dead), gone", state, proc)
+			}
 			code, _, stderr = runHookshim(t, r.dir, r.env, r.unlockArgs()...)
 			if code != 0 || !regexp.MustCompile(`released lock \.kamal/lock-app on .*: hookshim's hold for post-deploy \(token `+token+`\) is dead: .*its hook has ended too; no confirmation needed`).MatchString(stderr) {
 				t.Fatalf("unlock once the hook ended: exit %d; stderr:\n%s", code, stderr)
