@@ -257,6 +257,10 @@ func (h *host) cleanup() {
 	if err := os.RemoveAll(h.dir); err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox: removing", h.dir+":", err)
 	}
+	// examples/sandbox.sh's build of the sandbox itself (this binary).
+	if build := os.Getenv("HOOKSHIM_SANDBOX_BUILD"); strings.Contains(filepath.Base(build), "hookshim-sandbox-build.") {
+		os.RemoveAll(build)
+	}
 }
 
 // startHost starts the host process for dir and waits until it is ready. stop

@@ -60,7 +60,7 @@ func TestReadmeTour(t *testing.T) {
 	assertGone(t, dir)
 }
 
-// TestSandboxEndsOnSignal: SIGINT or SIGTERM to the sandbox, or SIGKILL, while its
+// TestSandboxEndsOnSignal: SIGINT or SIGTERM to examples/sandbox.sh's pid, or SIGKILL, while its
 // shell runs and a deferred hook's waiter waits for a lock held by hand,
 // leaves no directory and no process behind.
 func TestSandboxEndsOnSignal(t *testing.T) {
@@ -112,7 +112,13 @@ read line`)
 			if waiters := processesIn(t, filepath.Join(dir, "app")); runtime.GOOS == "linux" && len(waiters) < 2 {
 				t.Fatalf("want the shell and the deferred hook's waiter running in the project, got pids %v", waiters)
 			}
-			if err := syscall.Kill(pid, sig); err != nil {
+			// The signal goes to examples/sandbox.sh's own pid, as `kill $!`
+			// sends it: that must be the sandbox (the script execs it), not a
+			// go run that would die alone and leave the sandbox running.
+			if pid != cmd.Process.Pid {
+				t.Errorf("the -c shell's parent is pid %d, not examples/sandbox.sh's pid %d", pid, cmd.Process.Pid)
+			}
+			if err := syscall.Kill(cmd.Process.Pid, sig); err != nil {
 				t.Fatal(err)
 			}
 			cmd.Wait()
