@@ -14,8 +14,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/install"
-	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/settings"
 	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/shim"
 )
@@ -327,7 +327,7 @@ func installRemote(p Process, o installOptions) error {
 	if o.binDir == "" || strings.ContainsAny(o.binDir, "\x00\n\r") {
 		return exitcode.Newf(exitcode.Usage, "--bin-dir %q is not a directory name", o.binDir)
 	}
-	targets, settings, err := installTargets(p, o)
+	targets, resolved, err := installTargets(p, o)
 	if err != nil {
 		return err
 	}
@@ -356,7 +356,7 @@ func installRemote(p Process, o installOptions) error {
 	if err != nil {
 		return err
 	}
-	client, err := sshClient(p, log, o.ssh, settings)
+	client, err := sshClient(p, log, o.ssh, resolved)
 	if err != nil {
 		return err
 	}
@@ -369,11 +369,11 @@ func installRemote(p Process, o installOptions) error {
 
 // installTargets are the hosts to install on: those of deploy.yml (with its
 // settings) for --from-deploy, else each --ssh TARGET, each once.
-func installTargets(p Process, o installOptions) ([]sshx.Target, *deployconfig.Settings, error) {
+func installTargets(p Process, o installOptions) ([]sshx.Target, *settings.Settings, error) {
 	var targets []sshx.Target
-	var settings *deployconfig.Settings
+	var resolved *settings.Settings
 	if o.fromDeploy {
-		s, err := resolveSettings(p, o.where, deployconfig.Need{Hosts: true})
+		s, err := resolveSettings(p, o.where, settings.Need{Hosts: true})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -384,7 +384,7 @@ func installTargets(p Process, o installOptions) ([]sshx.Target, *deployconfig.S
 			}
 			targets = append(targets, t)
 		}
-		settings = s
+		resolved = s
 	} else {
 		for _, arg := range o.targets {
 			t, err := sshx.ParseTarget(arg)
@@ -399,7 +399,7 @@ func installTargets(p Process, o installOptions) ([]sshx.Target, *deployconfig.S
 		return nil, nil, exitcode.Newf(exitcode.Usage, "no hosts to install on").
 			WithHint("pass --ssh user@host, or --from-deploy in a Kamal repository")
 	}
-	return targets, settings, nil
+	return targets, resolved, nil
 }
 
 // remoteSummary is the command's error after the per-host lines: nil when every

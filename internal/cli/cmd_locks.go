@@ -18,6 +18,7 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/liveness"
 	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/internal/settings"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -34,8 +35,8 @@ const localTargetName = "local"
 func locksCommand(p Process) *cli.Command {
 	// The settings flags that say which hosts and how to reach them; the
 	// service, hooks and layout flags mean nothing to a scan of every lock.
-	settings := settingsFlags(true, "host", "destination", "ssh-user", "ssh-port", "service")
-	flags := append(settings,
+	where := settingsFlags(true, "host", "destination", "ssh-user", "ssh-port", "service")
+	flags := append(where,
 		&cli.StringSliceFlag{Name: "run-dir", Usage: "also look for Kamal 1.x locks in run directory `DIR` (relative to the home, or absolute); repeatable; deploy.yml's run_directory is added by itself"},
 		&cli.DurationFlag{Name: "stale-after", Value: locksDefaultStaleAfter, Usage: "a held lock older than `AGE` is stale; 0 means never"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON document (schema_version 1) instead of the table (same as --format json)"},
@@ -272,10 +273,10 @@ func locksPlaceFlags(c *cli.Context, p Process, o *locksOptions) error {
 // locksTargets decides where to look: o.root; else, with --host or in a
 // Kamal repository, the hosts of --host or deploy.yml (or HOOKSHIM_HOSTS,
 // KAMAL_HOSTS) over SSH; else the home directory on this machine.
-func locksTargets(p Process, log zerolog.Logger, o locksOptions) ([]locksTarget, *deployconfig.Settings, error) {
+func locksTargets(p Process, log zerolog.Logger, o locksOptions) ([]locksTarget, *settings.Settings, error) {
 	root, rootFrom := o.root, o.rootFrom
 	remote := root == "" && (o.hostGiven || inKamalRepo(p))
-	s, err := resolveSettings(p, o.where, deployconfig.Need{Hosts: remote})
+	s, err := resolveSettings(p, o.where, settings.Need{Hosts: remote})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/settings"
 	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
 )
@@ -232,7 +233,7 @@ func planSteps(hooksDir, hook string, command, hookArgs []string) ([]shim.Step, 
 // to run: the settings, the lock's Spec, the steps, the calling Kamal, and the
 // store (nil, with dial, for a hook that does not look at the lock).
 type runPlan struct {
-	settings *deployconfig.Settings
+	resolved *settings.Settings
 	spec     lockfile.Spec
 	steps    []shim.Step
 	kamal    shim.KamalEnv
@@ -248,11 +249,11 @@ func planRun(p Process, o runOptions, log zerolog.Logger) (rp runPlan, err error
 	}
 	hook, command := o.Hook, o.Command
 	looks := shim.LooksAtLock(hook)
-	rp.settings, err = resolveSettings(p, o.Where, deployconfig.Need{Service: true, PrimaryHost: o.Root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
+	rp.resolved, err = resolveSettings(p, o.Where, settings.Need{Service: true, PrimaryHost: o.Root == "" && looks, HooksDir: command == nil, GroupHosts: shim.GroupHosts(hook)})
 	if err != nil {
 		return rp, err
 	}
-	s := rp.settings
+	s := rp.resolved
 	rp.spec = lockfile.Spec{Service: s.Service, Destination: s.Destination, RunDir: s.RunDir}
 	if err := lockfile.ValidateRunDir(rp.spec.RunDir); err != nil {
 		// run_directory comes only from deploy.yml: a config error (78).
@@ -306,7 +307,7 @@ func newRunner(p Process, o runOptions) (r *shim.Runner, stop func(), err error)
 		Poll:             o.Poll,
 		ConflictExitCode: o.ConflictExitCode,
 		FromDir:          o.Command == nil,
-		HooksDir:         rp.settings.HooksDir,
+		HooksDir:         rp.resolved.HooksDir,
 		Spec:             rp.spec,
 		Layouts:          shim.LiveLayouts(rp.kamal.Range, rp.spec.Destination),
 		WaitManual:       o.WaitManual,

@@ -14,15 +14,15 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/settings"
 	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
 )
 
 func unlockCommand(p Process) *cli.Command {
-	settings := settingsFlags(false, "service", "destination", "host", "ssh-user", "ssh-port")
+	where := settingsFlags(false, "service", "destination", "host", "ssh-user", "ssh-port")
 	return &cli.Command{
 		Name:      "unlock",
 		Usage:     "remove a stale deploy lock safely, in any Kamal layout, and record it in Kamal's audit log",
@@ -48,7 +48,7 @@ host (.kamal/SERVICE[-DESTINATION]-audit.log, shown by 'kamal audit').
 Exit status: 0 removed, or no lock; 75 not removed; 69 host unreachable;
 64 bad flags; 66 --root is not a directory; 74 removed but the audit line
 could not be written.`,
-		Flags: withCommon(append(settings,
+		Flags: withCommon(append(where,
 			&cli.DurationFlag{Name: "older-than", Value: locksDefaultStaleAfter, Usage: "remove an automatic lock only when it is older than `AGE` (default: hookshim locks' stale threshold)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for a confirmation (needed without a terminal)"},
 			&cli.BoolFlag{Name: "force", Usage: "remove a manual (kamal lock acquire -m) or unreadable lock too"},
@@ -172,7 +172,7 @@ func seenPaths(ls []lockfile.Seen) string {
 // destination's (and Kamal 1.0-1.4's is where Kamal 2 keeps production's).
 func unlockPlace(p Process, log zerolog.Logger, o *unlockOptions) (lockfile.Unlocker, []string, error) {
 	root := o.root
-	s, err := resolveSettings(p, o.where, deployconfig.Need{Service: o.lock == "", PrimaryHost: root == ""})
+	s, err := resolveSettings(p, o.where, settings.Need{Service: o.lock == "", PrimaryHost: root == ""})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,20 +15,20 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/settings"
 	"github.com/hookshim/hookshim/internal/sshx"
 	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
 )
 
 // resolveSettings applies deploy.yml < KAMAL_* < HOOKSHIM_* < flags.
-func resolveSettings(p Process, w whereOptions, need deployconfig.Need) (*deployconfig.Settings, error) {
-	in := deployconfig.Inputs{RepoDir: workDir(p), Env: p.LookupEnv, Flags: w.Flags, HostFlags: w.Hosts}
+func resolveSettings(p Process, w whereOptions, need settings.Need) (*settings.Settings, error) {
+	in := settings.Inputs{RepoDir: workDir(p), Env: p.LookupEnv, Flags: w.Flags, HostFlags: w.Hosts}
 	if in.Flags == nil {
 		in.Flags = map[string]string{}
 	}
-	return deployconfig.Resolve(in, need)
+	return settings.Resolve(in, need)
 }
 
 func workDir(p Process) string {
@@ -48,7 +48,7 @@ func workDir(p Process) string {
 // and what else deploy.yml's ssh: section tells Kamal (s may be nil): the jump
 // host (proxy), the proxy command, and the identity files (keys, keys_only), so
 // that hookshim reaches the hosts the way Kamal does.
-func sshClient(p Process, log zerolog.Logger, o sshOptions, s *deployconfig.Settings) (*sshx.Client, error) {
+func sshClient(p Process, log zerolog.Logger, o sshOptions, s *settings.Settings) (*sshx.Client, error) {
 	timeout, err := o.Timeout.duration()
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ func cacheDir(p Process) string {
 
 // hostTarget turns a host named in settings into an SSH target, with the
 // settings' user and port unless the host names its own.
-func hostTarget(host string, s *deployconfig.Settings) (sshx.Target, error) {
+func hostTarget(host string, s *settings.Settings) (sshx.Target, error) {
 	t, err := sshx.ParseTarget(host)
 	if err != nil {
 		return t, exitcode.New(exitcode.Usage, err, "name a host as host, user@host or host:port")
@@ -123,7 +123,7 @@ func hostTarget(host string, s *deployconfig.Settings) (sshx.Target, error) {
 // lockStore is where the lock is: root (--root) on this machine, else the primary
 // host over SSH. dial, when set, opens one multiplexed connection for a
 // command that looks more than once.
-func lockStore(p Process, log zerolog.Logger, root string, o sshOptions, s *deployconfig.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
+func lockStore(p Process, log zerolog.Logger, root string, o sshOptions, s *settings.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
 	if root != "" {
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 			return nil, nil, exitcode.Newf(exitcode.NoInput, "--root %s is not a directory", root).

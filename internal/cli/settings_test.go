@@ -6,7 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hookshim/hookshim/internal/deployconfig"
+	"github.com/hookshim/hookshim/internal/settings"
 	"github.com/hookshim/hookshim/internal/sshx"
 )
 
@@ -15,7 +15,7 @@ import (
 func TestSSHClientFollowsDeployYML(t *testing.T) {
 	p := Process{}
 	o := sshOptions{Config: "/etc/hookshim/ssh_config"}
-	s := &deployconfig.Settings{
+	s := &settings.Settings{
 		SSHProxy:        "root@bastion",
 		SSHProxyCommand: "ssh -W %h:%p jump.example.invalid",
 		SSHKeys:         []string{"~/.ssh/deploy_ed25519", "/keys/second"},

@@ -63,14 +63,14 @@ func (r *reader) strs(path string, list *yaml.Node, rule func(string) string) (o
 
 func (r *reader) extract(root *yaml.Node) *File {
 	f := r.f
-	f.Service = r.str("service", get(root, "service"), nameProblem, "a valid service name")
+	f.Service = r.str("service", get(root, "service"), NameProblem, "a valid service name")
 	f.PrimaryRole = cmp.Or(r.str("primary_role", get(root, "primary_role"), nil, ""), f.PrimaryRole)
 	r.servers(get(root, "servers"))
 	if ssh := get(root, "ssh"); r.known(ssh, "ssh", yaml.MappingNode, "a map (user:, port:, proxy:)") {
 		r.ssh(ssh)
 	}
-	f.HooksPath = r.str("hooks_path", get(root, "hooks_path"), pathProblem, "valid")
-	f.RunDirectory = r.str("run_directory", get(root, "run_directory"), pathProblem, "valid")
+	f.HooksPath = r.str("hooks_path", get(root, "hooks_path"), PathProblem, "valid")
+	f.RunDirectory = r.str("run_directory", get(root, "run_directory"), PathProblem, "valid")
 	r.accessories(get(root, "accessories")) // after servers: it names their roles and tags
 	return f
 }
@@ -134,7 +134,7 @@ func (r *reader) hosts(role, path string, list *yaml.Node, isRole bool) (out []s
 		}
 		if r.erb[host] != "" {
 			r.unresolved(p, host)
-		} else if prob := hostProblem(host.Value); prob != "" {
+		} else if prob := HostProblem(host.Value); prob != "" {
 			r.fail(host, p, "%q is not a valid host: %s", host.Value, prob)
 		} else {
 			r.note(p, host)
@@ -161,18 +161,18 @@ func tagList(v *yaml.Node) (out []string) {
 // ssh reads the map ssh:.
 func (r *reader) ssh(n *yaml.Node) {
 	f := r.f
-	f.SSHUser = r.str("ssh.user", get(n, "user"), userProblem, "valid")
+	f.SSHUser = r.str("ssh.user", get(n, "user"), UserProblem, "valid")
 	if port := get(n, "port"); r.known(port, "ssh.port", yaml.ScalarNode, "a port number") {
 		if tag := port.ShortTag(); tag != "!!int" && tag != "!!str" {
 			r.fail(port, "ssh.port", "must be a port number, got %s", describe(port))
-		} else if p := portProblem(port.Value); p != "" {
+		} else if p := PortProblem(port.Value); p != "" {
 			r.fail(port, "ssh.port", "%s is not valid: %s", describe(port), p)
 		}
 		f.SSHPort, _ = strconv.Atoi(strings.TrimSpace(port.Value))
 		r.note("ssh.port", port)
 	}
-	f.SSHProxy = r.str("ssh.proxy", get(n, "proxy"), proxyProblem, "valid")
-	f.SSHProxyCommand = r.str("ssh.proxy_command", get(n, "proxy_command"), pathProblem, "valid")
+	f.SSHProxy = r.str("ssh.proxy", get(n, "proxy"), ProxyProblem, "valid")
+	f.SSHProxyCommand = r.str("ssh.proxy_command", get(n, "proxy_command"), PathProblem, "valid")
 	if keys := get(n, "keys"); r.known(keys, "ssh.keys", yaml.SequenceNode, "a list of key files") {
 		f.SSHKeys = r.strs("ssh.keys", keys, nil)
 	}
@@ -197,12 +197,12 @@ func (r *reader) sshConfig(v *yaml.Node) {
 		r.unresolved("ssh.config", v)
 	case tag == "!!bool" || tag == "!!str" && b != "":
 		r.f.SSHConfigNone = v.Value == "false" || b == "false"
-	case tag == "!!str" && (v.Value == "" || pathProblem(v.Value) != ""):
+	case tag == "!!str" && (v.Value == "" || PathProblem(v.Value) != ""):
 		r.fail(v, "ssh.config", "%s is not a file name", describe(v))
 	case tag == "!!str":
 		r.f.SSHConfigFiles = []string{v.Value}
 	case v.Kind == yaml.SequenceNode:
-		r.f.SSHConfigFiles = r.strs("ssh.config", v, pathProblem)
+		r.f.SSHConfigFiles = r.strs("ssh.config", v, PathProblem)
 		r.f.SSHConfigNone = len(v.Content) == 0 // net-ssh reads no file from an empty list
 	default:
 		r.fail(v, "ssh.config", "must be true, false, a file or a list of files, got %s", describe(v))
@@ -221,7 +221,7 @@ func (r *reader) accessories(v *yaml.Node) {
 		switch path, list := "accessories."+name, get(a, "hosts"); {
 		case !r.known(a, path, yaml.MappingNode, "a map (image:, host:, ...)"):
 		case get(a, "host") != nil:
-			hosts = append(hosts, r.str(path+".host", get(a, "host"), hostProblem, "a valid host"))
+			hosts = append(hosts, r.str(path+".host", get(a, "host"), HostProblem, "a valid host"))
 		case list == nil:
 			hosts = append(hosts, r.selected(a)...)
 		case r.known(list, path+".hosts", yaml.SequenceNode, "a list of hosts"):

@@ -1,4 +1,6 @@
-// Package deployconfig resolves the settings hookshim acts on (service, destination, hosts, SSH, hooks directory) from a Kamal repository's config/deploy.yml, the KAMAL_* and HOOKSHIM_* environment and flags.
+// Package deployconfig reads a Kamal repository's config/deploy.yml, with
+// config/deploy.<destination>.yml merged over it, as Kamal reads it, and reports
+// every value that only Ruby's ERB could compute instead of guessing it.
 package deployconfig
 
 import (
@@ -20,6 +22,14 @@ var ErrNoDeployFile = errors.New("no config/deploy.yml")
 
 // DeployFile is the path of Kamal's configuration, relative to the repository.
 const DeployFile = "config/deploy.yml"
+
+// The flags and variables that supply each setting, for hints.
+const (
+	HintService = "pass --service NAME (or set HOOKSHIM_SERVICE)"
+	HintDest    = "pass --destination NAME (or set HOOKSHIM_DESTINATION)"
+	HintHost    = "pass --host HOST (or set HOOKSHIM_HOST)"
+	HintHosts   = "pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"
+)
 
 // File is config/deploy.yml deep-merged with config/deploy.<destination>.yml as
 // Kamal merges them. Its values have passed the rules flags pass; values that
@@ -60,8 +70,8 @@ type Role struct {
 // over it when destination is not "". A missing deploy.yml wraps ErrNoDeployFile; bad YAML or a value of the wrong
 // shape is one line naming file and line (exitcode.Config).
 func Load(repoDir, destination string) (f *File, err error) {
-	if p := nameProblem(destination); destination != "" && p != "" {
-		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(hintDest)
+	if p := NameProblem(destination); destination != "" && p != "" {
+		return nil, exitcode.Newf(exitcode.Usage, "invalid destination %q: %s", destination, p).WithHint(HintDest)
 	}
 	defer func() {
 		p := recover()
@@ -139,21 +149,21 @@ func matchesAny(name string, patterns []string) bool {
 // fails (exitcode.Config) when the role is missing or empty, or ERB decides it.
 func (f *File) PrimaryHost() (string, error) {
 	if _, ok := f.Unresolved["primary_role"]; ok {
-		return "", f.erbError("primary_role", "", hintHost)
+		return "", f.erbError("primary_role", "", HintHost)
 	}
 	role := cmp.Or(f.PrimaryRole, "web")
 	for _, key := range []string{"servers", "servers." + role, "servers." + role + ".hosts", f.roleFirst[role]} {
 		if _, ok := f.Unresolved[key]; ok {
-			return "", f.erbError(key, "the primary host", hintHost)
+			return "", f.erbError(key, "the primary host", HintHost)
 		}
 	}
 	i := slices.IndexFunc(f.Roles, func(r Role) bool { return r.Name == role })
 	if i >= 0 && len(f.Roles[i].Hosts) == 0 {
-		return "", exitcode.New(exitcode.Config, fmt.Errorf("%s: the primary role %q has no hosts", DeployFile, role), hintHost)
+		return "", exitcode.New(exitcode.Config, fmt.Errorf("%s: the primary role %q has no hosts", DeployFile, role), HintHost)
 	} else if i >= 0 {
 		return f.Roles[i].Hosts[0], nil
 	}
-	if err := f.erbFirst(func(k string) bool { return strings.HasPrefix(k, "servers.") && strings.Contains(k, "<%") }, "a role name", hintHost); err != nil {
+	if err := f.ERBError(func(k string) bool { return strings.HasPrefix(k, "servers.") && strings.Contains(k, "<%") }, "a role name", HintHost); err != nil {
 		return "", err
 	}
 	msg := fmt.Sprintf("%s: the primary role %q is not in servers:", DeployFile, role)
@@ -164,7 +174,7 @@ func (f *File) PrimaryHost() (string, error) {
 		}
 		msg += " (roles: " + strings.Join(names, ", ") + ")"
 	}
-	return "", exitcode.New(exitcode.Config, errors.New(msg), "set primary_role: in "+DeployFile+", or "+hintHost)
+	return "", exitcode.New(exitcode.Config, errors.New(msg), "set primary_role: in "+DeployFile+", or "+HintHost)
 }
 
 // erbError is the error for a needed value, at key, that only Ruby can compute;
@@ -174,11 +184,12 @@ func (f *File) erbError(key, what, hint string) error {
 		what += " (" + key + ")"
 	}
 	return exitcode.New(exitcode.Config, fmt.Errorf("%s: %s is ERB (%s), which only Ruby can evaluate",
-		f.fileOf(key), cmp.Or(what, key), shorten(f.Unresolved[key], 80)), hint)
+		f.Source(key), cmp.Or(what, key), shorten(f.Unresolved[key], 80)), hint)
 }
 
-// erbFirst is erbError for the first unresolved key path (sorted) that match accepts, or nil.
-func (f *File) erbFirst(match func(string) bool, what, hint string) error {
+// ERBError is erbError for the first unresolved key path (sorted) that match
+// accepts, or nil; what names the value before its key ("" = the key alone).
+func (f *File) ERBError(match func(key string) bool, what, hint string) error {
 	for _, k := range slices.Sorted(maps.Keys(f.Unresolved)) {
 		if match(k) {
 			return f.erbError(k, what, hint)
@@ -187,10 +198,28 @@ func (f *File) erbFirst(match func(string) bool, what, hint string) error {
 	return nil
 }
 
-// fileOf names the file a key was read from.
-func (f *File) fileOf(key string) string {
+// Source names the file the value at key path (e.g. "ssh.user") was read from.
+func (f *File) Source(key string) string {
 	if i := strings.LastIndexByte(f.origin[key], ':'); i > 0 {
 		return f.origin[key][:i]
 	}
 	return DeployFile
+}
+
+// SourceOf names the file(s) the values under key path prefix came from,
+// " + " between them: "config/deploy.yml + config/deploy.staging.yml".
+func (f *File) SourceOf(prefix string) string {
+	var files []string
+	for k := range f.origin {
+		if Under(k, prefix) {
+			files = append(files, f.Source(k))
+		}
+	}
+	slices.Sort(files)
+	return cmp.Or(strings.Join(slices.Compact(files), " + "), DeployFile)
+}
+
+// Under says key path k is prefix or below it ("servers", "servers.web", "servers[0]").
+func Under(k, prefix string) bool {
+	return k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[")
 }

@@ -1,7 +1,6 @@
 package deployconfig
 
 import (
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -41,21 +40,5 @@ func TestLoadSSHConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "ssh.config") {
 			t.Errorf("%q: got %v, want an error naming ssh.config", bad, err)
 		}
-	}
-}
-
-// Settings carry the files as Kamal opens them: "~" under $HOME, a relative
-// path under the repository.
-func TestResolveSSHConfigPaths(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	dir := deployRepo(t, "service: app\nservers: [h1]\nssh:\n  config: [~/.ssh/k, config/ssh_config, /etc/x]\n")
-	s, err := Resolve(Inputs{RepoDir: dir, Env: envOf(nil)}, Need{Service: true, PrimaryHost: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{filepath.Join(home, ".ssh/k"), filepath.Join(dir, "config/ssh_config"), "/etc/x"}
-	if !reflect.DeepEqual(s.SSHConfigFiles, want) {
-		t.Errorf("got %q, want %q", s.SSHConfigFiles, want)
 	}
 }

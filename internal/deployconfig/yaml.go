@@ -41,6 +41,17 @@ type reader struct {
 
 type failure struct{ err error }
 
+// RawText is the text of config/deploy.yml and, for a destination, its file,
+// as far as they can be read: for guessing what files Load refused mention.
+func RawText(repoDir, destination string) (text string) {
+	for _, name := range []string{DeployFile, "config/deploy." + destination + ".yml"} {
+		if data, err := readConfig(repoDir, name); err == nil {
+			text += string(data) + "\n"
+		}
+	}
+	return text
+}
+
 // readConfig reads one file; a missing one is fs.ErrNotExist.
 func readConfig(repoDir, name string) ([]byte, error) {
 	f, err := os.Open(filepath.Join(repoDir, filepath.FromSlash(name)))

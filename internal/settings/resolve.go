@@ -1,4 +1,7 @@
-package deployconfig
+// Package settings resolves the values hookshim acts on (service, destination,
+// hosts, SSH, hooks directory) in Kamal's order of precedence: config/deploy.yml
+// (read by deployconfig) < KAMAL_* < HOOKSHIM_* < flags.
+package settings
 
 import (
 	"cmp"
@@ -11,14 +14,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hookshim/hookshim/internal/deployconfig"
 	"github.com/hookshim/hookshim/internal/exitcode"
-	"github.com/hookshim/hookshim/internal/sshx"
-	"github.com/hookshim/hookshim/lockfile"
 )
 
 // Settings are the values hookshim acts on, resolved as deploy.yml < KAMAL_*
 // < HOOKSHIM_* < flags (later wins). Every non-empty value has passed its rule
-// (ValidateName, ValidateHost...): safe to put, quoted, in a command or path.
+// (deployconfig.NameProblem, HostProblem, ...): safe to put, quoted, in a command or path.
 type Settings struct {
 	Service         string   // KAMAL_SERVICE (or the service part of KAMAL_SERVICE_VERSION, Kamal < 1.8), HOOKSHIM_SERVICE, --service
 	Destination     string   // KAMAL_DESTINATION, HOOKSHIM_DESTINATION, --destination
@@ -61,21 +63,13 @@ type Need struct {
 	GroupHosts bool
 }
 
-// The flags and variables that supply each setting, for hints.
-const (
-	hintService = "pass --service NAME (or set HOOKSHIM_SERVICE)"
-	hintDest    = "pass --destination NAME (or set HOOKSHIM_DESTINATION)"
-	hintHost    = "pass --host HOST (or set HOOKSHIM_HOST)"
-	hintHosts   = "pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"
-)
-
 type resolver struct {
 	in      Inputs
 	need    Need
 	s       *Settings
-	f       *File  // empty when there is no usable deploy.yml
-	fileErr error  // deploy.yml exists but cannot be used
-	raw     string // text of the config files, for guessing what a broken file mentions
+	f       *deployconfig.File // empty when there is no usable deploy.yml
+	fileErr error              // deploy.yml exists but cannot be used
+	raw     string             // text of the config files, for guessing what a broken file mentions
 }
 
 // Resolve loads deploy.yml when present and applies the layers of Settings.
@@ -89,7 +83,7 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 	} else if err != nil {
 		repo = in.RepoDir
 	}
-	r := &resolver{in: in, need: need, f: &File{}, s: &Settings{RepoDir: repo, Sources: map[string]string{}, RunDir: ".kamal"}}
+	r := &resolver{in: in, need: need, f: &deployconfig.File{}, s: &Settings{RepoDir: repo, Sources: map[string]string{}, RunDir: ".kamal"}}
 	for _, step := range []func() error{r.load, r.service, r.hosts, r.primaryHost, r.keyed} {
 		if err := step(); err != nil {
 			return nil, err
@@ -101,24 +95,20 @@ func Resolve(in Inputs, need Need) (*Settings, error) {
 // load resolves the destination, which names the files, then reads them.
 func (r *resolver) load() error {
 	v, src := r.layered("", "", "KAMAL_DESTINATION", "HOOKSHIM_DESTINATION", "--destination")
-	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, nameProblem, hintDest); err != nil {
+	if err := r.accept(&r.s.Destination, "destination", "destination", v, src, deployconfig.NameProblem, deployconfig.HintDest); err != nil {
 		return err
 	}
-	f, err := Load(r.s.RepoDir, r.s.Destination)
+	f, err := deployconfig.Load(r.s.RepoDir, r.s.Destination)
 	r.s.Sources["run_dir"] = "default"
 	switch {
 	case err == nil:
 		r.f, r.s.HaveDeployFile = f, true
 		if f.RunDirectory != "" {
-			r.s.RunDir, r.s.Sources["run_dir"] = f.RunDirectory, f.fileOf("run_directory")
+			r.s.RunDir, r.s.Sources["run_dir"] = f.RunDirectory, f.Source("run_directory")
 		}
-	case !errors.Is(err, ErrNoDeployFile):
+	case !errors.Is(err, deployconfig.ErrNoDeployFile):
 		r.fileErr, r.s.DeployFileErr = err, err
-		for _, name := range []string{DeployFile, "config/deploy." + r.s.Destination + ".yml"} {
-			if data, err := readConfig(r.s.RepoDir, name); err == nil {
-				r.raw += string(data) + "\n"
-			}
-		}
+		r.raw = deployconfig.RawText(r.s.RepoDir, r.s.Destination)
 	}
 	return nil
 }
@@ -169,18 +159,13 @@ func bad(setting, value, source, problem, hint string) error {
 // missing is the error for a needed setting no layer supplies.
 func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 	if r.fileErr != nil {
-		return exitcode.New(exitcode.Config, fmt.Errorf("%s is not set and %s cannot be used: %w", setting, DeployFile, r.fileErr), hint)
+		return exitcode.New(exitcode.Config, fmt.Errorf("%s is not set and %s cannot be used: %w", setting, deployconfig.DeployFile, r.fileErr), hint)
 	}
-	why := fmt.Sprintf("%s has no %s", DeployFile, fileKey)
+	why := fmt.Sprintf("%s has no %s", deployconfig.DeployFile, fileKey)
 	if !r.s.HaveDeployFile {
-		why = fmt.Sprintf("there is no %s in %s", DeployFile, r.s.RepoDir)
+		why = fmt.Sprintf("there is no %s in %s", deployconfig.DeployFile, r.s.RepoDir)
 	}
 	return exitcode.Newf(exitcode.Usage, "%s is not set: %s, and %s", setting, why, envWhy).WithHint("%s", hint)
-}
-
-// under says key path k is prefix or below it.
-func under(k, prefix string) bool {
-	return k == prefix || strings.HasPrefix(k, prefix+".") || strings.HasPrefix(k, prefix+"[")
 }
 
 // fromFile resolves a setting deploy.yml may set at key (value there, else def),
@@ -193,13 +178,13 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 	var hidden error
 	switch {
 	case r.s.HaveDeployFile && value != "":
-		v, src = value, r.f.fileOf(key)
+		v, src = value, r.f.Source(key)
 	case r.s.HaveDeployFile:
-		hidden = r.f.erbFirst(func(k string) bool { return k == key || k == top }, "", hint)
+		hidden = r.f.ERBError(func(k string) bool { return k == key || k == top }, "", hint)
 	case def != "" && r.fileErr != nil &&
 		regexp.MustCompile(`(?m)^(?:`+regexp.QuoteMeta(top)+`\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw):
 		// top: at a line's start, or ERB or a merge key at the top level
-		hidden = exitcode.New(exitcode.Config, fmt.Errorf("%s is unknown: %s cannot be used (%w)", key, DeployFile, r.fileErr), hint)
+		hidden = exitcode.New(exitcode.Config, fmt.Errorf("%s is unknown: %s cannot be used (%w)", key, deployconfig.DeployFile, r.fileErr), hint)
 	}
 	if v == "" && hidden == nil && def != "" {
 		v, src = def, "default"
@@ -211,16 +196,16 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 }
 
 func (r *resolver) service() error {
-	v, src, err := r.fromFile("service", r.f.Service, "", r.need.Service, hintService,
+	v, src, err := r.fromFile("service", r.f.Service, "", r.need.Service, deployconfig.HintService,
 		"KAMAL_SERVICE_VERSION", "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service")
 	if err == nil && v == "" && r.need.Service {
-		err = r.missing("service", "service:", "KAMAL_SERVICE is not set", hintService)
+		err = r.missing("service", "service:", "KAMAL_SERVICE is not set", deployconfig.HintService)
 	}
-	return cmp.Or(err, r.accept(&r.s.Service, "service", "service", v, src, nameProblem, hintService))
+	return cmp.Or(err, r.accept(&r.s.Service, "service", "service", v, src, deployconfig.NameProblem, deployconfig.HintService))
 }
 
 func (r *resolver) hosts() error {
-	hosts, src, fromFile := r.f.Hosts(), r.fileSource("servers"), true
+	hosts, src, fromFile := r.f.Hosts(), r.f.SourceOf("servers"), true
 	for i, hs := range [][]string{r.kamalHosts(), splitHosts(r.env("HOOKSHIM_HOSTS")), r.hostFlags()} {
 		if len(hs) > 0 {
 			hosts, src, fromFile = hs, [...]string{"KAMAL_HOSTS", "HOOKSHIM_HOSTS", "--host"}[i], false
@@ -228,19 +213,19 @@ func (r *resolver) hosts() error {
 	}
 	if r.need.Hosts {
 		// Some hosts are ERB: the list would be incomplete.
-		if err := r.f.erbFirst(func(k string) bool { return under(k, "servers") }, "", hintHosts); err != nil && fromFile {
+		if err := r.f.ERBError(func(k string) bool { return deployconfig.Under(k, "servers") }, "", deployconfig.HintHosts); err != nil && fromFile {
 			return err
 		}
 		if len(hosts) == 0 {
-			return r.missing("hosts", "hosts in servers:", "KAMAL_HOSTS is not set", hintHosts)
+			return r.missing("hosts", "hosts in servers:", "KAMAL_HOSTS is not set", deployconfig.HintHosts)
 		}
 	}
-	hint := hintHosts
+	hint := deployconfig.HintHosts
 	if src == "--host" && !r.need.Hosts {
-		hint = hintHost // hookshim run: --host names the one lock host
+		hint = deployconfig.HintHost // hookshim run: --host names the one lock host
 	}
 	for _, h := range hosts {
-		if p := hostProblem(h); p != "" {
+		if p := deployconfig.HostProblem(h); p != "" {
 			return bad("host", h, src, p, hint)
 		}
 	}
@@ -250,23 +235,11 @@ func (r *resolver) hosts() error {
 	return nil
 }
 
-// fileSource names the file(s) the values under prefix came from.
-func (r *resolver) fileSource(prefix string) string {
-	var files []string
-	for k := range r.f.origin {
-		if under(k, prefix) {
-			files = append(files, r.f.fileOf(k))
-		}
-	}
-	slices.Sort(files)
-	return cmp.Or(strings.Join(slices.Compact(files), " + "), DeployFile)
-}
-
 func (r *resolver) primaryHost() error {
 	v, src, fileErr, kh := "", "", error(nil), r.kamalHosts()
 	if r.s.HaveDeployFile {
 		v, fileErr = r.f.PrimaryHost()
-		src = r.fileSource("servers")
+		src = r.f.SourceOf("servers")
 		// kamal --roles (2.6+ passes KAMAL_ROLES): the lock is on that role's
 		// primary host, which a boot group's KAMAL_HOSTS does not tell.
 		if h, ok := r.f.RolePrimaryHost(splitHosts(r.env("KAMAL_ROLES"))); ok {
@@ -283,7 +256,7 @@ func (r *resolver) primaryHost() error {
 		v, src = hs[0], "--host"
 	}
 	if v != "" || !r.need.PrimaryHost {
-		return r.accept(&r.s.PrimaryHost, "primary_host", "host", v, src, hostProblem, hintHost)
+		return r.accept(&r.s.PrimaryHost, "primary_host", "host", v, src, deployconfig.HostProblem, deployconfig.HintHost)
 	}
 	envWhy := "KAMAL_HOSTS is not set"
 	if len(kh) > 1 {
@@ -292,7 +265,7 @@ func (r *resolver) primaryHost() error {
 	if fileErr != nil && len(kh) > 1 {
 		return exitcode.New(exitcode.Config, fmt.Errorf("%w (%s)", fileErr, envWhy))
 	}
-	return cmp.Or(fileErr, r.missing("primary host", "servers:", envWhy, hintHost))
+	return cmp.Or(fileErr, r.missing("primary host", "servers:", envWhy, deployconfig.HintHost))
 }
 
 // kamalHosts is KAMAL_HOSTS, split; none for a hook that gets one boot group.
@@ -313,11 +286,11 @@ func (r *resolver) hostFlags() []string {
 // splitHosts splits a comma-separated host list, dropping blanks and repeats.
 func splitHosts(v string) (out []string) {
 	for _, h := range strings.Split(v, ",") {
-		if h = strings.TrimSpace(h); h != "" {
+		if h = strings.TrimSpace(h); h != "" && !slices.Contains(out, h) {
 			out = append(out, h)
 		}
 	}
-	return unique(out)
+	return out
 }
 
 // keyed resolves the settings deploy.yml sets at one key each.
@@ -335,10 +308,10 @@ func (r *resolver) keyed() error {
 		needed                                       bool
 		rule                                         func(string) string
 	}{
-		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)", "HOOKSHIM_SSH_USER", "--ssh-user", ssh, userProblem},
-		{&port, "ssh.port", port, "", "ssh_port", "SSH port", "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)", "HOOKSHIM_SSH_PORT", "--ssh-port", ssh, portProblem},
-		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)", "HOOKSHIM_SSH_PROXY", "--ssh-proxy", ssh, proxyProblem},
-		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)", "HOOKSHIM_HOOKS_DIR", "--hooks-dir", r.need.HooksDir, pathProblem},
+		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)", "HOOKSHIM_SSH_USER", "--ssh-user", ssh, deployconfig.UserProblem},
+		{&port, "ssh.port", port, "", "ssh_port", "SSH port", "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)", "HOOKSHIM_SSH_PORT", "--ssh-port", ssh, deployconfig.PortProblem},
+		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)", "HOOKSHIM_SSH_PROXY", "--ssh-proxy", ssh, deployconfig.ProxyProblem},
+		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)", "HOOKSHIM_HOOKS_DIR", "--hooks-dir", r.need.HooksDir, deployconfig.PathProblem},
 	} {
 		v, src, err := r.fromFile(k.key, k.value, k.def, k.needed, k.hint, k.env, k.flag)
 		if err == nil && k.name == "ssh_proxy" && v == "none" { // clears deploy.yml's
@@ -371,73 +344,4 @@ func expandPath(p, dir string) string {
 		return abs
 	}
 	return filepath.Clean(p)
-}
-
-// The rules are narrow allow-lists: names, hosts and users end up in remote
-// commands and paths, so that quoting them is belt and braces.
-
-// ValidateName checks a service, destination or hook name (kind, for the
-// message) against nameProblem's rule; a bad one is exitcode.Usage.
-func ValidateName(kind, value string) error { return invalid(kind, value, nameProblem(value)) }
-
-// ValidateHost checks a host of servers: (sshx.ParseTarget's forms); a bad one is exitcode.Usage.
-func ValidateHost(value string) error { return invalid("host", value, hostProblem(value)) }
-
-func invalid(kind, value, problem string) error {
-	if problem == "" {
-		return nil
-	}
-	return exitcode.Newf(exitcode.Usage, "invalid %s %q: %s", kind, value, problem)
-}
-
-// The *Problem rules say what is wrong with a value, or "". hostProblem is the
-// rule SSH targets are built with; nameProblem lockfile.ValidateName's.
-var hostProblem = sshx.TargetProblem
-
-func nameProblem(v string) string {
-	if p := lengthProblem(v); p != "" || lockfile.ValidateName("name", v) == nil {
-		return p
-	}
-	return `only letters, digits, '-', '_' and '.' are allowed; it must not start with '.' or '-' nor contain ".."`
-}
-
-func userProblem(v string) string {
-	if p := lengthProblem(v); p != "" || v[0] != '-' && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" {
-		return p
-	}
-	return `an SSH user may only hold letters, digits, '-', '_' and '.', and must not start with '-'`
-}
-
-func lengthProblem(v string) string {
-	switch {
-	case v == "":
-		return "it is empty"
-	case len(v) > 128:
-		return "it is longer than 128 characters"
-	}
-	return ""
-}
-
-// proxyProblem: [user@]host[:port], comma-separated for a chain (ssh -J).
-func proxyProblem(v string) string {
-	for _, part := range strings.Split(v, ",") {
-		if p := hostProblem(part); p != "" {
-			return "an SSH proxy is [user@]host[:port] (comma-separated for a chain); " + p
-		}
-	}
-	return ""
-}
-
-func portProblem(v string) string {
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > 65535 {
-		return "a port is a number from 1 to 65535"
-	}
-	return ""
-}
-
-func pathProblem(v string) string {
-	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "it contains a control character (newline, tab, NUL...)"
-	}
-	return ""
 }
