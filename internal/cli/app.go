@@ -102,7 +102,7 @@ func newApp(p Process) *cli.App {
 		// Errors are printed by Main, through exitcode.Report, never by urfave/cli.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageError(c, err)
+			return usageError(c, p.Args, err)
 		},
 		Commands: []*cli.Command{
 			versionCommand(p),
@@ -146,32 +146,30 @@ func newApp(p Process) *cli.App {
 
 // usageError turns a flag-parsing error into a one-line error with exit status
 // 64, in hookshim's words where Go's flag package's say little: a duration
-// without its unit, a mistyped flag (with the closest one the command takes).
-func usageError(c *cli.Context, err error) error {
-	name := "hookshim"
+// without its unit, a mistyped flag (with the closest one the command takes),
+// a command's flag before the command's name. args is the command line as
+// typed (args[0] the program). A command's error starts with its name
+// ("hookshim run: ..."); the app's with nothing, since Report already puts
+// "hookshim: error: " before it.
+func usageError(c *cli.Context, args []string, err error) error {
+	name, prefix := "hookshim", ""
 	var flags []cli.Flag
 	if c != nil && c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
+		prefix = name + ": "
 		flags = c.Command.Flags
 	}
 	msg := err.Error()
 	if flag, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		flag = strings.TrimLeft(flag, "-")
 		if flags == nil && c != nil {
-			if cmds := commandsTaking(c.App.Commands, flag); len(cmds) > 0 && findFlag(commonFlags(), flag) == nil {
-				return exitcode.Newf(exitcode.Usage, "hookshim: %s is a flag of %s: it goes after the command's name", dashed(flag), strings.Join(cmds, ", ")).
-					WithHint("e.g. hookshim %s %s ...", cmds[0], dashed(flag))
-			}
-		}
-		if flags == nil && findFlag(commonFlags(), flag) != nil {
-			return exitcode.Newf(exitcode.Usage, "hookshim: --%s goes with a command, which is missing", flag).
-				WithHint("e.g. hookshim locks --%s ..., or hookshim --%s ... locks; 'hookshim --help' lists the commands", flag, flag)
+			return beforeCommandError(c.App, args, flag)
 		}
 		if flags != nil && findFlag(commonFlags(), flag) != nil {
-			return exitcode.Newf(exitcode.Usage, "%s: --%s changes nothing for %s, so it is not taken", name, flag, c.Command.Name).
+			return exitcode.Newf(exitcode.Usage, "%s--%s changes nothing for %s, so it is not taken", prefix, flag, c.Command.Name).
 				WithHint("leave --%s out; 'hookshim %s --help' lists the flags %s takes", flag, c.Command.Name, c.Command.Name)
 		}
-		e := exitcode.Newf(exitcode.Usage, "%s: unknown flag %s", name, dashed(flag))
+		e := exitcode.Newf(exitcode.Usage, "%sunknown flag %s", prefix, dashed(flag))
 		if s := suggestFlag(flags, flag); s != "" {
 			return e.WithHint("did you mean %s? run '%s --help' for the flags it takes", s, name)
 		}
@@ -182,17 +180,17 @@ func usageError(c *cli.Context, err error) error {
 		flag = strings.TrimSuffix(flag, ":")
 		if f := findFlag(flags, flag); f != nil {
 			if _, isDur := f.(*cli.DurationFlag); isDur && isNumber(value) {
-				return exitcode.Newf(exitcode.Usage, "%s: --%s %s has no unit: say %sm for minutes or %ss for seconds", name, flag, value, value, value).
+				return exitcode.Newf(exitcode.Usage, "%s--%s %s has no unit: say %sm for minutes or %ss for seconds", prefix, flag, value, value, value).
 					WithHint("durations are numbers with units: 30s, 5m, 1h30m")
 			} else if isDur {
-				return exitcode.Newf(exitcode.Usage, "%s: --%s %q is not a duration", name, flag, value).
+				return exitcode.Newf(exitcode.Usage, "%s--%s %q is not a duration", prefix, flag, value).
 					WithHint("durations are numbers with units: 30s, 5m, 1h30m")
 			}
 		}
-		return exitcode.Newf(exitcode.Usage, "%s: --%s %q is not a valid value", name, flag, value).
+		return exitcode.Newf(exitcode.Usage, "%s--%s %q is not a valid value", prefix, flag, value).
 			WithHint("run '%s --help' for the flags it takes", name)
 	}
-	return exitcode.New(exitcode.Usage, fmt.Errorf("%s: %w", name, err)).
+	return exitcode.New(exitcode.Usage, fmt.Errorf("%s%w", prefix, err)).
 		WithHint("run '%s --help' for the flags it takes", name)
 }
 

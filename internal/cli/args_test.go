@@ -49,3 +49,29 @@ func FuzzInterspersed(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSplitBeforeCommand: the words before the command's name, the name and
+// the rest are the command line, in order, nothing lost or added, so that the
+// line a misplaced flag's hint suggests holds every word the user typed.
+func FuzzSplitBeforeCommand(f *testing.F) {
+	f.Add("--host web1 locks --json")
+	f.Add("--log-level debug -d staging unlock --root home .kamal/lock-app")
+	f.Add("--policy hold -- run")
+	f.Add("--older-than")
+	app := newApp(Process{})
+	f.Fuzz(func(t *testing.T, line string) {
+		args := append([]string{"hookshim"}, strings.Fields(line)...)
+		before, flags, name, rest := splitBeforeCommand(app, args)
+		got := slices.Clone(before)
+		if name != "" {
+			got = append(got, name)
+		}
+		got = append(got, rest...)
+		if !slices.Equal(got, args[1:]) {
+			t.Fatalf("splitBeforeCommand(%q) = %q, %q, %q: not the command line", args, before, name, rest)
+		}
+		if len(flags) > len(before) || name != "" && strings.HasPrefix(name, "-") && name != "-" {
+			t.Fatalf("splitBeforeCommand(%q): flags %q, name %q", args, flags, name)
+		}
+	})
+}

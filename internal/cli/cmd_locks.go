@@ -434,9 +434,17 @@ func locksStatus(r *lockreport.Report, opts locksOptions) error {
 		return nil
 	}
 	if bad := r.Unreachable(); len(bad) > 0 {
-		return exitcode.Newf(exitcode.Unavailable, "could not read the locks on %d of %s: %s",
+		e := exitcode.Newf(exitcode.Unavailable, "could not read the locks on %d of %s: %s",
 			len(bad), pluralHosts(sum.Hosts), strings.Join(bad, ", ")).
 			WithHint("the rows marked unreachable say why; the other hosts are listed in full")
+		var errs []error
+		for _, res := range r.Results {
+			errs = append(errs, res.Err)
+		}
+		if h := unresolvedHint(errs...); h != "" {
+			e.WithHint("%s", h)
+		}
+		return e
 	}
 	if opts.failIfHeld && sum.Locks > 0 {
 		return exitcode.Newf(exitcode.Conflict, "%s held (--fail-if-held)", pluralLocks(sum.Locks)).

@@ -161,7 +161,7 @@ func runHook(p Process, o runOptions) error {
 	if err := setupDefer(p, o, r); err != nil {
 		return err
 	}
-	return r.Run(context.Background())
+	return withUnresolvedHint(r.Run(context.Background()))
 }
 
 // checkHookName looks at a hook name Kamal never runs (a typo such as

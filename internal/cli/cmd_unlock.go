@@ -202,11 +202,14 @@ func unlockPlace(p Process, log zerolog.Logger, o *unlockOptions) (lockfile.Unlo
 }
 
 // unlockStoreError turns a failed look or removal into its exit status: 69
-// when the host could not be reached, else 74.
+// when the host could not be reached (with the ssh command to try, as every
+// command gives), else 74.
 func unlockStoreError(s lockfile.Store, path, what string, err error) error {
 	var ue *sshx.UnreachableError
 	if errors.As(err, &ue) {
-		return exitcode.New(exitcode.Unavailable, fmt.Errorf("cannot %s lock %s: %w", what, path, err))
+		e := exitcode.New(exitcode.Unavailable, fmt.Errorf("cannot %s lock %s: %w", what, path, err)).
+			WithHint("check that `%s` works (hookshim runs it with BatchMode=yes: no prompts)", ue.CheckCommand())
+		return withUnresolvedHint(e)
 	}
 	return exitcode.New(exitcode.IOErr, fmt.Errorf("cannot %s lock %s on %s: %w", what, path, s.Where(), err))
 }

@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/sshx"
 )
 
 // The flags more than one command takes are defined here, once, with the
@@ -250,4 +255,36 @@ func readWhere(c *cli.Context) whereOptions {
 		}
 	}
 	return w
+}
+
+// unresolvedHint is the hint for hosts whose names ssh could not resolve
+// (sshx.UnreachableError.Unresolved) among errs, "" when there are none. A
+// name only an ssh config file knows (a Host alias such as web1) does not
+// resolve when ssh is not given that file: outside the repository whose
+// deploy.yml names it, say.
+func unresolvedHint(errs ...error) string {
+	var hosts []string
+	for _, err := range errs {
+		var ue *sshx.UnreachableError
+		if errors.As(err, &ue) && ue.Unresolved() && !slices.Contains(hosts, ue.Target.Host) {
+			hosts = append(hosts, ue.Target.Host)
+		}
+	}
+	switch len(hosts) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf("ssh could not resolve %s: if it is a Host of an ssh config file that ssh did not read, pass that file: --ssh-config FILE (or HOOKSHIM_SSH_CONFIG=FILE)", hosts[0])
+	}
+	return fmt.Sprintf("ssh could not resolve %s: if they are Hosts of an ssh config file that ssh did not read, pass that file: --ssh-config FILE (or HOOKSHIM_SSH_CONFIG=FILE)", strings.Join(hosts, ", "))
+}
+
+// withUnresolvedHint adds unresolvedHint(err) to err's outermost
+// *exitcode.Error, after the hints it has; err unchanged otherwise.
+func withUnresolvedHint(err error) error {
+	var e *exitcode.Error
+	if h := unresolvedHint(err); h != "" && errors.As(err, &e) {
+		e.WithHint("%s", h)
+	}
+	return err
 }

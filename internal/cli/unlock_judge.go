@@ -20,7 +20,10 @@ type unlockVerdict struct {
 	release bool   // remove it without asking
 	ask     bool   // remove it after a confirmation (or --yes)
 	why     string // why it is safe, or what decides, for people and the audit log
-	refuse  *exitcode.Error
+	// what is the lock as the question (and a refusal to ask) names it:
+	// why without the flag that allowed it, since it is not removed yet.
+	what   string
+	refuse *exitcode.Error
 }
 
 // judgeUnlock decides, from the lock alone, whether it may go. A hookshim hold
@@ -55,7 +58,7 @@ func judgeUnlock(l lockfile.Lock, o unlockOptions, where string) unlockVerdict {
 		return unlockVerdict{refuse: exitcode.Newf(exitcode.Conflict, "lock %s on %s is %s, held by %s; not removed", l.Path, where, kind, shim.Holder(l, o.now)).
 			WithHint("only its holder knows when it is done; to remove it anyway: %s", unlockAgain(o, l.Path, "--force"))}
 	}
-	return unlockVerdict{ask: true, why: kind + ", removed with --force"}
+	return unlockVerdict{ask: true, what: kind, why: kind + ", removed with --force"}
 }
 
 // judgeByAge: younger than --older-than is refused; older is removed after a
@@ -71,7 +74,8 @@ func judgeByAge(l lockfile.Lock, o unlockOptions, where, kind string) unlockVerd
 		return unlockVerdict{refuse: exitcode.Newf(exitcode.Conflict, "lock %s on %s is %s, held by %s: %s, younger than --older-than %s; not removed", l.Path, where, kind, shim.Holder(l, o.now), ago, shim.Ago(o.olderThan)).
 			WithHint("if you know its holder is gone: %s", unlockAgain(o, l.Path, "--older-than=0s"))}
 	}
-	return unlockVerdict{ask: true, why: fmt.Sprintf("%s, %s old, older than --older-than %s", kind, shim.Ago(age), shim.Ago(o.olderThan))}
+	why := fmt.Sprintf("%s, %s old, older than --older-than %s", kind, shim.Ago(age), shim.Ago(o.olderThan))
+	return unlockVerdict{ask: true, what: why, why: why}
 }
 
 // unlockOne judges one lock, asks when it must, and removes it only if it is
@@ -84,13 +88,14 @@ func unlockOne(ctx context.Context, log zerolog.Logger, p Process, store lockfil
 	}
 	how := "no confirmation needed"
 	if v.ask {
-		q := fmt.Sprintf("lock %s on %s is %s, held by %s", seen.Path, where, v.why, shim.Holder(seen.Lock, o.now))
+		q := fmt.Sprintf("lock %s on %s is %s, held by %s", seen.Path, where, v.what, shim.Holder(seen.Lock, o.now))
 		switch {
 		case o.yes:
 			how = "--yes"
 		case !isTerminal(p.Stdin):
-			return exitcode.Newf(exitcode.Conflict, "%s; removing it needs a confirmation, and stdin is not a terminal; not removed", q).
-				WithHint("to remove it without asking: %s", unlockAgain(o, seen.Path, append([]string{"--yes"}, keptFlags(o)...)...))
+			// Nothing was removed: say so first, then why (it could not ask).
+			return exitcode.Newf(exitcode.Conflict, "%s; not removed: removing it needs a confirmation, and stdin is not a terminal to ask on", q).
+				WithHint("to remove it without asking, add --yes: %s", unlockAgain(o, seen.Path, append([]string{"--yes"}, keptFlags(o)...)...))
 		case !confirm(p, q+". Remove it?"):
 			return exitcode.Newf(exitcode.Conflict, "lock %s on %s not removed: not confirmed", seen.Path, where)
 		default:

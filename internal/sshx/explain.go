@@ -129,3 +129,11 @@ func shellWord(s string) string {
 	}
 	return s
 }
+
+// Unresolved reports whether ssh failed because it could not resolve the
+// host's name (OpenSSH 9.x ssh.c resolve_host: "ssh: Could not resolve
+// hostname NAME: REASON"): a name no DNS knows, often a Host alias of an ssh
+// config file that ssh was not given. With -J it may be the jump host's.
+func (e *UnreachableError) Unresolved() bool {
+	return strings.Contains(e.Stderr, "Could not resolve hostname ")
+}
