@@ -6,8 +6,8 @@ import (
 	"github.com/hookshim/hookshim/internal/exitcode"
 )
 
-// Policy says what to do with a hook for each lock state (design.md, the table
-// under "hookshim run").
+// Policy says what to do with a hook for each lock state (README.md, the table
+// "lock state" under "Wrapping a hook: hookshim run").
 type Policy string
 
 const (

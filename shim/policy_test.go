@@ -4,7 +4,7 @@ import (
 	"testing"
 )
 
-// The policy table of design.md, row by row.
+// The policy table of README.md ("lock state", under "Wrapping a hook"), row by row.
 func TestDecideTable(t *testing.T) {
 	new26 := KamalEnv{Lock: "true", CallerLock: "true", Under: true}
 	old := KamalEnv{Under: true, Command: "deploy"}
