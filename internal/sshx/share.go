@@ -122,14 +122,14 @@ func (c *Client) sharedSocket(ctx context.Context, t Target) (sock string, live 
 	// One master per socket: two hooks starting at once must not both start
 	// one (ssh with ControlMaster=yes on a taken socket warns, connects on its
 	// own, and with -N would stay for ever).
-	lock := flock.New(filepath.Join(c.ShareDir, shareKeyOf(sock)+".lock"))
-	if ok, err := lock.TryLockContext(ctx, 10*time.Millisecond); !ok || err != nil {
+	release, ok := startLock(ctx, filepath.Join(c.ShareDir, shareKeyOf(sock)+".lock"))
+	if !ok {
 		if ctx.Err() != nil {
 			return "", false, fmt.Errorf("ssh %s: %w", t, ctx.Err())
 		}
 		return "", false, nil
 	}
-	defer lock.Unlock()
+	defer release()
 	alive, stale := masterAlive(sock)
 	if alive {
 		return sock, true, nil
@@ -144,6 +144,32 @@ func (c *Client) sharedSocket(ctx context.Context, t Target) (sock string, live 
 		return "", false, nil
 	}
 	return sock, true, nil
+}
+
+// startLock takes the lock file at path, which lets one process at a time
+// start a master, and release removes the file before it lets go, so that the
+// directory does not keep a file for every host and port ever reached. A
+// process that was waiting on a file that is then removed finds, once it has
+// the lock, that the path is gone or another file: it lets go and tries again
+// on the path's new file. ok is false when ctx ends first, or the file cannot
+// be locked (then the connection is not shared).
+func startLock(ctx context.Context, path string) (release func(), ok bool) {
+	for ctx.Err() == nil {
+		lock := flock.New(path)
+		if ok, err := lock.TryLockContext(ctx, 10*time.Millisecond); !ok || err != nil {
+			return nil, false
+		}
+		held, err := lock.Stat()
+		if err != nil {
+			lock.Unlock()
+			return nil, false
+		}
+		if onDisk, err := os.Stat(path); err == nil && os.SameFile(held, onDisk) {
+			return func() { os.Remove(path); lock.Unlock() }, true
+		}
+		lock.Unlock()
+	}
+	return nil, false
 }
 
 // shareKeyOf names the lock file of a socket path.

@@ -231,6 +231,11 @@ func TestSharedMasterStartedOnceAtOnce(t *testing.T) {
 	if n := h.Logins(t); n != 1 {
 		t.Fatalf("6 runs at once made %d logins, want 1", n)
 	}
+	// The lock that let one of them start the master is gone with it: the
+	// directory keeps no file per host and port ever reached.
+	if locks, _ := filepath.Glob(filepath.Join(c.ShareDir, "*.lock")); len(locks) != 0 {
+		t.Fatalf("lock files left in the share directory: %v", locks)
+	}
 }
 
 func TestSharedDirNotPrivateConnectsDirectly(t *testing.T) {
