@@ -35,7 +35,7 @@ const localTargetName = "local"
 func locksCommand(p Process) *cli.Command {
 	// The settings flags that say which hosts and how to reach them; the
 	// service, hooks and layout flags mean nothing to a scan of every lock.
-	where := settingsFlags(true, "host", "destination", "ssh-user", "ssh-port", "service")
+	where := settingsFlags(true, "host", "destination", "ssh-user", "ssh-port", "ssh-proxy", "service")
 	flags := append(where,
 		&cli.StringSliceFlag{Name: "run-dir", Usage: "also look for Kamal 1.x locks in run directory `DIR` (relative to the home, or absolute); repeatable; deploy.yml's run_directory is added by itself"},
 		&cli.DurationFlag{Name: "stale-after", Value: locksDefaultStaleAfter, Usage: "a held lock older than `AGE` is stale; 0 means never"},

@@ -22,7 +22,7 @@ import (
 )
 
 func unlockCommand(p Process) *cli.Command {
-	where := settingsFlags(false, "service", "destination", "host", "ssh-user", "ssh-port")
+	where := settingsFlags(false, "service", "destination", "host", "ssh-user", "ssh-port", "ssh-proxy")
 	return &cli.Command{
 		Name:      "unlock",
 		Usage:     "remove a stale deploy lock safely, in any Kamal layout, and record it in Kamal's audit log",

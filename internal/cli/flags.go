@@ -89,6 +89,7 @@ const (
 	destinationUsage = "Kamal `DESTINATION` (default: KAMAL_DESTINATION); env HOOKSHIM_DESTINATION"
 	sshUserUsage     = "SSH `USER` on the hosts (default: ssh: user: in config/deploy.yml, else root); env HOOKSHIM_SSH_USER"
 	sshPortUsage     = "SSH `PORT` on the hosts (default: ssh: port: in config/deploy.yml); env HOOKSHIM_SSH_PORT"
+	sshProxyUsage    = "reach the hosts through the jump host `[USER@]HOST[:PORT]` (ssh -J), none to connect directly (default: ssh: proxy: in config/deploy.yml); env HOOKSHIM_SSH_PROXY"
 )
 
 // settingsFlags are the flags that override what config/deploy.yml and the
@@ -105,6 +106,7 @@ func settingsFlags(multiHost bool, only ...string) []cli.Flag {
 		host,
 		sshUserFlag(sshUserUsage),
 		sshPortFlag(sshPortUsage),
+		&cli.StringFlag{Name: "ssh-proxy", Usage: sshProxyUsage},
 		&cli.StringFlag{Name: "hooks-dir", Usage: "Kamal hooks `DIR` (default: hooks_path: in config/deploy.yml, else .kamal/hooks); env HOOKSHIM_HOOKS_DIR"},
 		&cli.StringFlag{Name: "layout", Usage: "the Kamal generation whose lock this is, by its `LAYOUT`: kamal-2 (2.x), kamal-1.5 (1.5-1.9), kamal-1.0 (1.0-1.4), kamal-0.16, mrsk-0.15, mrsk (MRSK 0.10-0.14); a lock in another generation's place is then a leftover (default: from KAMAL_LOCK, KAMAL_SERVICE and Gemfile.lock; a free lock is taken in kamal-2); env HOOKSHIM_LAYOUT"},
 	}
@@ -240,7 +242,7 @@ type whereOptions struct {
 
 func readWhere(c *cli.Context) whereOptions {
 	w := whereOptions{Flags: map[string]string{}}
-	for _, name := range []string{"service", "destination", "ssh-user", "ssh-port", "hooks-dir"} {
+	for _, name := range []string{"service", "destination", "ssh-user", "ssh-port", "ssh-proxy", "hooks-dir"} {
 		if isSet(c, name) {
 			w.Flags[name] = c.String(name)
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +76,10 @@ func sshClient(p Process, log zerolog.Logger, o sshOptions, s *settings.Settings
 			}
 			client.ConfigFile = cf
 		}
+	}
+	if s.DeployFileErr != nil && s.DeployFileSSH { // settings.Resolve let it through: the jump host was given
+		log.Warn().Msgf("%s cannot be used (%v); its ssh: settings are not applied (jump host: %s, from %s)",
+			"config/deploy.yml", s.DeployFileErr, cmp.Or(s.SSHProxy, "none"), s.Sources["ssh_proxy"])
 	}
 	if s.SSHKeyData {
 		log.Warn().Msg("config/deploy.yml sets ssh: key_data: (keys as text), which hookshim does not use: list the key's file under ssh: keys:, or load it into an agent (ssh-add)")

@@ -42,6 +42,7 @@ type Settings struct {
 	RepoDir        string            // the repo dir used (cwd normally), absolute
 	HaveDeployFile bool              // config/deploy.yml (and the destination file) loaded
 	DeployFileErr  error             // why an existing config/deploy.yml was not used, when nothing needed it (for a debug log)
+	DeployFileSSH  bool              // that unused file has a top-level ssh: key, whose settings are not applied
 	Sources        map[string]string // setting (service, hosts, ssh_port, run_dir...) -> "KAMAL_SERVICE", "config/deploy.yml", "--service", "default"
 }
 
@@ -109,6 +110,7 @@ func (r *resolver) load() error {
 	case !errors.Is(err, deployconfig.ErrNoDeployFile):
 		r.fileErr, r.s.DeployFileErr = err, err
 		r.raw = deployconfig.RawText(r.s.RepoDir, r.s.Destination)
+		r.s.DeployFileSSH = regexp.MustCompile(`(?m)^ssh\s*:`).MatchString(r.raw)
 	}
 	return nil
 }
@@ -159,13 +161,33 @@ func bad(setting, value, source, problem, hint string) error {
 // missing is the error for a needed setting no layer supplies.
 func (r *resolver) missing(setting, fileKey, envWhy, hint string) error {
 	if r.fileErr != nil {
-		return exitcode.New(exitcode.Config, fmt.Errorf("%s is not set and %s cannot be used: %w", setting, deployconfig.DeployFile, r.fileErr), hint)
+		return r.fileProblem(fmt.Sprintf("so %s is unknown, and %s", setting, envWhy), hint)
 	}
 	why := fmt.Sprintf("%s has no %s", deployconfig.DeployFile, fileKey)
 	if !r.s.HaveDeployFile {
 		why = fmt.Sprintf("there is no %s in %s", deployconfig.DeployFile, r.s.RepoDir)
 	}
 	return exitcode.Newf(exitcode.Usage, "%s is not set: %s, and %s", setting, why, envWhy).WithHint("%s", hint)
+}
+
+// fileProblem is the error for what an unusable deploy.yml leaves unknown: the
+// file's own problem (file:line, as Load says it) leads, then what it leaves
+// unknown (so); its hints come first, since fixing the file is what makes
+// hookshim act as Kamal does, then hint, the flag to pass instead. The status
+// is 78, or 64 for a destination file that does not exist (Load's: the
+// destination named is the mistake).
+func (r *resolver) fileProblem(so, hint string) error {
+	code := exitcode.Config
+	if exitcode.Code(r.fileErr) == exitcode.Usage {
+		code = exitcode.Usage
+	}
+	e := exitcode.Newf(code, "%s; %s", r.fileErr, so)
+	for err := r.fileErr; err != nil; err = errors.Unwrap(err) {
+		if x, ok := err.(*exitcode.Error); ok {
+			e.Hints = append(e.Hints, x.Hints...)
+		}
+	}
+	return e.WithHint("or %s", hint)
 }
 
 // fromFile resolves a setting deploy.yml may set at key (value there, else def),
@@ -184,7 +206,7 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 	case def != "" && r.fileErr != nil &&
 		regexp.MustCompile(`(?m)^(?:`+regexp.QuoteMeta(top)+`\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw):
 		// top: at a line's start, or ERB or a merge key at the top level
-		hidden = exitcode.New(exitcode.Config, fmt.Errorf("%s is unknown: %s cannot be used (%w)", key, deployconfig.DeployFile, r.fileErr), hint)
+		hidden = r.fileProblem("so "+key+" is unknown", hint)
 	}
 	if v == "" && hidden == nil && def != "" {
 		v, src = def, "default"
@@ -299,6 +321,9 @@ func (r *resolver) keyed() error {
 	if f.SSHPort != 0 {
 		port = strconv.Itoa(f.SSHPort)
 	}
+	if err := r.sshUnapplied(ssh); err != nil {
+		return err
+	}
 	if f.SSHProxy != "" && !strings.Contains(f.SSHProxy, "@") {
 		f.SSHProxy = "root@" + f.SSHProxy // what Kamal does with a proxy that names no user
 	}
@@ -334,6 +359,27 @@ func (r *resolver) keyed() error {
 		r.s.SSHConfigFiles = append(r.s.SSHConfigFiles, expandPath(p, r.s.RepoDir))
 	}
 	return nil
+}
+
+// sshUnapplied refuses to connect over SSH when a deploy.yml Load refused has
+// an ssh: section and no layer says which jump host to use (--ssh-proxy, or
+// none to connect directly): its proxy, proxy_command, config and keys would
+// be dropped silently, and a direct connection could bypass the bastion Kamal
+// goes through. Only a literal top-level ssh: counts: a file whose ERB Load
+// refused may not set one, and ERB values in a file Load reads are each
+// reported by key, not dropped.
+func (r *resolver) sshUnapplied(ssh bool) error {
+	if !ssh || !r.s.DeployFileSSH {
+		return nil
+	}
+	if v, _ := r.layered("", "", "HOOKSHIM_SSH_PROXY", "--ssh-proxy"); v != "" {
+		return nil
+	}
+	hint := "say how to connect without it: pass --ssh-proxy [USER@]HOST, or --ssh-proxy none to connect directly (or set HOOKSHIM_SSH_PROXY)"
+	if v, _ := r.layered("", "", "HOOKSHIM_SSH_USER", "--ssh-user"); v == "" {
+		hint += ", and --ssh-user USER (or set HOOKSHIM_SSH_USER)"
+	}
+	return r.fileProblem("so its ssh: settings (user, port, proxy, proxy_command, config, keys) cannot be applied", hint)
 }
 
 // expandPath is Ruby's File.expand_path(p) run in dir.

@@ -396,7 +396,7 @@ func TestResolveERB(t *testing.T) {
 			yml:     "service: app\n<%= File.read('more.yml') %>\n",
 			env:     map[string]string{"KAMAL_SERVICE": "app"},
 			need:    Need{Service: true, HooksDir: true},
-			wantErr: "hooks_path is unknown: config/deploy.yml cannot be used",
+			wantErr: "config/deploy.yml:2: could not find expected ':'; the file holds ERB (<% ... %>) that only Ruby can evaluate; so hooks_path is unknown",
 			hint:    "--hooks-dir",
 		},
 		{
@@ -404,15 +404,15 @@ func TestResolveERB(t *testing.T) {
 			yml:     "service: app\n<%= File.read('more.yml') %>\n",
 			env:     map[string]string{"KAMAL_SERVICE": "app", "KAMAL_HOSTS": "h1"},
 			need:    Need{Service: true, PrimaryHost: true},
-			wantErr: "ssh.user is unknown: config/deploy.yml cannot be used",
+			wantErr: "config/deploy.yml:2: could not find expected ':'; the file holds ERB (<% ... %>) that only Ruby can evaluate; so ssh.user is unknown",
 			hint:    "--ssh-user",
 		},
 		{
 			name:    "unparseable ERB file, service needed",
 			yml:     "service: app\n<%= File.read('more.yml') %>\n",
 			need:    Need{Service: true},
-			wantErr: "service is not set and config/deploy.yml cannot be used: config/deploy.yml:2:",
-			hint:    "pass --service NAME",
+			wantErr: "config/deploy.yml:2: could not find expected ':'; the file holds ERB (<% ... %>) that only Ruby can evaluate; so service is unknown, and KAMAL_SERVICE is not set",
+			hint:    "or pass --service NAME",
 		},
 		{
 			name: "unparseable file that does not mention ssh: root is right",
@@ -680,6 +680,172 @@ func FuzzResolve(f *testing.F) {
 		}
 		if deployconfig.NameProblem(s.Service) != "" || deployconfig.UserProblem(s.SSHUser) != "" {
 			t.Fatalf("invalid service %q or user %q came out", s.Service, s.SSHUser)
+		}
+	})
+}
+
+// A deploy.yml Load refuses for one bad value: the error a user sees leads
+// with that value's file:line problem and the hint to fix the file, and only
+// then names the flag that would do instead.
+func TestResolveUnusableDeployFileLeads(t *testing.T) {
+	const (
+		fixHint   = "hookshim: hint: fix config/deploy.yml, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)"
+		proxyYML  = "service: app\nimage: app\nservers:\n  - web1\nssh:\n  user: deploy\n  proxy: \"bad proxy;x\"\n"
+		userYML   = "service: app\nservers:\n  - web1\nssh:\n  user: \"$(id)\"\n"
+		serverYML = "service: app\nservers:\n  - \"web1;id\"\n"
+	)
+	tests := []struct {
+		name  string
+		files map[string]string
+		env   map[string]string
+		flags map[string]string
+		need  Need
+		code  int
+		lead  string // the start of the error line
+		rest  string // what follows the file's message on that line
+		hints []string
+	}{
+		{
+			name:  "bad ssh.proxy, service needed",
+			files: map[string]string{"config/deploy.yml": proxyYML},
+			need:  Need{Service: true},
+			code:  exitcode.Config,
+			lead:  `hookshim: error: config/deploy.yml:7: ssh.proxy: "bad proxy;x" is not valid: `,
+			rest:  "; so service is unknown, and KAMAL_SERVICE is not set",
+			hints: []string{fixHint, "hookshim: hint: or pass --service NAME (or set HOOKSHIM_SERVICE)"},
+		},
+		{
+			name:  "bad ssh.user, hosts needed",
+			files: map[string]string{"config/deploy.yml": userYML},
+			need:  Need{Hosts: true},
+			code:  exitcode.Config,
+			lead:  `hookshim: error: config/deploy.yml:5: ssh.user: "$(id)" is not valid: `,
+			rest:  "; so hosts is unknown, and KAMAL_HOSTS is not set",
+			hints: []string{fixHint, "hookshim: hint: or pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"},
+		},
+		{
+			name:  "bad servers[0], primary host needed",
+			files: map[string]string{"config/deploy.yml": serverYML},
+			env:   map[string]string{"KAMAL_SERVICE": "app"},
+			need:  Need{Service: true, PrimaryHost: true},
+			code:  exitcode.Config,
+			lead:  `hookshim: error: config/deploy.yml:3: servers[0]: "web1;id" is not a valid host: `,
+			rest:  "; so primary host is unknown, and KAMAL_HOSTS is not set",
+			hints: []string{fixHint, "hookshim: hint: or pass --host HOST (or set HOOKSHIM_HOST)"},
+		},
+		{
+			name:  "bad ssh.proxy, service given, ssh user hidden",
+			files: map[string]string{"config/deploy.yml": proxyYML},
+			flags: map[string]string{"service": "app", "host": "web1", "ssh-proxy": "none"},
+			need:  Need{Service: true, PrimaryHost: true},
+			code:  exitcode.Config,
+			lead:  `hookshim: error: config/deploy.yml:7: ssh.proxy: "bad proxy;x" is not valid: `,
+			rest:  "; so ssh.user is unknown",
+			hints: []string{fixHint, "hookshim: hint: or pass --ssh-user USER (or set HOOKSHIM_SSH_USER)"},
+		},
+		{
+			name:  "-d prod without config/deploy.prod.yml",
+			files: map[string]string{"config/deploy.yml": "service: app\nservers: [web1]\n"},
+			flags: map[string]string{"destination": "prod"},
+			need:  Need{Hosts: true},
+			code:  exitcode.Usage,
+			lead:  `hookshim: error: config/deploy.prod.yml does not exist in `,
+			rest:  ` (destination "prod"); so hosts is unknown, and KAMAL_HOSTS is not set`,
+			hints: []string{"hookshim: hint: check --destination / KAMAL_DESTINATION / HOOKSHIM_DESTINATION",
+				"hookshim: hint: or pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Resolve(Inputs{RepoDir: repo(t, tt.files), Env: envOf(tt.env), Flags: tt.flags}, tt.need)
+			if err == nil {
+				t.Fatalf("Resolve = %+v, want an error", s)
+			}
+			lines := strings.Split(strings.TrimSuffix(report(err), "\n"), "\n")
+			if !strings.HasPrefix(lines[0], tt.lead) || !strings.HasSuffix(lines[0], tt.rest) {
+				t.Errorf("error line\n%s\nwant it to start %q and end %q", lines[0], tt.lead, tt.rest)
+			}
+			if !reflect.DeepEqual(lines[1:], tt.hints) {
+				t.Errorf("hints\n%s\nwant\n%s", strings.Join(lines[1:], "\n"), strings.Join(tt.hints, "\n"))
+			}
+			if exitcode.Code(err) != tt.code {
+				t.Errorf("exit status %d, want %d", exitcode.Code(err), tt.code)
+			}
+		})
+	}
+}
+
+// A deploy.yml Load refuses that has an ssh: section: to connect over SSH
+// without it, the jump host must be said (--ssh-proxy HOST or none), or the
+// file's proxy, config and keys would be dropped without a word.
+func TestResolveUnusableDeployFileSSH(t *testing.T) {
+	const yml = "service: app\nservers:\n  - web1\nssh:\n  user: deploy\n  proxy: \"bad proxy;x\"\n  config: config/ssh_config\n"
+	given := map[string]string{"service": "app", "host": "web1", "ssh-user": "deploy"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for k, v := range given {
+			m[k] = v
+		}
+		return m
+	}
+	t.Run("refused without the jump host", func(t *testing.T) {
+		for _, need := range []Need{{Service: true, PrimaryHost: true}, {Hosts: true}} {
+			s, err := Resolve(Inputs{RepoDir: deployRepo(t, yml), Flags: given}, need)
+			if err == nil {
+				t.Fatalf("Resolve(%+v) = %+v (proxy %q), want a refusal", need, s, s.SSHProxy)
+			}
+			want := []string{
+				"; so its ssh: settings (user, port, proxy, proxy_command, config, keys) cannot be applied",
+				"hookshim: hint: fix config/deploy.yml, or pass the values with flags (--service, --host, --ssh-user, --ssh-port)",
+				"hookshim: hint: or say how to connect without it: pass --ssh-proxy [USER@]HOST, or --ssh-proxy none to connect directly (or set HOOKSHIM_SSH_PROXY)",
+			}
+			lines := strings.Split(strings.TrimSuffix(report(err), "\n"), "\n")
+			if !strings.HasPrefix(lines[0], `hookshim: error: config/deploy.yml:6: ssh.proxy: "bad proxy;x"`) ||
+				!strings.HasSuffix(lines[0], want[0]) || !reflect.DeepEqual(lines[1:], want[1:]) {
+				t.Errorf("got\n%s\nwant the file's line ending %q, then\n%s", strings.Join(lines, "\n"), want[0], strings.Join(want[1:], "\n"))
+			}
+			if exitcode.Code(err) != exitcode.Config {
+				t.Errorf("exit status %d, want %d", exitcode.Code(err), exitcode.Config)
+			}
+		}
+	})
+	t.Run("the hint asks for the SSH user too when none is given", func(t *testing.T) {
+		_, err := Resolve(Inputs{RepoDir: deployRepo(t, yml), Flags: map[string]string{"host": "web1"}}, Need{Hosts: true})
+		if !strings.Contains(report(err), "to connect directly (or set HOOKSHIM_SSH_PROXY), and --ssh-user USER (or set HOOKSHIM_SSH_USER)\n") {
+			t.Errorf("got\n%s", report(err))
+		}
+	})
+	for _, tc := range []struct {
+		name     string
+		flags    map[string]string
+		env      map[string]string
+		proxy    string
+		proxySrc string
+	}{
+		{"--ssh-proxy none", with("ssh-proxy", "none"), nil, "", "--ssh-proxy"},
+		{"--ssh-proxy HOST", with("ssh-proxy", "me@jump"), nil, "me@jump", "--ssh-proxy"},
+		{"HOOKSHIM_SSH_PROXY", given, map[string]string{"HOOKSHIM_SSH_PROXY": "jump:2222"}, "jump:2222", "HOOKSHIM_SSH_PROXY"},
+	} {
+		t.Run("accepted with "+tc.name, func(t *testing.T) {
+			s, err := Resolve(Inputs{RepoDir: deployRepo(t, yml), Flags: tc.flags, Env: envOf(tc.env)}, Need{Service: true, PrimaryHost: true})
+			if err != nil {
+				t.Fatalf("Resolve: %v", err)
+			}
+			if s.SSHProxy != tc.proxy || s.Sources["ssh_proxy"] != tc.proxySrc || s.SSHUser != "deploy" || s.DeployFileErr == nil || len(s.SSHConfigFiles) != 0 {
+				t.Errorf("got %+v", s)
+			}
+		})
+	}
+	t.Run("no SSH, no refusal", func(t *testing.T) {
+		s, err := Resolve(Inputs{RepoDir: deployRepo(t, yml), Flags: map[string]string{"service": "app"}}, Need{Service: true, HooksDir: true})
+		if err != nil || s.Service != "app" {
+			t.Errorf("Resolve = %+v, %v", s, err)
+		}
+	})
+	t.Run("a file Load reads, with ERB in ssh:, is not refused as a whole", func(t *testing.T) {
+		s, err := Resolve(Inputs{RepoDir: deployRepo(t, "service: app\nservers: [web1]\nssh:\n  user: deploy\n  keys: [<%= ENV['KEY'] %>]\n")}, Need{Service: true, PrimaryHost: true})
+		if err != nil || s.SSHUser != "deploy" || s.PrimaryHost != "web1" {
+			t.Errorf("Resolve = %+v, %v", s, err)
 		}
 	})
 }
