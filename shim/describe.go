@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/termsafe"
 	"github.com/hookshim/hookshim/lockfile"
 )
 
@@ -28,7 +29,7 @@ func describe(o Ownership, now time.Time) string {
 func holder(l lockfile.Lock, now time.Time) string {
 	var b strings.Builder
 	if l.Details != nil {
-		b.WriteString(l.Details.LockedBy)
+		b.WriteString(termsafe.Clean(l.Details.LockedBy))
 	} else {
 		b.WriteString("an unknown holder")
 	}
@@ -37,10 +38,12 @@ func holder(l lockfile.Lock, now time.Time) string {
 	} else if !since.IsZero() {
 		fmt.Fprintf(&b, " since %s (%s ago)", since.Format(lockfile.TimeLayout), Ago(now.Sub(since)))
 	}
-	// Raw: every line hookshim prints is escaped on its way out (see
-	// lockreport.Clean); escaping here too would double the backslashes.
+	// The lock's values are escaped here, once, as the locks table shows
+	// them (termsafe.Clean, backslashes doubled, so that a Message that
+	// spells \n is told from a newline); the line they end up in passes
+	// termsafe.Line on its way out, which leaves them as they are.
 	if d := l.Details; d != nil {
-		fmt.Fprintf(&b, ", version %s, message \"%s\"", orDash(d.Version), d.Message)
+		fmt.Fprintf(&b, ", version %s, message \"%s\"", orDash(termsafe.Clean(d.Version)), termsafe.Clean(d.Message))
 	} else if l.Problem != "" {
 		fmt.Fprintf(&b, ", %s", l.Problem)
 	}

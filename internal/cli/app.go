@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
-	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/internal/termsafe"
 )
 
 // Version is what `hookshim version` prints; main sets it from its own
@@ -65,16 +65,19 @@ func Main(p Process) int {
 }
 
 // escapedLines is where hookshim's own lines go on their way to stderr (log
-// lines, errors and hints; never a hook's output): each write, one line,
-// passes through lockreport.Clean, the one escaping hookshim has. A lock's
-// Locked by, Version or Message, a host's error or a job record's text in
-// a line can then neither start a fake line, hide text nor retitle the
-// terminal, whichever message it ends up in.
+// lines, errors, hints and questions; never a hook's output): each write, one
+// line, passes through termsafe.Line. Values in these lines are escaped once
+// where they are put in: quoted with %q (a flag, a deploy.yml or environment
+// value) or with termsafe.Clean (a lock's Locked by, Version, Message, as
+// in the locks table); so Line leaves backslashes alone, and only sees that
+// no control or format character of any value the line carries (a host's
+// error, a job record's text, one not quoted) can start a fake line, hide
+// text or retitle the terminal.
 type escapedLines struct{ w io.Writer }
 
 func (e escapedLines) Write(p []byte) (int, error) {
 	line, nl := strings.CutSuffix(string(p), "\n")
-	line = lockreport.Clean(line)
+	line = termsafe.Line(line)
 	if nl {
 		line += "\n"
 	}

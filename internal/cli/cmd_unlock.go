@@ -236,9 +236,10 @@ func isTerminal(r any) bool {
 }
 
 // confirm asks question on stderr and reads the answer from the terminal:
-// only y or yes (any case) agrees.
+// only y or yes (any case) agrees. The question, which names the lock's
+// holder, is escaped as every line hookshim prints (escapedLines).
 func confirm(p Process, question string) bool {
-	fmt.Fprintf(p.Stderr, "hookshim: %s [y/N] ", question)
+	fmt.Fprintf(escapedLines{p.Stderr}, "hookshim: %s [y/N] ", question)
 	line, _ := bufio.NewReader(p.Stdin).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/internal/termsafe"
 )
 
 // setFlagArgs renders the flags given to c's command as "--name=value"
@@ -73,13 +73,14 @@ func cdAnd(dir string, words []string) string {
 
 // shellWords quotes each word for a POSIX shell and joins them, so that
 // pasting the line runs exactly these words. A word that every line
-// hookshim prints would show otherwise (a control character, a backslash:
-// lockreport.Clean escapes them, so the line on the screen would not be the
-// command) cannot be suggested: ok is then false. "&&" passes as it is.
+// hookshim prints would show otherwise (a control or format character:
+// termsafe.Line escapes it, so the line on the screen would not be the
+// command) cannot be suggested: ok is then false. A backslash is shown as it
+// is, and single quotes keep it. "&&" passes as it is.
 func shellWords(words []string) (line string, ok bool) {
 	out := make([]string, len(words))
 	for i, w := range words {
-		if lockreport.Clean(w) != w {
+		if termsafe.Line(w) != w {
 			return "", false
 		}
 		out[i] = shellWord(w)
@@ -88,7 +89,7 @@ func shellWords(words []string) (line string, ok bool) {
 }
 
 // shellWord quotes w only when it needs it, in single quotes; a single
-// quote inside is written '"'"' (no backslash, see shellWords).
+// quote inside is written '"'"'.
 func shellWord(w string) string {
 	if w == "&&" {
 		return w

@@ -11,8 +11,9 @@ import (
 // argvHook prints its arguments, each followed by "|", as one event.
 var argvHook = []string{"sh", "-c", `printf '%s|' "$@" > "$EVENTS"; echo >> "$EVENTS"`, "hook"}
 
-// hardWords need quoting: a space, a single quote, shell syntax, a glob.
-var hardWords = []string{"a b", "it's", "$HOME", "*", "x;touch pwned"}
+// hardWords need quoting: a space, a single quote, shell syntax, a glob, a
+// backslash (shown as it is typed, in single quotes).
+var hardWords = []string{"a b", "it's", "$HOME", "*", "x;touch pwned", `C:\new`}
 
 // hintLine returns the command a hint suggests after prefix, or fails.
 func hintLine(t *testing.T, stderr, prefix string) string {
@@ -48,7 +49,7 @@ func runSuggested(t *testing.T, r *rig, env []string, line string) {
 // is the whole command: the flags the user passed, the hook, the `--`
 // command with every word quoted; pasted once the lock is free, it runs the
 // hook with exactly those words. A word that would not show as it must be
-// typed (a backslash, a control character) gets no command line, only the
+// typed (a control character, shown escaped) gets no command line, only the
 // flag to add.
 func TestSecurityRerunHintKeepsTheCommand(t *testing.T) {
 	t.Run("refusal", func(t *testing.T) {
@@ -72,7 +73,7 @@ func TestSecurityRerunHintKeepsTheCommand(t *testing.T) {
 	t.Run("unquotable", func(t *testing.T) {
 		r := localRig(t)
 		r.theirs()
-		args := r.runArgs(append([]string{"--policy", "strict", "post-deploy", "--"}, append(argvHook, `back\slash`)...)...)
+		args := r.runArgs(append([]string{"--policy", "strict", "post-deploy", "--"}, append(argvHook, "new\nline")...)...)
 		code, _, stderr := runHookshim(t, r.dir, r.env, args...)
 		if code != 75 {
 			t.Fatalf("exit %d, want 75:\n%s", code, stderr)

@@ -111,10 +111,11 @@ func Report(w io.Writer, err error) int {
 	return code
 }
 
-// oneLine folds a multi-line message (an SSH error, say) into one line so every
-// error stays greppable and the hint lines stay separate.
+// oneLine trims the space around a message. A newline inside one (an SSH
+// error of several lines, a value from a lock file) is left for the writer
+// to escape as \n with every other control character (cli's escapedLines),
+// so that it reads like the same character anywhere else in the line, and
+// the value in it is not changed (a run of spaces kept, a tab shown as \t).
 func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.ReplaceAll(s, "\r", "")
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ⏎ ")), " ")
+	return strings.TrimSpace(s)
 }

@@ -442,24 +442,6 @@ func TestSummaryLine(t *testing.T) {
 	}
 }
 
-func TestClean(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain text, ünïcödé 日本": "plain text, ünïcödé 日本",
-		"a\nb\r\tc":              `a\nb\r\tc`,
-		"\x1b[31mred\x1b[0m":     `\x1b[31mred\x1b[0m`,
-		"\x00\x7f\u0085\u009b":   `\x00\x7f\x85\x9b`,
-		"\u202eabc\u2066\ufeff":  `\u202eabc\u2066\ufeff`,
-		"x\u2028y\u2029z":        `x\u2028y\u2029z`,
-		"bad\xffbyte":            "bad\uFFFDbyte",
-		`C:\new` + "\n":          `C:\\new\n`, // a literal backslash never reads as an escape
-		"":                       "",
-	} {
-		if got := Clean(in); got != want {
-			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestClip(t *testing.T) {
 	if got := clip("héllo wörld", 5); got != "héll…" {
 		t.Errorf("clip = %q", got)

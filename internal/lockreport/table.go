@@ -6,9 +6,9 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 	"unicode/utf8"
 
+	"github.com/hookshim/hookshim/internal/termsafe"
 	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
 )
@@ -342,69 +342,12 @@ func shortVersion(v string) string {
 	return v[:12]
 }
 
-// Clean makes an untrusted string safe to show on one line of a terminal:
-// newline, carriage return and tab become \n, \r and \t; every other control
-// character (C0, DEL, C1) becomes \xNN; Unicode format characters (bidi
-// overrides, zero-width characters, BOM) and line/paragraph separators become
-// \uNNNN; invalid UTF-8 becomes U+FFFD; a backslash becomes \\, so that a
-// value that spells "\n" never reads as an escaped newline. Nothing else
-// changes. It is the one escaping hookshim uses: the locks table, and every
-// line hookshim logs or reports on a terminal (see escapedLines in package
-// main).
-func Clean(s string) string {
-	if printableASCII(s) {
-		return s
-	}
-	clean := true
-	for _, r := range s {
-		if needsEscape(r) || r == utf8.RuneError || r == '\\' {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r >= 0x7f && r < 0xa0:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case needsEscape(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r) // RuneError for invalid bytes writes U+FFFD
-		}
-	}
-	return b.String()
-}
-
-func needsEscape(r rune) bool {
-	if r >= 0x20 && r < 0x7f {
-		return false // printable ASCII: the common case, without the Unicode tables
-	}
-	return r < 0x20 || r >= 0x7f && r < 0xa0 ||
-		unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
-}
-
-// printableASCII says s is all printable ASCII but the backslash: nothing
-// for Clean to do.
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
+// Clean makes an untrusted value safe to show in a cell of the table (see
+// termsafe.Clean: control and format characters escaped, backslashes
+// doubled). It is termsafe.Clean, kept under this name for the locks table's
+// callers; a whole line on stderr is escaped with termsafe.Line instead (see
+// escapedLines in package cli).
+func Clean(s string) string { return termsafe.Clean(s) }
 
 // clip shortens s to at most n runes, ending in "…" when it cut.
 func clip(s string, n int) string {
