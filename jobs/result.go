@@ -32,15 +32,7 @@ func Result(j Job, byHand func(Job) string) error {
 		return exitcode.Newf(exitcode.Conflict, "job %s (%s) expired: %s; log: %s", j.ID, j.Hook, orText(j.Error, "the lock was not released in time"), j.LogPath()).
 			WithHint("run it by hand once the lock is free: %s", byHand(j))
 	case Orphaned:
-		what := "while it waited for the lock: the hook was not run"
-		if j.Recorded == Running {
-			what = "while the hook ran: its outcome is unknown"
-		}
-		pid := ""
-		if j.WaiterPID != 0 {
-			pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
-		}
-		return exitcode.Newf(OrphanedStatus, "job %s (%s) is orphaned: its waiter%s died %s; it is not run again automatically; log: %s", j.ID, j.Hook, pid, what, j.LogPath()).
+		return exitcode.Newf(OrphanedStatus, "job %s (%s) is orphaned: %s; it is not run again automatically; log: %s", j.ID, j.Hook, orphanedWhy(j), j.LogPath()).
 			WithHint("if it still needs to run: %s", byHand(j))
 	case Failed:
 		if j.Started == nil {
@@ -52,6 +44,34 @@ func Result(j Job, byHand func(Job) string) error {
 		return exitcode.Newf(status, "job %s (%s) failed with exit status %d%s; log: %s", j.ID, j.Hook, status, RanFor(j), j.LogPath())
 	}
 	return exitcode.Newf(exitcode.Software, "job %s (%s) ended in state %s; log: %s", j.ID, j.Hook, j.State, j.LogPath())
+}
+
+// Why says, for `hookshim locks`, why a job ended as it did when its exit
+// status does not tell it: the record's error for a failed or expired job,
+// what is known of an orphaned job's waiter and hook, what is wrong with a
+// corrupt record; "" otherwise.
+func Why(j Job) string {
+	switch j.State {
+	case Orphaned:
+		return orphanedWhy(j)
+	case Corrupt:
+		return j.Problem
+	}
+	return j.Error
+}
+
+// orphanedWhy is "its waiter (pid N) died while ...": what an orphaned job's
+// record says of where its waiter was when it died.
+func orphanedWhy(j Job) string {
+	what := "while it waited for the lock: the hook was not run"
+	if j.Recorded == Running {
+		what = "while the hook ran: its outcome is unknown"
+	}
+	pid := ""
+	if j.WaiterPID != 0 {
+		pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
+	}
+	return fmt.Sprintf("its waiter%s died %s", pid, what)
 }
 
 // Describe says where a job stands, for a line about it, in hookshim's
