@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/liveness"
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
 	"github.com/hookshim/hookshim/lockfile"
@@ -108,6 +109,11 @@ func runWait(p Process, o waitOptions) error {
 				}
 			} else {
 				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, orNote(jobs.RanFor(j), j.Error))
+			}
+			// An orphaned job whose hook still runs is reported again by the
+			// next wait: its end is not known yet.
+			if _, lv := jobs.HookProcess(j); lv == liveness.Alive {
+				return
 			}
 			if err := jobs.MarkReported(j); err != nil {
 				log.Debug().Msgf("job %s: marking it reported: %v", j.ID, err)
