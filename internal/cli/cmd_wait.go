@@ -26,7 +26,9 @@ func waitCommand(p Process) *cli.Command {
 		Description: `Follows the deferred hooks of the repository in the working directory (only
 those of --service / --destination when given), or the jobs named: those still
 waiting or running, and those that ended since the last hookshim wait reported
-them. Their logs are streamed to standard output as they grow.
+them. Their logs are streamed to standard output as they grow. A job already
+reported is left out of the next wait: name it to see it again (hookshim wait
+JOB; hookshim locks lists the ids).
 
 In CI, so that nothing deferred is lost when the job ends:
 
