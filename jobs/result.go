@@ -81,6 +81,9 @@ func orphaned(j Job, byHand func(Job) string) error {
 // record says of where its waiter was when it died, and, when the hook still
 // runs, one of its processes.
 func orphanedWhy(j Job, st liveness.Stamp, lv liveness.Liveness) string {
+	if j.Recorded == Starting {
+		return fmt.Sprintf("its waiter never picked it up within %s (it died, or never started): the hook was not run", StartTimeout)
+	}
 	what := "while it waited for the lock: the hook was not run"
 	if j.Recorded == Running {
 		what = "while the hook ran: its outcome is unknown"
