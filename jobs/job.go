@@ -116,11 +116,20 @@ type Job struct {
 	Created  time.Time `json:"created"`
 	Deadline time.Time `json:"deadline"` // Created + --defer-timeout
 
-	WaiterPID  int        `json:"waiter_pid,omitempty"`
-	State      State      `json:"state"`
-	ExitStatus *int       `json:"exit_status,omitempty"`
-	Started    *time.Time `json:"started,omitempty"`
-	Ended      *time.Time `json:"ended,omitempty"`
+	WaiterPID int `json:"waiter_pid,omitempty"`
+	// WaiterStart and WaiterBoot identify the waiter's process beyond its
+	// pid (liveness.Stamp.Start, clock ticks since boot; liveness.BootID),
+	// recorded when it picks the job up: its hook's processes stay in the
+	// session it leads, so `hookshim wait` can tell whether an orphaned
+	// job's hook still runs (HookProcess). Absent from records of a
+	// hookshim before them, and where /proc cannot be read: nothing can be
+	// told then. Added within SchemaVersion 1: older readers ignore them.
+	WaiterStart uint64     `json:"waiter_start,omitempty"`
+	WaiterBoot  string     `json:"waiter_boot,omitempty"`
+	State       State      `json:"state"`
+	ExitStatus  *int       `json:"exit_status,omitempty"`
+	Started     *time.Time `json:"started,omitempty"`
+	Ended       *time.Time `json:"ended,omitempty"`
 	// Error says why the job failed or expired without the hook's own
 	// status telling it (the lock was never released, a host was unreachable).
 	Error string `json:"error,omitempty"`

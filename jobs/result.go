@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/liveness"
 	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
 )
@@ -32,16 +33,7 @@ func Result(j Job, byHand func(Job) string) error {
 		return exitcode.Newf(exitcode.Conflict, "job %s (%s) expired: %s; log: %s", j.ID, j.Hook, orText(j.Error, "the lock was not released in time"), j.LogPath()).
 			WithHint("run it by hand once the lock is free: %s", byHand(j))
 	case Orphaned:
-		what := "while it waited for the lock: the hook was not run"
-		if j.Recorded == Running {
-			what = "while the hook ran: its outcome is unknown"
-		}
-		pid := ""
-		if j.WaiterPID != 0 {
-			pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
-		}
-		return exitcode.Newf(OrphanedStatus, "job %s (%s) is orphaned: its waiter%s died %s; it is not run again automatically; log: %s", j.ID, j.Hook, pid, what, j.LogPath()).
-			WithHint("if it still needs to run: %s", byHand(j))
+		return orphaned(j, byHand)
 	case Failed:
 		if j.Started == nil {
 			if status == 0 {
@@ -52,6 +44,55 @@ func Result(j Job, byHand func(Job) string) error {
 		return exitcode.Newf(status, "job %s (%s) failed with exit status %d%s; log: %s", j.ID, j.Hook, status, RanFor(j), j.LogPath())
 	}
 	return exitcode.Newf(exitcode.Software, "job %s (%s) ended in state %s; log: %s", j.ID, j.Hook, j.State, j.LogPath())
+}
+
+// Why says, for `hookshim locks`, why a job ended as it did when its exit
+// status does not tell it: the record's error for a failed or expired job,
+// what is known of an orphaned job's waiter and hook, what is wrong with a
+// corrupt record; "" otherwise.
+func Why(j Job) string {
+	switch j.State {
+	case Orphaned:
+		st, lv := HookProcess(j)
+		return orphanedWhy(j, st, lv)
+	case Corrupt:
+		return j.Problem
+	}
+	return j.Error
+}
+
+// orphaned is Result's error for an orphaned job. Its hint runs the hook by
+// hand only when the hook cannot be running: never while a process of it
+// still runs (HookProcess), and only once its processes are seen to have
+// ended when that cannot be told.
+func orphaned(j Job, byHand func(Job) string) error {
+	st, lv := HookProcess(j)
+	e := exitcode.Newf(OrphanedStatus, "job %s (%s) is orphaned: %s; it is not run again automatically; log: %s", j.ID, j.Hook, orphanedWhy(j, st, lv), j.LogPath())
+	switch {
+	case lv == liveness.Alive:
+		return e.WithHint("do not run it again while it runs (its processes: ps -o pid,stat,args -s %d; its output goes on into its log); hookshim wait reports the job again once they have ended", j.WaiterPID)
+	case lv == liveness.Unknown && j.WaiterPID > 0:
+		return e.WithHint("whether the hook still runs cannot be told; once no process is left in its waiter's session (ps -o pid,stat,args -s %d), if it still needs to run: %s", j.WaiterPID, byHand(j))
+	}
+	return e.WithHint("if it still needs to run: %s", byHand(j))
+}
+
+// orphanedWhy is "its waiter (pid N) died while ...": what an orphaned job's
+// record says of where its waiter was when it died, and, when the hook still
+// runs, one of its processes.
+func orphanedWhy(j Job, st liveness.Stamp, lv liveness.Liveness) string {
+	if j.Recorded == Starting {
+		return fmt.Sprintf("its waiter never picked it up within %s (it died, or never started): the hook was not run", StartTimeout)
+	}
+	what := "while it waited for the lock: the hook was not run"
+	if j.Recorded == Running {
+		what = "while the hook ran: its outcome is unknown"
+	}
+	pid := ""
+	if j.WaiterPID != 0 {
+		pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
+	}
+	return fmt.Sprintf("its waiter%s died %s%s", pid, what, hookRuns(st, lv))
 }
 
 // Describe says where a job stands, for a line about it, in hookshim's

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/hookshim/hookshim/internal/liveness"
 )
 
 // Create records a new job in stateDir: the directories (0700) as needed,
@@ -269,7 +271,8 @@ type Claimed struct {
 const claimRetry = time.Second
 
 // Claim takes job id's lock for the calling waiter and moves the job from
-// starting to waiting, recording pid. It fails with ErrTaken when another
+// starting to waiting, recording pid (with its start time and boot, when
+// /proc tells them: HookProcess needs them). It fails with ErrTaken when another
 // process holds the lock, ErrNotStarting when the job was picked up before.
 func Claim(ctx context.Context, stateDir, id string, pid int) (*Claimed, error) {
 	if err := ValidateID(id); err != nil {
@@ -308,6 +311,9 @@ func Claim(ctx context.Context, stateDir, id string, pid int) (*Claimed, error) 
 		return nil, fmt.Errorf("job %s is %s: %w", id, j.State, ErrNotStarting)
 	}
 	j.State, j.WaiterPID = Waiting, pid
+	if st, err := liveness.Read(pid); err == nil {
+		j.WaiterStart, j.WaiterBoot = st.Start, liveness.BootID()
+	}
 	if err := save(j); err != nil {
 		_ = fl.Unlock()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
+	"github.com/hookshim/hookshim/internal/liveness"
 	"github.com/hookshim/hookshim/internal/lockreport"
 	"github.com/hookshim/hookshim/jobs"
 	"github.com/hookshim/hookshim/lockfile"
@@ -25,7 +26,9 @@ func waitCommand(p Process) *cli.Command {
 		Description: `Follows the deferred hooks of the repository in the working directory (only
 those of --service / --destination when given), or the jobs named: those still
 waiting or running, and those that ended since the last hookshim wait reported
-them. Their logs are streamed to standard output as they grow.
+them. Their logs are streamed to standard output as they grow. A job already
+reported is left out of the next wait: name it to see it again (hookshim wait
+JOB; hookshim locks lists the ids).
 
 In CI, so that nothing deferred is lost when the job ends:
 
@@ -108,6 +111,11 @@ func runWait(p Process, o waitOptions) error {
 				}
 			} else {
 				log.Info().Msgf("job %s: %s succeeded%s", j.ID, j.Hook, orNote(jobs.RanFor(j), j.Error))
+			}
+			// An orphaned job whose hook still runs is reported again by the
+			// next wait: its end is not known yet.
+			if _, lv := jobs.HookProcess(j); lv == liveness.Alive {
+				return
 			}
 			if err := jobs.MarkReported(j); err != nil {
 				log.Debug().Msgf("job %s: marking it reported: %v", j.ID, err)

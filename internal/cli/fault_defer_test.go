@@ -169,7 +169,7 @@ func TestFaultDeferredWaiterKilledWhileHookRuns(t *testing.T) {
 			r.kamalLock()
 			job, waiter := r.deferHook(state, "d1")
 			r.kamalReleases()
-			_, _, token := r.hookStarted()
+			_, hookPID, token := r.hookStarted()
 			if !tokenRE.MatchString(token) {
 				t.Fatalf("the deferred hook runs without a hold of its own (token %q)", token)
 			}
@@ -187,11 +187,20 @@ func TestFaultDeferredWaiterKilledWhileHookRuns(t *testing.T) {
 				return
 			}
 			r.leftoverNamed("post-deploy", token, waiter)
+			// The hook still runs (blocked on the gate): hookshim wait says so
+			// and does not hint to run it by hand, a second run.
+			code, out := r.waitJob(state)
+			if code != 70 || !strings.Contains(out, "died while the hook ran: its outcome is unknown; the hook may still be running (pid "+hookPID+", ") ||
+				strings.Contains(out, "if it still needs to run") || !strings.Contains(out, "do not run it again while it runs") {
+				t.Fatalf("hookshim wait while the orphaned job's hook (pid %s) runs: exit %d, want 70 saying it may still be running, with no hint to run it again:\n%s", hookPID, code, out)
+			}
 			r.gate.open(t, 1)
 			r.ev.expect("end")
-			code, out := r.waitJob(state)
-			if code != 70 || !strings.Contains(out, "died while the hook ran: its outcome is unknown; it is not run again automatically") {
-				t.Fatalf("hookshim wait: exit %d, want 70 reporting the orphaned job as having run (outcome unknown):\n%s\n"+
+			pid, _ := strconv.Atoi(hookPID)
+			waiterGone(t, pid) // the hook's process, ended
+			code, out = r.waitJob(state)
+			if code != 70 || !strings.Contains(out, "died while the hook ran: its outcome is unknown; it is not run again automatically") || !strings.Contains(out, "if it still needs to run: ") {
+				t.Fatalf("hookshim wait once the hook has ended: exit %d, want 70 reporting the orphaned job as having run (outcome unknown):\n%s\n"+
 					"BUG defer_run.go runWaiter/startProbe: the job is recorded as running only when the exec.Cmd stdin-copy goroutine first reads the probe, "+
 					"after the hook's process has started (and after job.json is rewritten and synced); a waiter killed in that window leaves a job recorded as waiting, "+
 					"so hookshim wait says \"the hook was not run\" and hints to run it by hand: a second run. Record running before the step starts "+

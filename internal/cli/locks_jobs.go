@@ -10,7 +10,9 @@ import (
 // listJobsForLocks gives `hookshim locks` this machine's deferred jobs, from
 // the state directory (--state-dir, else from p's environment, never the real
 // process's), with their states derived (an orphaned job is one whose waiter
-// died): pending ones first, then the finished ones still kept, newest last;
+// died) and why each ended as it did when its exit status does not tell it
+// (jobs.Why: a failed or expired job's error, an orphaned job's waiter, a
+// corrupt record's problem), the ERROR column and "error": pending ones first, then the finished ones still kept, newest last;
 // the jobs section of the table and the "jobs" array of the JSON show them in
 // that order. It never waits on a waiter. An error is shown ("jobs_error" in
 // the JSON) and makes the exit status 74 when nothing worse happened; the
@@ -43,6 +45,7 @@ func listJobsForLocks(p Process, givenStateDir string, endedSince time.Time) (_ 
 			Since:      j.Created,
 			Log:        j.LogPath(),
 			ExitStatus: j.ExitStatus,
+			Error:      jobs.Why(j),
 		}
 		if j.Lock.Host != "" || j.Lock.Path != "" {
 			lj.Lock = j.Lock.String()

@@ -211,8 +211,9 @@ func TestLocksDeferredJobs(t *testing.T) {
 	}
 	for _, want := range []string{
 		`(?m)^JOB +HOOK +STATE +SINCE +AGE +LOCK +ERROR$`,
-		// Recorded as starting days ago, and no waiter holds it: orphaned.
-		`(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +-$`,
+		// Recorded as starting days ago, and no waiter holds it: orphaned,
+		// and ERROR says so (cut to fit 120 columns).
+		`(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +its waiter never.*…$`,
 		`(?m)^1 host, 0 locks, 0 unreachable, 1 deferred job$`,
 	} {
 		if !regexpMatch(want, stdout) {
@@ -221,7 +222,7 @@ func TestLocksDeferredJobs(t *testing.T) {
 	}
 	// --wide adds the repository and the log.
 	stdout, _, _ = runMain(t, env, "locks", "--root", root, "--now", "2026-11-27T07:00:00Z", "--wide")
-	if want := `(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +/src/app +` + regexp.QuoteMeta(j.LogPath()) + ` +-$`; !regexpMatch(want, stdout) {
+	if want := `(?m)^` + regexp.QuoteMeta(j.ID) + ` +post-deploy +orphaned +2026-11-27T06:58:00Z +2m00s +web1:\.kamal/lock-app +/src/app +` + regexp.QuoteMeta(j.LogPath()) + ` +its waiter never picked it up within 10s \(it died, or never started\): the hook was not run$`; !regexpMatch(want, stdout) {
 		t.Errorf("--wide: no line matching %s in:\n%s", want, stdout)
 	}
 
@@ -232,7 +233,8 @@ func TestLocksDeferredJobs(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v:\n%s", code, err, stdout)
 	}
-	if len(doc.Jobs) != 1 || doc.Jobs[0]["id"] != j.ID || doc.Jobs[0]["age_seconds"] != 120.0 || doc.Jobs[0]["log"] != j.LogPath() {
+	if len(doc.Jobs) != 1 || doc.Jobs[0]["id"] != j.ID || doc.Jobs[0]["age_seconds"] != 120.0 || doc.Jobs[0]["log"] != j.LogPath() ||
+		doc.Jobs[0]["error"] != "its waiter never picked it up within 10s (it died, or never started): the hook was not run" {
 		t.Errorf("jobs = %v", doc.Jobs)
 	}
 
