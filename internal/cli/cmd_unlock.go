@@ -46,8 +46,8 @@ left alone (75). Every removal appends a line to Kamal's audit log on the lock
 host (.kamal/SERVICE[-DESTINATION]-audit.log, shown by 'kamal audit').
 
 Exit status: 0 removed, or no lock; 75 not removed; 69 host unreachable;
-64 bad flags; 66 --root is not a directory; 74 removed but the audit line
-could not be written.`,
+64 bad flags; 66 --root is not a directory or the --ssh-config file does not
+exist; 74 removed but the audit line could not be written.`,
 		Flags: withCommon(append(where,
 			&cli.DurationFlag{Name: "older-than", Value: locksDefaultStaleAfter, Usage: "remove an automatic lock only when it is older than `AGE` (default: hookshim locks' stale threshold)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for a confirmation (needed without a terminal)"},

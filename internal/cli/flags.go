@@ -220,14 +220,17 @@ func readLogOptions(c *cli.Context, p Process) logOptions {
 // HOOKSHIM_SSH_TIMEOUT). Timeout is checked by sshClient, so that a bad
 // HOOKSHIM_SSH_TIMEOUT stops only a command that goes over SSH.
 type sshOptions struct {
-	Config  string  `json:"config,omitempty"`
-	Timeout setting `json:"timeout"`
+	Config    string  `json:"config,omitempty"`
+	ConfigEnv string  `json:"config_env,omitempty"` // HOOKSHIM_SSH_CONFIG when Config came from it; "" for --ssh-config
+	Timeout   setting `json:"timeout"`
 }
 
 func readSSHOptions(c *cli.Context, p Process) sshOptions {
+	config := flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG")
 	return sshOptions{
-		Config:  flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG").Value,
-		Timeout: flagOrEnv(c, p, "ssh-timeout", "HOOKSHIM_SSH_TIMEOUT"),
+		Config:    config.Value,
+		ConfigEnv: config.Env,
+		Timeout:   flagOrEnv(c, p, "ssh-timeout", "HOOKSHIM_SSH_TIMEOUT"),
 	}
 }
 

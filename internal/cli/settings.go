@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,9 @@ func sshClient(p Process, log zerolog.Logger, o sshOptions, s *settings.Settings
 	if timeout <= 0 {
 		timeout = defaultSSHTimeout
 	}
+	if err := checkSSHConfig(o); err != nil {
+		return nil, err
+	}
 	client := &sshx.Client{
 		ConfigFile:     o.Config,
 		ConnectTimeout: timeout,
@@ -90,6 +94,43 @@ func sshClient(p Process, log zerolog.Logger, o sshOptions, s *settings.Settings
 		client.Options = append(client.Options, "IdentitiesOnly=yes")
 	}
 	return client, nil
+}
+
+// checkSSHConfig refuses an --ssh-config (or HOOKSHIM_SSH_CONFIG) file that
+// cannot be opened, before any ssh starts: ssh would exit 255 with "Can't open
+// user config file", which reads as an unreachable host (69, and a host
+// unreadable in `locks` and its metrics) when it is a local mistake. It is
+// checked as ssh reads -F: relative to the working directory; "none" is no
+// file. deploy.yml's ssh: config: files are not checked here: Kamal skips
+// those it cannot read (sshx.ConfigFileFor).
+func checkSSHConfig(o sshOptions) error {
+	if o.Config == "" || o.Config == "none" {
+		return nil
+	}
+	from, hint := "--ssh-config", "pass --ssh-config an ssh config file that exists, or none to read no ssh config file"
+	if o.ConfigEnv != "" {
+		from, hint = o.ConfigEnv, "set "+o.ConfigEnv+" to an ssh config file that exists, or to none to read no ssh config file, or unset it"
+	}
+	problem, code := "", exitcode.NoInput
+	f, err := os.Open(o.Config)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		problem = "does not exist"
+	case errors.Is(err, fs.ErrPermission):
+		problem, code = "cannot be read: permission denied", exitcode.NoPerm
+	case err != nil:
+		problem = "cannot be read: " + errors.Unwrap(err).Error() // a *fs.PathError: the path is said once
+	default:
+		fi, err := f.Stat()
+		f.Close()
+		if err == nil && fi.IsDir() {
+			problem = "is a directory"
+		}
+	}
+	if problem == "" {
+		return nil
+	}
+	return exitcode.Newf(code, "ssh config file %s (from %s) %s", o.Config, from, problem).WithHint("%s", hint)
 }
 
 // cacheDir is where hookshim keeps files it can make again: $XDG_CACHE_HOME,
