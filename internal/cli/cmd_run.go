@@ -81,6 +81,7 @@ type runOptions struct {
 	Poll             time.Duration `json:"poll"`
 	ConflictExitCode int           `json:"conflict_exit_code"`
 	Root             string        `json:"root,omitempty"`   // --root or HOOKSHIM_ROOT
+	RootFrom         string        `json:"-"`                // which of the two Root is, for an error
 	Layout           string        `json:"layout,omitempty"` // --layout or HOOKSHIM_LAYOUT, checked by callerRange
 	Where            whereOptions  `json:"where"`
 	SSH              sshOptions    `json:"ssh"`
@@ -121,7 +122,8 @@ func readRunOptions(c *cli.Context, p Process) (o runOptions, err error) {
 			WithHint("pass a number from 1 to 255")
 	}
 	o.Heartbeat, o.Poll = c.Duration("heartbeat"), c.Duration("poll")
-	o.Root = flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value
+	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	o.Root, o.RootFrom = root.Value, root.from("root")
 	o.Layout = flagOrEnv(c, p, "layout", "HOOKSHIM_LAYOUT").Value
 	o.Where, o.SSH = readWhere(c), readSSHOptions(c, p)
 	o.Given = setFlagArgs(c, "state-dir")
@@ -311,7 +313,7 @@ func planRun(p Process, o runOptions, log zerolog.Logger) (rp runPlan, err error
 		return rp, err
 	}
 	if looks {
-		rp.store, rp.dial, err = lockStore(p, log, o.Root, o.SSH, s)
+		rp.store, rp.dial, err = lockStore(p, log, o.Root, o.RootFrom, o.SSH, s)
 	}
 	return rp, err
 }

@@ -69,6 +69,7 @@ exist; 74 removed but the audit line could not be written.`,
 type unlockOptions struct {
 	log            logOptions
 	root           string // --root or HOOKSHIM_ROOT
+	rootFrom       string // which of the two root is
 	where          whereOptions
 	ssh            sshOptions
 	lock           string // LOCK, or "" for the service's lock in every layout
@@ -94,7 +95,8 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 	}
 	o.olderThanGiven = isSet(c, "older-than")
 	o.given = setFlagArgs(c, "yes", "force", "older-than", "log-format", "log-level")
-	o.root, o.where, o.ssh = flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value, readWhere(c), readSSHOptions(c, p)
+	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	o.root, o.rootFrom, o.where, o.ssh = root.Value, root.from("root"), readWhere(c), readSSHOptions(c, p)
 	switch c.Args().Len() {
 	case 0:
 	case 1:
@@ -183,7 +185,7 @@ func unlockPlace(p Process, log zerolog.Logger, o *unlockOptions) (lockfile.Unlo
 		}
 	}
 	o.service, o.destination = s.Service, s.Destination
-	store, _, err := lockStore(p, log, root, o.ssh, s)
+	store, _, err := lockStore(p, log, root, o.rootFrom, o.ssh, s)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -161,13 +162,13 @@ func hostTarget(host string, s *settings.Settings) (sshx.Target, error) {
 	return t, nil
 }
 
-// lockStore is where the lock is: root (--root) on this machine, else the primary
-// host over SSH. dial, when set, opens one multiplexed connection for a
+// lockStore is where the lock is: root (--root, or what rootFrom names) on this
+// machine, else the primary host over SSH. dial, when set, opens one multiplexed connection for a
 // command that looks more than once.
-func lockStore(p Process, log zerolog.Logger, root string, o sshOptions, s *settings.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
+func lockStore(p Process, log zerolog.Logger, root, rootFrom string, o sshOptions, s *settings.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
 	if root != "" {
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-			return nil, nil, exitcode.Newf(exitcode.NoInput, "--root %s is not a directory", root).
+			return nil, nil, exitcode.Newf(exitcode.NoInput, "%s %s is not a directory", cmp.Or(rootFrom, "--root"), root).
 				WithHint("pass the directory that stands in for the SSH user's home on the lock host")
 		}
 		abs, _ := filepath.Abs(root)
@@ -185,8 +186,10 @@ func lockStore(p Process, log zerolog.Logger, root string, o sshOptions, s *sett
 	// HOOKSHIM_SSH_PERSIST=0 turns that off.
 	persist := sshx.DefaultPersist
 	if v := p.Getenv("HOOKSHIM_SSH_PERSIST"); v != "" {
-		if persist, err = time.ParseDuration(v); err != nil || persist < 0 {
+		if persist, err = time.ParseDuration(v); err != nil {
 			return nil, nil, exitcode.Newf(exitcode.Usage, "HOOKSHIM_SSH_PERSIST=%q is not a duration", v).WithHint("give a duration such as 5m, or 0 for one SSH connection per hook")
+		} else if persist < 0 {
+			return nil, nil, exitcode.Newf(exitcode.Usage, "HOOKSHIM_SSH_PERSIST=%q is negative", v).WithHint("give a duration such as 5m, or 0 for one SSH connection per hook")
 		}
 	}
 	if persist > 0 {
