@@ -81,6 +81,11 @@ func CheckPolicy(p string) error {
 		WithHint("use one of %s", strings.Join(Policies, ", "))
 }
 
+// goInstallLine is README's install line, which a stub gives when hookshim
+// is not on PATH: the release's static build, without the man page and
+// completion generators (install/hooks_test.go checks it against README).
+const goInstallLine = "CGO_ENABLED=0 go install -tags urfave_cli_no_docs github.com/hookshim/hookshim@latest"
+
 // Stub returns the content of the stub for hook with policy ("" for none).
 // Both must have passed CheckHookName and CheckPolicy: they are written into the
 // script unquoted.
@@ -95,7 +100,7 @@ func Stub(hook, policy string) []byte {
 	fmt.Fprintf(&b, "# the executables in %s.d/ beside this file, in lexical order.\n", hook)
 	fmt.Fprintf(&b, "command -v hookshim >/dev/null 2>&1 || {\n")
 	fmt.Fprintf(&b, "\techo \"hookshim: not found on PATH, but the Kamal hook $0 needs it.\" >&2\n")
-	fmt.Fprintf(&b, "\techo \"hookshim: install it: 'go install github.com/hookshim/hookshim@latest', or copy a release binary to /usr/local/bin and run 'hookshim install'.\" >&2\n")
+	fmt.Fprintf(&b, "\techo \"hookshim: install it: '%s', or copy a release binary to /usr/local/bin and run 'hookshim install'.\" >&2\n", goInstallLine)
 	fmt.Fprintf(&b, "\texit 127\n}\n")
 	fmt.Fprintf(&b, "exec %s %s \"$@\"\n", run, hook)
 	return b.Bytes()

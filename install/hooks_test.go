@@ -181,7 +181,7 @@ func TestStubRuns(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 127 {
 		t.Errorf("stub without hookshim: %v, want exit status 127", err)
 	}
-	for _, want := range []string{"hookshim: not found on PATH", "go install github.com/hookshim/hookshim@latest", "hookshim install"} {
+	for _, want := range []string{"hookshim: not found on PATH", "'" + readmeInstall(t) + "'", "hookshim install"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stub's message %q does not say %q", stderr.String(), want)
 		}
@@ -374,4 +374,24 @@ func TestHooksMoveAcrossFileSystems(t *testing.T) {
 	if tmp := temps(t, dir); len(tmp) != 0 {
 		t.Errorf("temporary files left: %v", tmp)
 	}
+}
+
+// readmeInstall is README's install command (its "## Install" section's
+// `go install` line, without the comment), which the stub's message must
+// give exactly: a plain `go install` builds a binary without the release's
+// flags (CGO_ENABLED=0 for a static binary, -tags urfave_cli_no_docs).
+func readmeInstall(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(b), "\n## Install\n")
+	for _, line := range strings.Split(section, "\n") {
+		if cmd, _, _ := strings.Cut(line, "#"); strings.Contains(cmd, " go install ") {
+			return strings.TrimSpace(cmd)
+		}
+	}
+	t.Fatal("README.md: no go install line under ## Install")
+	return ""
 }

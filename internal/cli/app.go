@@ -293,7 +293,7 @@ func newLogger(p Process, o logOptions) (zerolog.Logger, error) {
 	// (trace) or which would hide its errors.
 	level, err := zerolog.ParseLevel(levelName)
 	if err != nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, levelName) {
-		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-level %q is not a level", levelName).
+		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "%s is not a level", given(o.LevelFrom, "--log-level", levelName)).
 			WithHint("use one of debug, info, warn, error")
 	}
 	var w io.Writer
@@ -308,7 +308,7 @@ func newLogger(p Process, o logOptions) (zerolog.Logger, error) {
 	case "json":
 		w = p.Stderr
 	default:
-		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "--log-format %q is not a format", format).
+		return zerolog.Nop(), exitcode.Newf(exitcode.Usage, "%s is not a format", given(o.FormatFrom, "--log-format", format)).
 			WithHint("use console or json")
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil

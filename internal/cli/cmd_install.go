@@ -35,7 +35,7 @@ import (
 //	 0  done, or nothing to do (already installed / no stub to remove)
 //	64  bad flags or flag combinations, hook names, --policy, SSH targets: nothing is done
 //	65  a binary does not fit (this machine's or the host's OS/architecture, not an ELF executable)
-//	66  the hooks directory or a --binary file is missing
+//	66  the hooks directory, a --binary file or the --ssh-config file is missing
 //	69  a host cannot be reached, the connection dropped or timed out, or it lacks sha256sum/sudo
 //	73  a file cannot be created: --bin-dir missing or read-only, a symlink or directory in the
 //	    way of a hook or the binary, HOOK.d/HOOK already holding another file

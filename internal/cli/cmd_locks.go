@@ -74,7 +74,7 @@ splits lock names into the service and destination labels.
 Exit status: 0 every host was read, locks or not (with --format prometheus: the
 output was written); 69 a host could not be read (every host still shown); 75 with
 --fail-if-held when a lock is held; 64 bad flags or hosts; 66 --root is not a
-directory; 73 or 77 --output cannot be written; 78 config/deploy.yml cannot be used.`,
+directory or the --ssh-config file does not exist; 73 or 77 --output cannot be written; 78 config/deploy.yml cannot be used.`,
 		Flags: withCommon(flags...),
 		Action: func(c *cli.Context) error {
 			o, err := readLocksOptions(c, p)

@@ -81,6 +81,7 @@ type runOptions struct {
 	Poll             time.Duration `json:"poll"`
 	ConflictExitCode int           `json:"conflict_exit_code"`
 	Root             string        `json:"root,omitempty"`   // --root or HOOKSHIM_ROOT
+	RootFrom         string        `json:"-"`                // which of the two Root is, for an error
 	Layout           string        `json:"layout,omitempty"` // --layout or HOOKSHIM_LAYOUT, checked by callerRange
 	Where            whereOptions  `json:"where"`
 	SSH              sshOptions    `json:"ssh"`
@@ -121,7 +122,8 @@ func readRunOptions(c *cli.Context, p Process) (o runOptions, err error) {
 			WithHint("pass a number from 1 to 255")
 	}
 	o.Heartbeat, o.Poll = c.Duration("heartbeat"), c.Duration("poll")
-	o.Root = flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value
+	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	o.Root, o.RootFrom = root.Value, root.from("root")
 	o.Layout = flagOrEnv(c, p, "layout", "HOOKSHIM_LAYOUT").Value
 	o.Where, o.SSH = readWhere(c), readSSHOptions(c, p)
 	o.Given = setFlagArgs(c, "state-dir")
@@ -229,6 +231,43 @@ func planSteps(hooksDir, hook string, command, hookArgs []string) ([]shim.Step, 
 	return shim.Plan(hooksDir, hook, command, hookArgs)
 }
 
+// checkHooksDir refuses (66) a hooks directory that does not exist or is not
+// a directory, naming where its value came from (s.Sources["hooks_dir"]): a
+// typo in --hooks-dir, HOOKSHIM_HOOKS_DIR or deploy.yml's hooks_path would
+// otherwise make every wrapped hook a silent no-op in a green deploy. Only
+// HOOK.d may be missing (planSteps): the directory a stub is in always exists.
+func checkHooksDir(hook string, s *settings.Settings) error {
+	fi, err := os.Stat(s.HooksDir)
+	problem := "does not exist"
+	switch {
+	case s.HooksDir == "":
+		return nil
+	case err == nil && !fi.IsDir():
+		problem = "is not a directory"
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil // unreadable: shim.Plan says why, in its own words
+	}
+	from, hint := hooksDirSource(s)
+	return exitcode.Newf(exitcode.NoInput, "%s: hooks directory %s (%s) %s", hook, s.HooksDir, from, problem).
+		WithHint("%s", hint)
+}
+
+// hooksDirSource says where the hooks directory's value came from, and how to
+// fix it there.
+func hooksDirSource(s *settings.Settings) (from, hint string) {
+	const other = "the directory that holds the hook stubs (Kamal's default: .kamal/hooks)"
+	switch src := s.Sources["hooks_dir"]; {
+	case src == "--hooks-dir":
+		return "from --hooks-dir", "pass --hooks-dir " + other
+	case src == "HOOKSHIM_HOOKS_DIR":
+		return "from HOOKSHIM_HOOKS_DIR", "set HOOKSHIM_HOOKS_DIR to " + other + ", or unset it"
+	case strings.HasPrefix(src, "config/"):
+		return "from hooks_path in " + src, "fix hooks_path in " + src + " (Kamal looks for its hooks there too), or pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)"
+	default:
+		return "the default, .kamal/hooks in " + s.RepoDir, "run hookshim in the Kamal repository, as Kamal runs hooks, or pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR, or hooks_path in config/deploy.yml)"
+	}
+}
+
 // runPlan is what `hookshim run` resolved about where the lock is and what
 // to run: the settings, the lock's Spec, the steps, the calling Kamal, and the
 // store (nil, with dial, for a hook that does not look at the lock).
@@ -262,6 +301,11 @@ func planRun(p Process, o runOptions, log zerolog.Logger) (rp runPlan, err error
 	if err := rp.spec.Validate(); err != nil {
 		return rp, exitcode.New(exitcode.Usage, err)
 	}
+	if command == nil {
+		if err := checkHooksDir(hook, s); err != nil {
+			return rp, err
+		}
+	}
 	if rp.steps, err = planSteps(s.HooksDir, hook, command, o.HookArgs); err != nil {
 		return rp, err
 	}
@@ -269,7 +313,7 @@ func planRun(p Process, o runOptions, log zerolog.Logger) (rp runPlan, err error
 		return rp, err
 	}
 	if looks {
-		rp.store, rp.dial, err = lockStore(p, log, o.Root, o.SSH, s)
+		rp.store, rp.dial, err = lockStore(p, log, o.Root, o.RootFrom, o.SSH, s)
 	}
 	return rp, err
 }

@@ -46,8 +46,8 @@ left alone (75). Every removal appends a line to Kamal's audit log on the lock
 host (.kamal/SERVICE[-DESTINATION]-audit.log, shown by 'kamal audit').
 
 Exit status: 0 removed, or no lock; 75 not removed; 69 host unreachable;
-64 bad flags; 66 --root is not a directory; 74 removed but the audit line
-could not be written.`,
+64 bad flags; 66 --root is not a directory or the --ssh-config file does not
+exist; 74 removed but the audit line could not be written.`,
 		Flags: withCommon(append(where,
 			&cli.DurationFlag{Name: "older-than", Value: locksDefaultStaleAfter, Usage: "remove an automatic lock only when it is older than `AGE` (default: hookshim locks' stale threshold)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for a confirmation (needed without a terminal)"},
@@ -69,6 +69,7 @@ could not be written.`,
 type unlockOptions struct {
 	log            logOptions
 	root           string // --root or HOOKSHIM_ROOT
+	rootFrom       string // which of the two root is
 	where          whereOptions
 	ssh            sshOptions
 	lock           string // LOCK, or "" for the service's lock in every layout
@@ -94,7 +95,8 @@ func readUnlockOptions(c *cli.Context, p Process) (unlockOptions, error) {
 	}
 	o.olderThanGiven = isSet(c, "older-than")
 	o.given = setFlagArgs(c, "yes", "force", "older-than", "log-format", "log-level")
-	o.root, o.where, o.ssh = flagOrEnv(c, p, "root", "HOOKSHIM_ROOT").Value, readWhere(c), readSSHOptions(c, p)
+	root := flagOrEnv(c, p, "root", "HOOKSHIM_ROOT")
+	o.root, o.rootFrom, o.where, o.ssh = root.Value, root.from("root"), readWhere(c), readSSHOptions(c, p)
 	switch c.Args().Len() {
 	case 0:
 	case 1:
@@ -183,7 +185,7 @@ func unlockPlace(p Process, log zerolog.Logger, o *unlockOptions) (lockfile.Unlo
 		}
 	}
 	o.service, o.destination = s.Service, s.Destination
-	store, _, err := lockStore(p, log, root, o.ssh, s)
+	store, _, err := lockStore(p, log, root, o.rootFrom, o.ssh, s)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -31,7 +31,11 @@ func setupDefer(p Process, o runOptions, r *shim.Runner) error {
 		return err
 	}
 	if timeout <= 0 {
-		return exitcode.Newf(exitcode.Usage, "--defer-timeout %s is not a positive duration", timeout).
+		what := fmt.Sprintf("--defer-timeout %s", timeout)
+		if o.DeferTimeout.Env != "" {
+			what = given(o.DeferTimeout.Env, "", o.DeferTimeout.Value)
+		}
+		return exitcode.Newf(exitcode.Usage, "%s is not a positive duration", what).
 			WithHint("use a duration such as 30m")
 	}
 	opts := o

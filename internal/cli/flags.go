@@ -181,6 +181,27 @@ func flagOrEnv(c *cli.Context, p Process, flag, env string) setting {
 	return setting{Value: c.String(flag)}
 }
 
+// from names where s came from for an error: its variable, else --flag.
+func (s setting) from(flag string) string {
+	if s.Env != "" {
+		return s.Env
+	}
+	return "--" + flag
+}
+
+// given is value as the user gave it, by from (a flag, or a variable) and
+// for an error's start: `--log-level "loud"`, `HOOKSHIM_LOG_LEVEL="loud"`;
+// from "" is the flag named def.
+func given(from, def, value string) string {
+	if from == "" {
+		from = def
+	}
+	if strings.HasPrefix(from, "--") {
+		return fmt.Sprintf("%s %q", from, value)
+	}
+	return fmt.Sprintf("%s=%q", from, value)
+}
+
 // duration is s as a duration, 0 when empty. A flag's value is one already
 // (urfave/cli parsed it); a variable's that is not, or is negative, is a
 // usage error naming the variable.
@@ -189,8 +210,12 @@ func (s setting) duration() (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s.Value)
-	if s.Env != "" && (err != nil || d < 0) {
+	switch {
+	case s.Env != "" && err != nil:
 		return 0, exitcode.Newf(exitcode.Usage, "%s=%q is not a duration", s.Env, s.Value).WithHint("use a duration such as 30s or 5m")
+	case s.Env != "" && d < 0:
+		// As refuseNegativeDurations says it of the flag.
+		return 0, exitcode.Newf(exitcode.Usage, "%s=%q is negative", s.Env, s.Value).WithHint("set it to a duration of 0 or more, e.g. 30s or 5m, or unset it")
 	}
 	return d, err
 }
@@ -209,27 +234,33 @@ func (s setting) bool() (bool, error) {
 type logOptions struct {
 	Format string `json:"format"`
 	Level  string `json:"level"`
+	// FormatFrom and LevelFrom name where a bad value came from, for
+	// newLogger's error: --log-format or HOOKSHIM_LOG_FORMAT, ... ("": the flag).
+	FormatFrom string `json:"-"`
+	LevelFrom  string `json:"-"`
 }
 
 func readLogOptions(c *cli.Context, p Process) logOptions {
-	return logOptions{
-		Format: flagOrEnv(c, p, "log-format", "HOOKSHIM_LOG_FORMAT").Value,
-		Level:  flagOrEnv(c, p, "log-level", "HOOKSHIM_LOG_LEVEL").Value,
-	}
+	format := flagOrEnv(c, p, "log-format", "HOOKSHIM_LOG_FORMAT")
+	level := flagOrEnv(c, p, "log-level", "HOOKSHIM_LOG_LEVEL")
+	return logOptions{Format: format.Value, Level: level.Value, FormatFrom: format.from("log-format"), LevelFrom: level.from("log-level")}
 }
 
 // sshOptions are --ssh-config and --ssh-timeout (or HOOKSHIM_SSH_CONFIG,
 // HOOKSHIM_SSH_TIMEOUT). Timeout is checked by sshClient, so that a bad
 // HOOKSHIM_SSH_TIMEOUT stops only a command that goes over SSH.
 type sshOptions struct {
-	Config  string  `json:"config,omitempty"`
-	Timeout setting `json:"timeout"`
+	Config    string  `json:"config,omitempty"`
+	ConfigEnv string  `json:"config_env,omitempty"` // HOOKSHIM_SSH_CONFIG when Config came from it; "" for --ssh-config
+	Timeout   setting `json:"timeout"`
 }
 
 func readSSHOptions(c *cli.Context, p Process) sshOptions {
+	config := flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG")
 	return sshOptions{
-		Config:  flagOrEnv(c, p, "ssh-config", "HOOKSHIM_SSH_CONFIG").Value,
-		Timeout: flagOrEnv(c, p, "ssh-timeout", "HOOKSHIM_SSH_TIMEOUT"),
+		Config:    config.Value,
+		ConfigEnv: config.Env,
+		Timeout:   flagOrEnv(c, p, "ssh-timeout", "HOOKSHIM_SSH_TIMEOUT"),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,9 @@ func sshClient(p Process, log zerolog.Logger, o sshOptions, s *settings.Settings
 	if timeout <= 0 {
 		timeout = defaultSSHTimeout
 	}
+	if err := checkSSHConfig(o); err != nil {
+		return nil, err
+	}
 	client := &sshx.Client{
 		ConfigFile:     o.Config,
 		ConnectTimeout: timeout,
@@ -97,6 +101,43 @@ func sshClient(p Process, log zerolog.Logger, o sshOptions, s *settings.Settings
 	return client, nil
 }
 
+// checkSSHConfig refuses an --ssh-config (or HOOKSHIM_SSH_CONFIG) file that
+// cannot be opened, before any ssh starts: ssh would exit 255 with "Can't open
+// user config file", which reads as an unreachable host (69, and a host
+// unreadable in `locks` and its metrics) when it is a local mistake. It is
+// checked as ssh reads -F: relative to the working directory; "none" is no
+// file. deploy.yml's ssh: config: files are not checked here: Kamal skips
+// those it cannot read (sshx.ConfigFileFor).
+func checkSSHConfig(o sshOptions) error {
+	if o.Config == "" || o.Config == "none" {
+		return nil
+	}
+	from, hint := "--ssh-config", "pass --ssh-config an ssh config file that exists, or none to read no ssh config file"
+	if o.ConfigEnv != "" {
+		from, hint = o.ConfigEnv, "set "+o.ConfigEnv+" to an ssh config file that exists, or to none to read no ssh config file, or unset it"
+	}
+	problem, code := "", exitcode.NoInput
+	f, err := os.Open(o.Config)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		problem = "does not exist"
+	case errors.Is(err, fs.ErrPermission):
+		problem, code = "cannot be read: permission denied", exitcode.NoPerm
+	case err != nil:
+		problem = "cannot be read: " + errors.Unwrap(err).Error() // a *fs.PathError: the path is said once
+	default:
+		fi, err := f.Stat()
+		f.Close()
+		if err == nil && fi.IsDir() {
+			problem = "is a directory"
+		}
+	}
+	if problem == "" {
+		return nil
+	}
+	return exitcode.Newf(code, "ssh config file %s (from %s) %s", o.Config, from, problem).WithHint("%s", hint)
+}
+
 // cacheDir is where hookshim keeps files it can make again: $XDG_CACHE_HOME,
 // else ~/.cache, from p's environment ("" when neither is set).
 func cacheDir(p Process) string {
@@ -125,13 +166,13 @@ func hostTarget(host string, s *settings.Settings) (sshx.Target, error) {
 	return t, nil
 }
 
-// lockStore is where the lock is: root (--root) on this machine, else the primary
-// host over SSH. dial, when set, opens one multiplexed connection for a
+// lockStore is where the lock is: root (--root, or what rootFrom names) on this
+// machine, else the primary host over SSH. dial, when set, opens one multiplexed connection for a
 // command that looks more than once.
-func lockStore(p Process, log zerolog.Logger, root string, o sshOptions, s *settings.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
+func lockStore(p Process, log zerolog.Logger, root, rootFrom string, o sshOptions, s *settings.Settings) (store lockfile.Store, dial func(context.Context) (lockfile.Store, io.Closer, error), err error) {
 	if root != "" {
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-			return nil, nil, exitcode.Newf(exitcode.NoInput, "--root %s is not a directory", root).
+			return nil, nil, exitcode.Newf(exitcode.NoInput, "%s %s is not a directory", cmp.Or(rootFrom, "--root"), root).
 				WithHint("pass the directory that stands in for the SSH user's home on the lock host")
 		}
 		abs, _ := filepath.Abs(root)
@@ -149,8 +190,10 @@ func lockStore(p Process, log zerolog.Logger, root string, o sshOptions, s *sett
 	// HOOKSHIM_SSH_PERSIST=0 turns that off.
 	persist := sshx.DefaultPersist
 	if v := p.Getenv("HOOKSHIM_SSH_PERSIST"); v != "" {
-		if persist, err = time.ParseDuration(v); err != nil || persist < 0 {
+		if persist, err = time.ParseDuration(v); err != nil {
 			return nil, nil, exitcode.Newf(exitcode.Usage, "HOOKSHIM_SSH_PERSIST=%q is not a duration", v).WithHint("give a duration such as 5m, or 0 for one SSH connection per hook")
+		} else if persist < 0 {
+			return nil, nil, exitcode.Newf(exitcode.Usage, "HOOKSHIM_SSH_PERSIST=%q is negative", v).WithHint("give a duration such as 5m, or 0 for one SSH connection per hook")
 		}
 	}
 	if persist > 0 {

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -14,7 +16,12 @@ import (
 // hookshim gets to the hosts the way Kamal does.
 func TestSSHClientFollowsDeployYML(t *testing.T) {
 	p := Process{}
-	o := sshOptions{Config: "/etc/hookshim/ssh_config"}
+	// The file must exist: sshClient refuses one that does not (checkSSHConfig).
+	config := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(config, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := sshOptions{Config: config}
 	s := &settings.Settings{
 		SSHProxy:        "root@bastion",
 		SSHProxyCommand: "ssh -W %h:%p jump.example.invalid",
@@ -32,7 +39,7 @@ func TestSSHClientFollowsDeployYML(t *testing.T) {
 		{"-o", "IdentityFile=~/.ssh/deploy_ed25519"},
 		{"-o", "IdentityFile=/keys/second"},
 		{"-o", "IdentitiesOnly=yes"},
-		{"-F", "/etc/hookshim/ssh_config"},
+		{"-F", config},
 		{"-o", "BatchMode=yes"},
 	} {
 		if !containsPair(args, want) {
