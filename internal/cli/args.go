@@ -93,7 +93,8 @@ func takesValue(cmd *cli.Command, a string) bool {
 // typed is the flag urfave/cli refused, without dashes. The flag named is
 // the first one before the command's name that only commands take, since a
 // common flag ahead of it is not the mistake; else typed. Its hint is the
-// command line fixed (fixedLine).
+// command line fixed (fixedLine); with no command's name, only the words
+// before it, since what follows a "--" there is no command's arguments.
 func beforeCommandError(app *cli.App, args []string, typed string) error {
 	common := commonFlags()
 	before, flags, name, rest := splitBeforeCommand(app, args)
@@ -108,7 +109,7 @@ func beforeCommandError(app *cli.App, args []string, typed string) error {
 	switch {
 	case findFlag(common, flag) != nil && name == "":
 		e := exitcode.Newf(exitcode.Usage, "%s goes with a command, which is missing", dashed(flag))
-		return fixedLine(e, "locks", before, rest, "for example", "'hookshim --help' lists the commands")
+		return fixedLine(e, "locks", before, nil, "for example", "'hookshim --help' lists the commands")
 	case len(cmds) == 0:
 		return exitcode.Newf(exitcode.Usage, "unknown flag %s", dashed(flag)).
 			WithHint("run 'hookshim --help' for the commands, 'hookshim COMMAND --help' for their flags")
@@ -120,7 +121,7 @@ func beforeCommandError(app *cli.App, args []string, typed string) error {
 	e := exitcode.Newf(exitcode.Usage, "flag %s belongs to %s: it goes after the command's name", dashed(flag), strings.Join(cmds, ", "))
 	switch {
 	case name == "":
-		return fixedLine(e, cmds[0], before, rest, "for example", "put "+dashed(flag)+" after the command's name")
+		return fixedLine(e, cmds[0], before, nil, "for example", "put "+dashed(flag)+" after the command's name")
 	case cmd == nil || cmd.Hidden:
 		return e.WithHint("%q is no command; 'hookshim --help' lists them", name)
 	case findFlag(cmd.Flags, flag) == nil:
