@@ -16,7 +16,7 @@ var mutations = []Mutation{
 		Old: "if runErr == nil || started.Load() {", New: "if runErr == nil {",
 		Pkgs: []string{"./internal/cli"}, Run: "TestDeferredHookThatFailsRunsOnce"},
 	{Name: "run-defers-gating-hook", File: "internal/cli/cmd_run.go",
-		Old: "if err := shim.CheckDeferrable(policy, hook); err != nil {", New: "if err := error(nil); err != nil {",
+		Old: "if err := shim.CheckDeferrable(o.Policy, o.Hook); err != nil {", New: "if err := error(nil); err != nil {",
 		Pkgs: []string{"./internal/cli"}, Run: "TestScripts/run_defer_gating"},
 	// The cleanup of a take whose answer was lost is now settleTake: a lock
 	// with the take's own token is used (and released), never left.
@@ -67,7 +67,7 @@ var mutations = []Mutation{
 	{Name: "acquire-leaves-dir-on-write-failure", File: "lockfile/local.go",
 		Old: "_ = os.Remove(abs)\n", New: "\n", Pkgs: []string{"./lockfile", "./internal/cli"}, Run: "TestFaultDiskFull|TestFaultFileSizeLimit|Local"},
 	{Name: "details-symlink-followed", File: "lockfile/local.go",
-		Old: "os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK", New: "os.O_RDONLY|syscall.O_NONBLOCK", Pkgs: []string{"./lockfile", "./internal/cli"}, Run: "Local|Hostile"},
+		Old: "syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK", New: "syscall.O_RDONLY|syscall.O_NONBLOCK", Pkgs: []string{"./lockfile", "./internal/cli"}, Run: "Local|Hostile"},
 	{Name: "local-release-any-token", File: "lockfile/local.go",
 		Old: "case !HeldBy(l.Details.Message, token):", New: "case false:", Pkgs: lockTests},
 	{Name: "no-details-is-free", File: "lockfile/lock.go",
