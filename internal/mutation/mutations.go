@@ -105,7 +105,7 @@ var mutations = []Mutation{
 	{Name: "lock-message-multiline", File: "shim/identity.go",
 		Old: `EnvLockMessage+"="+envValue(d.Message))`, New: `EnvLockMessage+"="+d.Message)`, Pkgs: []string{"./shim", "./internal/cli"}, Run: "Identity|Env|Hostile|TestScripts"},
 	{Name: "refusal-without-message", File: "shim/describe.go",
-		Old: `fmt.Fprintf(&b, ", version %s, message \"%s\"", orDash(d.Version), d.Message)`, New: `fmt.Fprintf(&b, ", version %s", orDash(d.Version))`,
+		Old: `fmt.Fprintf(&b, ", version %s, message \"%s\"", orDash(termsafe.Clean(d.Version)), termsafe.Clean(d.Message))`, New: `fmt.Fprintf(&b, ", version %s", orDash(termsafe.Clean(d.Version)))`,
 		Pkgs: []string{"./shim", "./internal/cli"}, Run: "Refus|TestFaultConcurrentHoldsRefuse"},
 
 	// jobs
