@@ -18,7 +18,7 @@ const (
 	DataErr     = 65 // bad input data, e.g. a corrupt job record (EX_DATAERR)
 	NoInput     = 66 // a named input (hook dir, job id) does not exist (EX_NOINPUT)
 	Unavailable = 69 // a host could not be reached over SSH (EX_UNAVAILABLE)
-	Software    = 70 // an internal error: a bug in hookshim (EX_SOFTWARE)
+	Software    = 70 // an internal error: a bug in hookshim; wait: an orphaned deferred hook, outcome unknown (EX_SOFTWARE)
 	CantCreate  = 73 // a file or directory could not be created (EX_CANTCREAT)
 	IOErr       = 74 // reading or writing failed (EX_IOERR)
 	Conflict    = 75 // the lock is held by someone else, or a wait timed out (EX_TEMPFAIL)

@@ -26,6 +26,7 @@ func (c *Client) unreachable(t Target, stderr string, elapsed time.Duration) *Un
 var (
 	changedKeyRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Host key for (\S+) has changed`) })
 	offendingRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Offending (\S+) key in (\S+):(\d+)`) })
+	badConfigRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^(.+: line \d+: .+)$`) })
 	unknownKeyRe = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`No \S+ host key is known for \S+ and you have requested strict checking\.`)
 	})
@@ -37,6 +38,14 @@ var (
 // LogLevel=ERROR, nothing at all when the key exchange or a session went
 // silent). "" leaves the last line of stderr to speak.
 func (c *Client) explain(t Target, stderr string, elapsed time.Duration) string {
+	// "FILE: line N: Bad configuration option: x", then "FILE: terminating,
+	// 1 bad configuration options" (OpenSSH readconf.c): ssh never tried the
+	// network, so say it is the file, not the host.
+	if strings.Contains(stderr, ": terminating, ") && strings.Contains(stderr, "bad configuration option") {
+		if m := badConfigRe().FindStringSubmatch(stderr); m != nil {
+			return "ssh refused its configuration before connecting (" + summarize(m[1]) + "): fix that file, which --ssh-config, HOOKSHIM_SSH_CONFIG or deploy.yml's ssh: config: names"
+		}
+	}
 	if m := changedKeyRe().FindStringSubmatch(stderr); m != nil {
 		name := m[1]
 		if o := offendingRe().FindStringSubmatch(stderr); o != nil {

@@ -278,3 +278,21 @@ func TestUnreachableErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// An ssh config file ssh refuses is named as the problem: ssh never tried the
+// network, so the host is not said to be down.
+func TestUnreachableBadConfigFile(t *testing.T) {
+	t.Parallel()
+	h := sshtest.Start(t, sshtest.Options{})
+	bad := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(bad, []byte("Bogusopt yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := h.Client
+	c.ConfigFile = bad
+	_, err := c.Run(testContext(t), h.Target, "true", nil)
+	want := "ssh refused its configuration before connecting (" + bad + ": line 1: Bad configuration option: bogusopt): fix that file"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to contain %q", err, want)
+	}
+}
