@@ -92,6 +92,10 @@ func orphanedWhy(j Job, st liveness.Stamp, lv liveness.Liveness) string {
 	if j.WaiterPID != 0 {
 		pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
 	}
+	if lv == liveness.Alive && j.Recorded == Running {
+		// First, so that a table cut to its width still shows it.
+		return fmt.Sprintf("the hook may still be running (pid %d, %s): its waiter%s died while it ran, so its end will not be recorded", st.PID, st.Comm, pid)
+	}
 	return fmt.Sprintf("its waiter%s died %s%s", pid, what, hookRuns(st, lv))
 }
 

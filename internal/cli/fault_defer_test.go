@@ -190,7 +190,7 @@ func TestFaultDeferredWaiterKilledWhileHookRuns(t *testing.T) {
 			// The hook still runs (blocked on the gate): hookshim wait says so
 			// and does not hint to run it by hand, a second run.
 			code, out := r.waitJob(state)
-			if code != 70 || !strings.Contains(out, "died while the hook ran: its outcome is unknown; the hook may still be running (pid "+hookPID+", ") ||
+			if code != 70 || !strings.Contains(out, "is orphaned: the hook may still be running (pid "+hookPID+", ") ||
 				strings.Contains(out, "if it still needs to run") || !strings.Contains(out, "do not run it again while it runs") {
 				t.Fatalf("hookshim wait while the orphaned job's hook (pid %s) runs: exit %d, want 70 saying it may still be running, with no hint to run it again:\n%s", hookPID, code, out)
 			}
