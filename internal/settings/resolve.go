@@ -187,7 +187,42 @@ func (r *resolver) fileProblem(so, hint string) error {
 			e.Hints = append(e.Hints, x.Hints...)
 		}
 	}
-	return e.WithHint("or %s", hint)
+	e = e.WithHint("or %s", hint)
+	if all := r.stillNeeded(); len(all) > 1 {
+		e = e.WithHint("to go on without the file, pass all it would have given at once: %s (or their HOOKSHIM_* variables)", strings.Join(all, " "))
+	}
+	return e
+}
+
+// stillNeeded lists the flags that must stand in for everything an unusable
+// deploy.yml leaves unknown and no layer gives, in the order Resolve asks for
+// them: one hint names them all, rather than one error per try.
+func (r *resolver) stillNeeded() (flags []string) {
+	given := func(names ...string) bool { v, _ := r.layered("", "", names...); return v != "" }
+	ssh := r.need.PrimaryHost || r.need.Hosts
+	hostGiven := len(r.hostFlags()) > 0
+	for _, f := range []struct {
+		needed bool
+		flag   string
+	}{
+		{r.need.Service && !given("KAMAL_SERVICE_VERSION", "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service"), "--service NAME"},
+		{r.need.Hosts && !hostGiven && len(r.kamalHosts()) == 0 && r.env("HOOKSHIM_HOSTS") == "" ||
+			r.need.PrimaryHost && !hostGiven && len(r.kamalHosts()) != 1 && r.env("HOOKSHIM_HOST") == "", "--host HOST"},
+		{ssh && r.mentions("ssh") && !given("HOOKSHIM_SSH_USER", "--ssh-user"), "--ssh-user USER"},
+		{ssh && r.s.DeployFileSSH && !given("HOOKSHIM_SSH_PROXY", "--ssh-proxy"), "--ssh-proxy [USER@]HOST|none"},
+		{r.need.HooksDir && r.mentions("hooks_path") && !given("HOOKSHIM_HOOKS_DIR", "--hooks-dir"), "--hooks-dir DIR"},
+	} {
+		if f.needed {
+			flags = append(flags, f.flag)
+		}
+	}
+	return flags
+}
+
+// mentions says whether the unusable files' text may set the top-level key
+// top: top: at a line's start, or ERB or a merge key at the top level.
+func (r *resolver) mentions(top string) bool {
+	return regexp.MustCompile(`(?m)^(?:` + regexp.QuoteMeta(top) + `\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw)
 }
 
 // fromFile resolves a setting deploy.yml may set at key (value there, else def),
@@ -203,9 +238,7 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 		v, src = value, r.f.Source(key)
 	case r.s.HaveDeployFile:
 		hidden = r.f.ERBError(func(k string) bool { return k == key || k == top }, "", hint)
-	case def != "" && r.fileErr != nil &&
-		regexp.MustCompile(`(?m)^(?:`+regexp.QuoteMeta(top)+`\s*:|<%=|<<\s*:|\{)`).MatchString(r.raw):
-		// top: at a line's start, or ERB or a merge key at the top level
+	case def != "" && r.fileErr != nil && r.mentions(top):
 		hidden = r.fileProblem("so "+key+" is unknown", hint)
 	}
 	if v == "" && hidden == nil && def != "" {

@@ -721,7 +721,19 @@ func TestResolveUnusableDeployFileLeads(t *testing.T) {
 			code:  exitcode.Config,
 			lead:  `hookshim: error: config/deploy.yml:5: ssh.user: "$(id)" is not valid: `,
 			rest:  "; so hosts is unknown, and KAMAL_HOSTS is not set",
-			hints: []string{fixHint, "hookshim: hint: or pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)"},
+			hints: []string{fixHint, "hookshim: hint: or pass --host HOST, once per host (or set HOOKSHIM_HOSTS=host1,host2)",
+				"hookshim: hint: to go on without the file, pass all it would have given at once: --host HOST --ssh-user USER --ssh-proxy [USER@]HOST|none (or their HOOKSHIM_* variables)"},
+		},
+		{
+			// Everything a hook would need is named at once, not one per try.
+			name:  "bad ssh.proxy, a hook's settings needed",
+			files: map[string]string{"config/deploy.yml": proxyYML},
+			need:  Need{Service: true, PrimaryHost: true, HooksDir: true},
+			code:  exitcode.Config,
+			lead:  `hookshim: error: config/deploy.yml:7: ssh.proxy: "bad proxy;x" is not valid: `,
+			rest:  "; so service is unknown, and KAMAL_SERVICE is not set",
+			hints: []string{fixHint, "hookshim: hint: or pass --service NAME (or set HOOKSHIM_SERVICE)",
+				"hookshim: hint: to go on without the file, pass all it would have given at once: --service NAME --host HOST --ssh-user USER --ssh-proxy [USER@]HOST|none (or their HOOKSHIM_* variables)"},
 		},
 		{
 			name:  "bad servers[0], primary host needed",
