@@ -13,7 +13,7 @@ import (
 
 	"github.com/hookshim/hookshim/internal/exitcode"
 	"github.com/hookshim/hookshim/internal/liveness"
-	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/internal/termsafe"
 	"github.com/hookshim/hookshim/jobs"
 	"github.com/hookshim/hookshim/lockfile"
 )
@@ -256,5 +256,5 @@ func jobByHand(j jobs.Job) string {
 	if line := cdAnd(j.RepoDir, words); line != "" {
 		return line
 	}
-	return "hookshim run " + j.Hook + " with the same command, from " + lockreport.Clean(j.RepoDir)
+	return "hookshim run " + j.Hook + " with the same command, from " + termsafe.Clean(j.RepoDir)
 }

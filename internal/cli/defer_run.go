@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hookshim/hookshim/internal/exitcode"
-	"github.com/hookshim/hookshim/internal/lockreport"
+	"github.com/hookshim/hookshim/internal/termsafe"
 	"github.com/hookshim/hookshim/jobs"
 	"github.com/hookshim/hookshim/lockfile"
 	"github.com/hookshim/hookshim/shim"
@@ -199,7 +199,7 @@ func byHand(o runOptions, dir string) string {
 	if line := runAgain(o, dir, "", ""); line != "" {
 		return line
 	}
-	return "the same hookshim run command, from " + lockreport.Clean(dir)
+	return "the same hookshim run command, from " + termsafe.Clean(dir)
 }
 
 // isIOError tells a full or failing disk from a directory that cannot be made.

@@ -113,7 +113,7 @@ func WriteTable(w io.Writer, r *Report, o TableOptions) error {
 	}
 	if r.JobsErr != nil {
 		// Whole: it names a path, and it is hookshim's own error, not text from a lock.
-		bw.WriteString("deferred jobs: cannot list them: " + Clean(r.JobsErr.Error()) + "\n")
+		bw.WriteString("deferred jobs: cannot list them: " + termsafe.Clean(r.JobsErr.Error()) + "\n")
 	}
 	if len(rows) > 0 || len(r.Jobs) > 0 {
 		bw.WriteString("\n")
@@ -233,9 +233,9 @@ func (t table) fit(rows [][]cell, width int) []int {
 func tableRows(r *Report, wide bool) [][]cell {
 	var rows [][]cell
 	for _, res := range r.Results {
-		host := cell{text: Clean(res.Target.Name)}
+		host := cell{text: termsafe.Clean(res.Target.Name)}
 		if res.Err != nil {
-			rows = append(rows, []cell{host, {}, {}, {}, {}, {}, {text: Clean(res.Err.Error())}, {text: StateUnreachable}})
+			rows = append(rows, []cell{host, {}, {}, {}, {}, {}, {text: termsafe.Clean(res.Err.Error())}, {text: StateUnreachable}})
 			continue
 		}
 		for _, l := range locks(res) {
@@ -256,20 +256,20 @@ func lockRow(r *Report, host cell, l lockfile.Lock, wide bool) []cell {
 		age.text = shim.Ago(a)
 	}
 	if d := l.Details; d != nil {
-		holder.text = Clean(d.LockedBy)
-		version.text = Clean(d.Version)
+		holder.text = termsafe.Clean(d.LockedBy)
+		version.text = termsafe.Clean(d.Version)
 		if !wide {
 			version.text = shortVersion(version.text)
 		}
-		message.text = Clean(d.Message)
+		message.text = termsafe.Clean(d.Message)
 		if h, ok := l.Hold(); ok {
 			// Cut, a hold keeps what traces it: whose process on which machine.
-			message.short = Clean(fmt.Sprintf("hookshim %s hold by %s@%s pid %d", h.Hook, h.User, h.Host, h.PID))
+			message.short = termsafe.Clean(fmt.Sprintf("hookshim %s hold by %s@%s pid %d", h.Hook, h.User, h.Host, h.PID))
 		}
 	} else {
-		message.text = Clean(l.Problem)
+		message.text = termsafe.Clean(l.Problem)
 	}
-	return []cell{host, {text: Clean(l.Path)}, holder, since, age, version, message, {text: r.State(l)}}
+	return []cell{host, {text: termsafe.Clean(l.Path)}, holder, since, age, version, message, {text: r.State(l)}}
 }
 
 // jobRows are the jobs' rows, every cell cleaned; wide, with REPO and LOG.
@@ -285,15 +285,15 @@ func jobRows(r *Report, wide bool) [][]cell {
 			}
 			age = shim.Ago(a)
 		}
-		state := Clean(j.State)
+		state := termsafe.Clean(j.State)
 		if j.ExitStatus != nil {
 			state += fmt.Sprintf(" (exit %d)", *j.ExitStatus)
 		}
-		row := []cell{{text: Clean(j.ID)}, {text: Clean(j.Hook)}, {text: state}, {text: since}, {text: age}, {text: Clean(j.Lock)}}
+		row := []cell{{text: termsafe.Clean(j.ID)}, {text: termsafe.Clean(j.Hook)}, {text: state}, {text: since}, {text: age}, {text: termsafe.Clean(j.Lock)}}
 		if wide {
-			row = append(row, cell{text: Clean(j.Repo)}, cell{text: Clean(j.Log)})
+			row = append(row, cell{text: termsafe.Clean(j.Repo)}, cell{text: termsafe.Clean(j.Log)})
 		}
-		rows = append(rows, append(row, cell{text: Clean(j.Error)}))
+		rows = append(rows, append(row, cell{text: termsafe.Clean(j.Error)}))
 	}
 	return rows
 }
@@ -341,13 +341,6 @@ func shortVersion(v string) string {
 	}
 	return v[:12]
 }
-
-// Clean makes an untrusted value safe to show in a cell of the table (see
-// termsafe.Clean: control and format characters escaped, backslashes
-// doubled). It is termsafe.Clean, kept under this name for the locks table's
-// callers; a whole line on stderr is escaped with termsafe.Line instead (see
-// escapedLines in package cli).
-func Clean(s string) string { return termsafe.Clean(s) }
 
 // clip shortens s to at most n runes, ending in "…" when it cut.
 func clip(s string, n int) string {
