@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/hookshim/hookshim/internal/liveness"
 )
@@ -47,13 +46,4 @@ func HookProcess(j Job) (liveness.Stamp, liveness.Liveness) {
 		return liveness.Stamp{}, liveness.Dead
 	}
 	return liveness.Stamp{}, liveness.Unknown
-}
-
-// hookRuns is "; the hook may still be running (pid N, COMM)" for an
-// orphaned job whose hook still runs, else "".
-func hookRuns(st liveness.Stamp, lv liveness.Liveness) string {
-	if lv != liveness.Alive {
-		return ""
-	}
-	return fmt.Sprintf("; the hook may still be running (pid %d, %s): its end will not be recorded", st.PID, st.Comm)
 }

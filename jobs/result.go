@@ -92,11 +92,11 @@ func orphanedWhy(j Job, st liveness.Stamp, lv liveness.Liveness) string {
 	if j.WaiterPID != 0 {
 		pid = fmt.Sprintf(" (pid %d)", j.WaiterPID)
 	}
-	if lv == liveness.Alive && j.Recorded == Running {
+	if lv == liveness.Alive { // HookProcess: only for a job whose hook ran
 		// First, so that a table cut to its width still shows it.
 		return fmt.Sprintf("the hook may still be running (pid %d, %s): its waiter%s died while it ran, so its end will not be recorded", st.PID, st.Comm, pid)
 	}
-	return fmt.Sprintf("its waiter%s died %s%s", pid, what, hookRuns(st, lv))
+	return fmt.Sprintf("its waiter%s died %s", pid, what)
 }
 
 // Describe says where a job stands, for a line about it, in hookshim's
