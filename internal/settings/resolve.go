@@ -64,6 +64,17 @@ type Need struct {
 	GroupHosts bool
 }
 
+// The layers over deploy.yml that give each setting, later winning: a
+// variable, or a "--flag". Resolve reads them, and the hints for an unusable
+// deploy.yml ask whether they were given.
+var (
+	serviceLayers  = []string{"KAMAL_SERVICE_VERSION", "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service"}
+	sshUserLayers  = []string{"HOOKSHIM_SSH_USER", "--ssh-user"}
+	sshPortLayers  = []string{"HOOKSHIM_SSH_PORT", "--ssh-port"}
+	sshProxyLayers = []string{"HOOKSHIM_SSH_PROXY", "--ssh-proxy"}
+	hooksDirLayers = []string{"HOOKSHIM_HOOKS_DIR", "--hooks-dir"}
+)
+
 type resolver struct {
 	in      Inputs
 	need    Need
@@ -139,6 +150,12 @@ func (r *resolver) layered(v, src string, names ...string) (string, string) {
 	return v, src
 }
 
+// given says whether one of layers gives a value.
+func (r *resolver) given(layers []string) bool {
+	v, _ := r.layered("", "", layers...)
+	return v != ""
+}
+
 // accept stores a non-empty v in *dst, and src as name's source, if v keeps rule.
 func (r *resolver) accept(dst *string, name, what, v, src string, rule func(string) string, hint string) error {
 	if p := rule(v); v != "" && p != "" {
@@ -198,19 +215,18 @@ func (r *resolver) fileProblem(so, hint string) error {
 // deploy.yml leaves unknown and no layer gives, in the order Resolve asks for
 // them: one hint names them all, rather than one error per try.
 func (r *resolver) stillNeeded() (flags []string) {
-	given := func(names ...string) bool { v, _ := r.layered("", "", names...); return v != "" }
 	ssh := r.need.PrimaryHost || r.need.Hosts
 	hostGiven := len(r.hostFlags()) > 0
 	for _, f := range []struct {
 		needed bool
 		flag   string
 	}{
-		{r.need.Service && !given("KAMAL_SERVICE_VERSION", "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service"), "--service NAME"},
+		{r.need.Service && !r.given(serviceLayers), "--service NAME"},
 		{r.need.Hosts && !hostGiven && len(r.kamalHosts()) == 0 && r.env("HOOKSHIM_HOSTS") == "" ||
 			r.need.PrimaryHost && !hostGiven && len(r.kamalHosts()) != 1 && r.env("HOOKSHIM_HOST") == "", "--host HOST"},
-		{ssh && r.mentions("ssh") && !given("HOOKSHIM_SSH_USER", "--ssh-user"), "--ssh-user USER"},
-		{ssh && r.s.DeployFileSSH && !given("HOOKSHIM_SSH_PROXY", "--ssh-proxy"), "--ssh-proxy [USER@]HOST|none"},
-		{r.need.HooksDir && r.mentions("hooks_path") && !given("HOOKSHIM_HOOKS_DIR", "--hooks-dir"), "--hooks-dir DIR"},
+		{ssh && r.mentions("ssh") && !r.given(sshUserLayers), "--ssh-user USER"},
+		{ssh && r.s.DeployFileSSH && !r.given(sshProxyLayers), "--ssh-proxy [USER@]HOST|none"},
+		{r.need.HooksDir && r.mentions("hooks_path") && !r.given(hooksDirLayers), "--hooks-dir DIR"},
 	} {
 		if f.needed {
 			flags = append(flags, f.flag)
@@ -252,7 +268,7 @@ func (r *resolver) fromFile(key, value, def string, needed bool, hint string, la
 
 func (r *resolver) service() error {
 	v, src, err := r.fromFile("service", r.f.Service, "", r.need.Service, deployconfig.HintService,
-		"KAMAL_SERVICE_VERSION", "KAMAL_SERVICE", "HOOKSHIM_SERVICE", "--service")
+		serviceLayers...)
 	if err == nil && v == "" && r.need.Service {
 		err = r.missing("service", "service:", "KAMAL_SERVICE is not set", deployconfig.HintService)
 	}
@@ -361,17 +377,18 @@ func (r *resolver) keyed() error {
 		f.SSHProxy = "root@" + f.SSHProxy // what Kamal does with a proxy that names no user
 	}
 	for _, k := range []struct {
-		dst                                          *string
-		key, value, def, name, what, hint, env, flag string
-		needed                                       bool
-		rule                                         func(string) string
+		dst                               *string
+		key, value, def, name, what, hint string
+		layers                            []string
+		needed                            bool
+		rule                              func(string) string
 	}{
-		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)", "HOOKSHIM_SSH_USER", "--ssh-user", ssh, deployconfig.UserProblem},
-		{&port, "ssh.port", port, "", "ssh_port", "SSH port", "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)", "HOOKSHIM_SSH_PORT", "--ssh-port", ssh, deployconfig.PortProblem},
-		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)", "HOOKSHIM_SSH_PROXY", "--ssh-proxy", ssh, deployconfig.ProxyProblem},
-		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)", "HOOKSHIM_HOOKS_DIR", "--hooks-dir", r.need.HooksDir, deployconfig.PathProblem},
+		{&r.s.SSHUser, "ssh.user", f.SSHUser, "root", "ssh_user", "SSH user", "pass --ssh-user USER (or set HOOKSHIM_SSH_USER)", sshUserLayers, ssh, deployconfig.UserProblem},
+		{&port, "ssh.port", port, "", "ssh_port", "SSH port", "pass --ssh-port PORT (or set HOOKSHIM_SSH_PORT)", sshPortLayers, ssh, deployconfig.PortProblem},
+		{&r.s.SSHProxy, "ssh.proxy", f.SSHProxy, "", "ssh_proxy", "SSH proxy", "pass --ssh-proxy [USER@]HOST, or none (or set HOOKSHIM_SSH_PROXY)", sshProxyLayers, ssh, deployconfig.ProxyProblem},
+		{&r.s.HooksDir, "hooks_path", f.HooksPath, ".kamal/hooks", "hooks_dir", "hooks directory", "pass --hooks-dir DIR (or set HOOKSHIM_HOOKS_DIR)", hooksDirLayers, r.need.HooksDir, deployconfig.PathProblem},
 	} {
-		v, src, err := r.fromFile(k.key, k.value, k.def, k.needed, k.hint, k.env, k.flag)
+		v, src, err := r.fromFile(k.key, k.value, k.def, k.needed, k.hint, k.layers...)
 		if err == nil && k.name == "ssh_proxy" && v == "none" { // clears deploy.yml's
 			r.s.Sources[k.name] = src
 			continue
@@ -405,11 +422,11 @@ func (r *resolver) sshUnapplied(ssh bool) error {
 	if !ssh || !r.s.DeployFileSSH {
 		return nil
 	}
-	if v, _ := r.layered("", "", "HOOKSHIM_SSH_PROXY", "--ssh-proxy"); v != "" {
+	if r.given(sshProxyLayers) {
 		return nil
 	}
 	hint := "say how to connect without it: pass --ssh-proxy [USER@]HOST, or --ssh-proxy none to connect directly (or set HOOKSHIM_SSH_PROXY)"
-	if v, _ := r.layered("", "", "HOOKSHIM_SSH_USER", "--ssh-user"); v == "" {
+	if !r.given(sshUserLayers) {
 		hint += ", and --ssh-user USER (or set HOOKSHIM_SSH_USER)"
 	}
 	return r.fileProblem("so its ssh: settings (user, port, proxy, proxy_command, config, keys) cannot be applied", hint)
